@@ -1,0 +1,200 @@
+package aios
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Payload is one event payload: a kind of the taxonomy ([*UserMessage],
+// [*ToolCallRequested], ...), a typed subsystem event ([*PaymentSettled], ...),
+// a generic [*Custom] event, or an [*Unknown] payload kept verbatim.
+//
+// Payload structs marshal without their "type" tag; use [MarshalPayload] (or
+// marshal the [EventEnvelope]) to get the tagged wire form.
+type Payload interface {
+	// Type is the value of the payload's "type" key.
+	Type() string
+}
+
+// ErrMalformed is matched (errors.Is) by every decoding error of this package:
+// bad JSON, a known payload missing a required field, a wrong JSON type, an
+// unknown enum value.
+var ErrMalformed = errors.New("aios: malformed event")
+
+// DecodeError says what was wrong with the input and where.
+type DecodeError struct {
+	Type  string // payload type being decoded, if known
+	Field string // JSON key, if the error is about one
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	var b strings.Builder
+	b.WriteString("aios: decode")
+	if e.Type != "" {
+		b.WriteString(" " + e.Type)
+	}
+	if e.Field != "" {
+		b.WriteString(" field " + e.Field)
+	}
+	b.WriteString(": " + e.Err.Error())
+	return b.String()
+}
+
+func (e *DecodeError) Unwrap() []error { return []error{ErrMalformed, e.Err} }
+
+// Strings is a string list that encodes as [] when empty, never null, and
+// decodes a missing key as empty.
+type Strings []string
+
+// MarshalJSON writes s, or [] when s is nil.
+func (s Strings) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal([]string(s))
+}
+
+// fieldInfo describes one JSON field of a struct decoded strictly.
+type fieldInfo struct {
+	name     string
+	index    int
+	required bool // written always and no default: missing is an error
+	free     bool // free JSON: null is a value
+}
+
+// structFields reads the json tags of t. Optional fields carry omitempty;
+// fields tagged aios:"default" may be missing and take their zero value.
+func structFields(t reflect.Type) []fieldInfo {
+	fields := make([]fieldInfo, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		fields = append(fields, fieldInfo{
+			name:     name,
+			index:    i,
+			required: !strings.Contains(opts, "omitempty") && f.Tag.Get("aios") != "default",
+			free:     f.Type == reflect.TypeFor[json.RawMessage](),
+		})
+	}
+	return fields
+}
+
+// decodeObject decodes the JSON object raw into the struct that v points to,
+// matching keys exactly (encoding/json matches case-insensitively), checking
+// that required fields are present, and returning the keys it did not know,
+// except skip.
+func decodeObject(raw []byte, v any, typeName, skip string) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, &DecodeError{Type: typeName, Err: err}
+	}
+	if m == nil {
+		return nil, &DecodeError{Type: typeName, Err: errors.New("not a JSON object")}
+	}
+	rv := reflect.ValueOf(v).Elem()
+	fields := structFields(rv.Type())
+	for _, f := range fields {
+		r, ok := m[f.name]
+		if !ok || (!f.free && isNull(r)) {
+			if f.required {
+				return nil, &DecodeError{Type: typeName, Field: f.name, Err: errors.New("missing required field")}
+			}
+			continue
+		}
+		fv := rv.Field(f.index)
+		if f.free {
+			fv.SetBytes(compactJSON(r))
+			continue
+		}
+		if err := json.Unmarshal(r, fv.Addr().Interface()); err != nil {
+			return nil, &DecodeError{Type: typeName, Field: f.name, Err: err}
+		}
+	}
+	var extra map[string]json.RawMessage
+	for k, r := range m {
+		if k == skip || slices.ContainsFunc(fields, func(f fieldInfo) bool { return f.name == k }) {
+			continue
+		}
+		if extra == nil {
+			extra = make(map[string]json.RawMessage)
+		}
+		extra[k] = compactJSON(r)
+	}
+	return extra, nil
+}
+
+func isNull(r json.RawMessage) bool { return string(bytes.TrimSpace(r)) == "null" }
+
+func compactJSON(r json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, r); err != nil {
+		return slices.Clone(r) // already validated by the caller's Unmarshal
+	}
+	return b.Bytes()
+}
+
+// encodeTagged writes {"type":t, <fields of v>, <extra keys sorted>}. The
+// fields come from encoding/json in declaration order, which is wire order.
+func encodeTagged(tagKey, t string, v any, extra map[string]json.RawMessage) ([]byte, error) {
+	body, err := marshalNoEscape(v)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(len(body) + len(t) + 16)
+	b.WriteString(`{"` + tagKey + `":`)
+	tb, _ := json.Marshal(t)
+	b.Write(tb)
+	inner := bytes.TrimSpace(body)
+	inner = inner[1 : len(inner)-1] // strip { }
+	if len(inner) > 0 {
+		b.WriteByte(',')
+		b.Write(inner)
+	}
+	if err := writeExtra(&b, extra); err != nil {
+		return nil, err
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func writeExtra(b *bytes.Buffer, extra map[string]json.RawMessage) error {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		b.WriteByte(',')
+		b.Write(kb)
+		b.WriteByte(':')
+		if err := json.Compact(b, extra[k]); err != nil {
+			return fmt.Errorf("extra key %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping: serde_json writes
+// <, > and & literally, and so do we, so stored bytes match the reference.
+func marshalNoEscape(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}

@@ -1,0 +1,204 @@
+package aios
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CurrentSchemaVersion is the schema_version this package writes.
+const CurrentSchemaVersion = 1
+
+// EventEnvelope is one journal entry: the Lago envelope of the reference
+// system. Keys on the wire, in order: event_id, session_id, branch_id,
+// run_id?, seq, timestamp, parent_id?, payload, metadata, schema_version.
+//
+// Kernel-only fields (agent_id, actor, schema, trace_id, span_id, digest)
+// travel in Metadata; use the accessors in metadata.go.
+type EventEnvelope struct {
+	EventID       string
+	SessionID     string
+	BranchID      string
+	RunID         string // optional
+	Seq           uint64 // assigned by the journal; 0 before append
+	Timestamp     uint64 // microseconds since the Unix epoch
+	ParentID      string // optional
+	Payload       Payload
+	Metadata      map[string]string
+	SchemaVersion uint8
+
+	// PayloadExtra holds keys of a known payload kind that the kind does not
+	// define; they are written back after the kind's own fields.
+	PayloadExtra map[string]json.RawMessage
+}
+
+// NewEnvelope returns an envelope for p on (session, branch) with a fresh
+// ULID event id from ids and the clock's time in microseconds.
+func NewEnvelope(ids IDGenerator, clock Clock, session, branch string, p Payload) EventEnvelope {
+	return EventEnvelope{
+		EventID:       ids.NewID(),
+		SessionID:     session,
+		BranchID:      branch,
+		Timestamp:     Micros(clock.Now()),
+		Payload:       p,
+		Metadata:      map[string]string{},
+		SchemaVersion: CurrentSchemaVersion,
+	}
+}
+
+// Micros converts t to the envelope's timestamp unit.
+func Micros(t time.Time) uint64 {
+	if us := t.UnixMicro(); us > 0 {
+		return uint64(us)
+	}
+	return 0
+}
+
+// Time converts the envelope's timestamp to a time.Time.
+func (e *EventEnvelope) Time() time.Time { return time.UnixMicro(int64(e.Timestamp)) }
+
+type envelopeWire struct {
+	EventID       string            `json:"event_id"`
+	SessionID     string            `json:"session_id"`
+	BranchID      string            `json:"branch_id"`
+	RunID         string            `json:"run_id,omitempty"`
+	Seq           uint64            `json:"seq"`
+	Timestamp     uint64            `json:"timestamp"`
+	ParentID      string            `json:"parent_id,omitempty"`
+	Payload       json.RawMessage   `json:"payload"`
+	Metadata      map[string]string `json:"metadata"`
+	SchemaVersion uint8             `json:"schema_version"`
+}
+
+// MarshalJSON writes the envelope in wire order with the tagged payload.
+func (e EventEnvelope) MarshalJSON() ([]byte, error) {
+	payload, err := marshalPayload(e.Payload, e.PayloadExtra)
+	if err != nil {
+		return nil, fmt.Errorf("aios: encode event %s: %w", e.EventID, err)
+	}
+	md := e.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	return marshalNoEscape(envelopeWire{
+		EventID: e.EventID, SessionID: e.SessionID, BranchID: e.BranchID, RunID: e.RunID,
+		Seq: e.Seq, Timestamp: e.Timestamp, ParentID: e.ParentID, Payload: payload,
+		Metadata: md, SchemaVersion: e.SchemaVersion,
+	})
+}
+
+// UnmarshalJSON decodes an envelope. Malformed input is a [*DecodeError];
+// an unknown payload type is not an error (it becomes [*Unknown]).
+func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
+	w := struct {
+		envelopeWire
+		SchemaVersion *uint8 `json:"schema_version"`
+	}{}
+	type fields struct {
+		EventID   string          `json:"event_id"`
+		SessionID string          `json:"session_id"`
+		BranchID  string          `json:"branch_id"`
+		Timestamp uint64          `json:"timestamp"`
+		Payload   json.RawMessage `json:"payload"`
+	}
+	// Presence of required keys, with exact key matching.
+	if _, err := decodeObject(raw, &fields{}, "envelope", ""); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return &DecodeError{Type: "envelope", Err: err}
+	}
+	p, extra, err := unmarshalPayload(w.Payload)
+	if err != nil {
+		return err
+	}
+	sv := uint8(CurrentSchemaVersion)
+	if w.SchemaVersion != nil {
+		sv = *w.SchemaVersion
+	}
+	md := w.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	*e = EventEnvelope{
+		EventID: w.EventID, SessionID: w.SessionID, BranchID: w.BranchID, RunID: w.RunID,
+		Seq: w.Seq, Timestamp: w.Timestamp, ParentID: w.ParentID, Payload: p,
+		Metadata: md, SchemaVersion: sv, PayloadExtra: extra,
+	}
+	return nil
+}
+
+// ErrInvalidEnvelope is matched by the errors of [EventEnvelope.Validate].
+var ErrInvalidEnvelope = errors.New("aios: invalid envelope")
+
+// Validate checks what a journal needs before it accepts an event: ids
+// present, a timestamp, a payload. It does not check Seq (the journal
+// assigns it).
+func (e *EventEnvelope) Validate() error {
+	var problems []string
+	if e.EventID == "" {
+		problems = append(problems, "event_id is empty")
+	}
+	if e.SessionID == "" {
+		problems = append(problems, "session_id is empty")
+	}
+	if e.BranchID == "" {
+		problems = append(problems, "branch_id is empty")
+	}
+	if e.Timestamp == 0 {
+		problems = append(problems, "timestamp is zero")
+	}
+	if e.Payload == nil {
+		problems = append(problems, "payload is missing")
+	} else if u, ok := e.Payload.(*Unknown); ok && !isObject(u.Raw) {
+		problems = append(problems, "unknown payload is not a JSON object")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w %s: %v", ErrInvalidEnvelope, e.EventID, problems)
+	}
+	return nil
+}
+
+// DecodeEnvelope decodes one envelope; every failure, including invalid JSON
+// syntax, is a [*DecodeError].
+func DecodeEnvelope(raw []byte) (EventEnvelope, error) {
+	var e EventEnvelope
+	err := e.UnmarshalJSON(raw)
+	return e, err
+}
+
+// DecodeEnvelopes decodes a JSON array of envelopes (the conformance fixture
+// and `lago import` format).
+func DecodeEnvelopes(raw []byte) ([]EventEnvelope, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, &DecodeError{Type: "envelope array", Err: err}
+	}
+	out := make([]EventEnvelope, len(items))
+	for i, item := range items {
+		if err := out[i].UnmarshalJSON(item); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// CanonicalBytes is the envelope's compact JSON without the digest metadata
+// key: the bytes a journal hashes for its chain.
+func (e EventEnvelope) CanonicalBytes() ([]byte, error) {
+	if _, ok := e.Metadata[MetaDigest]; ok {
+		md := make(map[string]string, len(e.Metadata))
+		for k, v := range e.Metadata {
+			if k != MetaDigest {
+				md[k] = v
+			}
+		}
+		e.Metadata = md
+	}
+	return e.MarshalJSON()
+}
+
+// EncodeEnvelope is the envelope's compact wire form, without the HTML
+// escaping that json.Marshal adds around a MarshalJSON method.
+func EncodeEnvelope(e EventEnvelope) ([]byte, error) { return e.MarshalJSON() }

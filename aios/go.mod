@@ -1,0 +1,3 @@
+module github.com/lifeos/life/aios
+
+go 1.25.0

@@ -1,0 +1,133 @@
+package aios
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Custom is the catch-all payload kind: subsystem events whose event_type this
+// package has no struct for, written as {"type":"Custom","event_type":...,"data":...}.
+type Custom struct {
+	EventType string          `json:"event_type"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Type returns "Custom".
+func (*Custom) Type() string { return "Custom" }
+
+// Unknown is a payload whose "type" this package does not know. It keeps the
+// whole payload object verbatim and re-encodes to it, so a newer writer's
+// events survive a round trip through an older reader. (The reference rewrites
+// such payloads into Custom; Unknown reads that wrapper too, as Custom.)
+type Unknown struct {
+	TypeName string          // the "type" value, "" when the key is absent
+	Raw      json.RawMessage // the whole payload object, compacted
+}
+
+// Type returns the original "type" value.
+func (u *Unknown) Type() string { return u.TypeName }
+
+// SubsystemEvent is a typed subsystem event (anima.*, finance.*,
+// autonomic.*, ...). It encodes as a Custom payload whose data is the struct;
+// its fields are declared in sorted key order because Rust writes free JSON
+// with sorted keys.
+type SubsystemEvent interface {
+	Payload
+	EventType() string
+}
+
+// MarshalPayload writes p in its tagged wire form.
+func MarshalPayload(p Payload) ([]byte, error) { return marshalPayload(p, nil) }
+
+func marshalPayload(p Payload, extra map[string]json.RawMessage) ([]byte, error) {
+	switch v := p.(type) {
+	case nil:
+		return nil, errors.New("aios: nil payload")
+	case *Unknown:
+		if len(v.Raw) == 0 {
+			return nil, errors.New("aios: Unknown payload without raw JSON")
+		}
+		return compactJSON(v.Raw), nil
+	case SubsystemEvent:
+		data, err := marshalNoEscape(v)
+		if err != nil {
+			return nil, err
+		}
+		return encodeTagged("type", "Custom", &Custom{EventType: v.EventType(), Data: data}, extra)
+	default:
+		return encodeTagged("type", p.Type(), p, extra)
+	}
+}
+
+// UnmarshalPayload decodes one payload object. Unknown types come back as
+// [*Unknown]; malformed known types are a [*DecodeError].
+func UnmarshalPayload(raw []byte) (Payload, error) {
+	p, _, err := unmarshalPayload(raw)
+	return p, err
+}
+
+// unmarshalPayload also returns the keys a known kind did not define.
+func unmarshalPayload(raw []byte) (Payload, map[string]json.RawMessage, error) {
+	var head struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, nil, &DecodeError{Field: "payload", Err: err}
+	}
+	if head.Type == nil {
+		if !isObject(raw) {
+			return nil, nil, &DecodeError{Field: "payload", Err: errors.New("not a JSON object")}
+		}
+		return &Unknown{Raw: compactJSON(raw)}, nil, nil
+	}
+	t := *head.Type
+	if t == "Custom" {
+		return unmarshalCustom(raw)
+	}
+	p := newKnownPayload(t)
+	if p == nil {
+		return &Unknown{TypeName: t, Raw: compactJSON(raw)}, nil, nil
+	}
+	extra, err := decodeObject(raw, p, t, "type")
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, extra, nil
+}
+
+func unmarshalCustom(raw []byte) (Payload, map[string]json.RawMessage, error) {
+	c := new(Custom)
+	extra, err := decodeObject(raw, c, "Custom", "type")
+	if err != nil {
+		return nil, nil, err
+	}
+	typed := newSubsystemEvent(c.EventType)
+	if typed == nil {
+		return c, extra, nil
+	}
+	// Subsystem shapes are ours, not the reference's: data that does not fit
+	// the struct stays a generic Custom rather than failing the event.
+	if _, err := decodeObject(c.Data, typed, c.EventType, ""); err != nil {
+		return c, extra, nil
+	}
+	if reencoded, err := json.Marshal(typed); err != nil || !jsonEqual(reencoded, c.Data) {
+		return c, extra, nil // extra data keys: keep them by staying generic
+	}
+	return typed, extra, nil
+}
+
+func isObject(raw []byte) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && m != nil
+}
+
+// jsonEqual reports whether a and b hold the same JSON value.
+func jsonEqual(a, b []byte) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	ca, _ := json.Marshal(va)
+	cb, _ := json.Marshal(vb)
+	return string(ca) == string(cb)
+}
