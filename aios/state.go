@@ -101,6 +101,13 @@ type BlobRef struct {
 	Meta        json.RawMessage `json:"meta,omitempty"`
 }
 
+// UnmarshalJSON requires blob_id and content_type.
+func (r *BlobRef) UnmarshalJSON(raw []byte) error {
+	type plain BlobRef
+	_, err := decodeObject(raw, (*plain)(r), "BlobRef", "")
+	return err
+}
+
 // ProvenanceRef names what a patch was derived from: an event or a blob.
 type ProvenanceRef struct {
 	Kind    string // "event" or "blob"

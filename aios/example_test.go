@@ -1,0 +1,76 @@
+package aios_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lifeos/life/aios"
+)
+
+type exampleClock struct{}
+
+func (exampleClock) Now() time.Time { return time.UnixMicro(1700000000000000) }
+
+// Build an event, encode it in the wire form Rust and Go agents share, and
+// decode it back into its typed payload.
+func ExampleEncodeEnvelope() {
+	env := aios.EventEnvelope{
+		EventID:       "01HF7YAT3V0000000000000000",
+		SessionID:     "S1",
+		BranchID:      "main",
+		Timestamp:     aios.Micros(exampleClock{}.Now()),
+		Payload:       &aios.ToolCallRequested{CallID: "c1", ToolName: "read_file", Arguments: json.RawMessage(`{"path":"README.md"}`)},
+		SchemaVersion: aios.CurrentSchemaVersion,
+	}
+	b, _ := aios.EncodeEnvelope(env)
+	fmt.Println(string(b))
+
+	back, _ := aios.DecodeEnvelope(b)
+	call := back.Payload.(*aios.ToolCallRequested)
+	fmt.Println(call.ToolName, string(call.Arguments))
+	// Output:
+	// {"event_id":"01HF7YAT3V0000000000000000","session_id":"S1","branch_id":"main","seq":0,"timestamp":1700000000000000,"payload":{"type":"ToolCallRequested","call_id":"c1","tool_name":"read_file","arguments":{"path":"README.md"}},"metadata":{},"schema_version":1}
+	// read_file {"path":"README.md"}
+}
+
+// A payload type this build does not know is kept verbatim.
+func ExampleUnmarshalPayload() {
+	p, _ := aios.UnmarshalPayload([]byte(`{"type":"VisionResult","labels":["cat"]}`))
+	fmt.Printf("%T %s\n", p, p.Type())
+	b, _ := aios.MarshalPayload(p)
+	fmt.Println(string(b))
+	// Output:
+	// *aios.Unknown VisionResult
+	// {"type":"VisionResult","labels":["cat"]}
+}
+
+// Subsystem events are typed in Go and travel as the reference's Custom form.
+func ExampleSubsystemEvent() {
+	b, _ := aios.MarshalPayload(&aios.IdentityRevoked{DID: "did:key:zDnae", Reason: "key lost", RevokedAt: 1})
+	fmt.Println(string(b))
+	// Output:
+	// {"type":"Custom","event_type":"anima.identity_revoked","data":{"did":"did:key:zDnae","reason":"key lost","revoked_at":1}}
+}
+
+func ExampleState_Apply() {
+	s := aios.NewState()
+	err := s.Apply(aios.StatePatch{BaseVersion: 0, Ops: []aios.PatchOp{
+		{Op: aios.OpSet, Path: "/plan/step", Value: json.RawMessage(`1`)},
+		{Op: aios.OpAppend, Path: "/files", Values: []json.RawMessage{json.RawMessage(`"README.md"`)}},
+	}})
+	doc, _ := json.Marshal(s)
+	fmt.Println(err, s.Version, string(doc))
+	// A patch computed against an older version is refused.
+	fmt.Println(s.Apply(aios.StatePatch{BaseVersion: 0}))
+	// Output:
+	// <nil> 1 {"files":["README.md"],"plan":{"step":1}}
+	// aios: state version conflict: patch base 0, state at 1
+}
+
+func ExampleNewULIDGenerator() {
+	ids := aios.NewULIDGenerator(nil, nil)
+	a, b := ids.NewID(), ids.NewID()
+	fmt.Println(len(a), a < b)
+	// Output: 26 true
+}
