@@ -1,0 +1,293 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// FsOptions tunes an [FsPolicy].
+type FsOptions struct {
+	// ReadOnly refuses every write.
+	ReadOnly bool
+	// Deny lists doublestar patterns, relative to the root in slash form
+	// (".git/**", "**/.env"), that stay off limits inside the workspace.
+	Deny []string
+	// SandboxID names the sandbox in journaled events.
+	SandboxID string
+}
+
+// FsPolicy confines file access to one workspace root. Every name is checked
+// twice: first lexically and with symlinks evaluated (for a clear, typed
+// refusal), then the operation itself goes through an [os.Root], whose
+// openat-style walk refuses any component that escapes the root at the moment
+// of use, so a path swapped between check and use cannot escape either.
+type FsPolicy struct {
+	given string // the root as configured, cleaned and absolute
+	real  string // the root with symlinks evaluated
+	root  *os.Root
+	opts  FsOptions
+}
+
+// NewFsPolicy opens a policy rooted at dir, which must exist.
+func NewFsPolicy(dir string, opts FsOptions) (*FsPolicy, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("sandbox: workspace %q is not a directory", dir)
+	}
+	for _, p := range opts.Deny {
+		if !doublestar.ValidatePattern(p) {
+			return nil, fmt.Errorf("sandbox: bad deny pattern %q", p)
+		}
+	}
+	r, err := os.OpenRoot(real)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
+	}
+	return &FsPolicy{given: abs, real: real, root: r, opts: opts}, nil
+}
+
+// Close releases the root directory handle.
+func (p *FsPolicy) Close() error { return p.root.Close() }
+
+// Root is the workspace root with symlinks evaluated.
+func (p *FsPolicy) Root() string { return p.real }
+
+// ReadOnly reports whether writes are refused.
+func (p *FsPolicy) ReadOnly() bool { return p.opts.ReadOnly }
+
+// SandboxID names the sandbox in events.
+func (p *FsPolicy) SandboxID() string { return p.opts.SandboxID }
+
+// within reports whether abs is root or below it, and the relative path.
+func within(root, abs string) (string, bool) {
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return rel, true
+}
+
+// Resolve checks name (relative to the root, or absolute) and returns it
+// relative to the real root, in slash form ("." for the root itself).
+func (p *FsPolicy) Resolve(name string) (string, error) {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return "", &ViolationError{Rule: RuleBadPath, Path: name, Detail: "empty or contains NUL"}
+	}
+	var abs string
+	if filepath.IsAbs(name) {
+		abs = filepath.Clean(name)
+		if rel, ok := within(p.given, abs); ok && p.given != p.real {
+			abs = filepath.Join(p.real, rel)
+		}
+	} else {
+		abs = filepath.Join(p.real, name)
+	}
+	if _, ok := within(p.real, abs); !ok {
+		return "", &ViolationError{Rule: RuleOutsideWorkspace, Path: name}
+	}
+	real, err := p.evalExisting(abs, 0)
+	if err != nil {
+		if v, ok := AsViolation(err); ok {
+			v.Path = name
+			return "", v
+		}
+		return "", fmt.Errorf("sandbox: resolve %q: %w", name, err)
+	}
+	rel, ok := within(p.real, real)
+	if !ok {
+		return "", &ViolationError{Rule: RuleSymlinkEscape, Path: name}
+	}
+	rel = filepath.ToSlash(rel)
+	for _, pat := range p.opts.Deny {
+		if m, _ := doublestar.Match(pat, rel); m {
+			return "", &ViolationError{Rule: RuleDeniedPath, Path: name, Detail: "matches " + pat}
+		}
+		// A denied directory denies everything under it.
+		for dir := path.Dir(rel); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if m, _ := doublestar.Match(pat, dir); m {
+				return "", &ViolationError{Rule: RuleDeniedPath, Path: name, Detail: "matches " + pat}
+			}
+		}
+	}
+	return rel, nil
+}
+
+// evalExisting evaluates symlinks in the longest existing prefix of abs and
+// appends the rest. A dangling symlink on the way is followed by hand, so a
+// link to a not-yet-existing file outside the root is caught too.
+func (p *FsPolicy) evalExisting(abs string, depth int) (string, error) {
+	if depth > 40 {
+		return "", &ViolationError{Rule: RuleSymlinkEscape, Detail: "too many levels of symbolic links"}
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err == nil {
+		return real, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if fi, lerr := os.Lstat(abs); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, rerr := os.Readlink(abs)
+		if rerr != nil {
+			return "", rerr
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(abs), target)
+		}
+		return p.evalExisting(filepath.Clean(target), depth+1)
+	}
+	dir, base := filepath.Split(abs)
+	dir = filepath.Clean(dir)
+	if dir == abs {
+		return abs, nil
+	}
+	parent, err := p.evalExisting(dir, depth)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(parent, base), nil
+}
+
+// mapErr turns an os.Root escape (the path changed after Resolve) into a
+// violation. os does not export that error, so it is matched by its text.
+func mapErr(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent" {
+		return &ViolationError{Rule: RuleRaceEscape, Path: name, Detail: op}
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) && le.Err != nil && le.Err.Error() == "path escapes from parent" {
+		return &ViolationError{Rule: RuleRaceEscape, Path: name, Detail: op}
+	}
+	return fmt.Errorf("sandbox: %s %q: %w", op, name, err)
+}
+
+func (p *FsPolicy) writable(name string) error {
+	if p.opts.ReadOnly {
+		return &ViolationError{Rule: RuleReadOnly, Path: name}
+	}
+	return nil
+}
+
+// Open opens a file for reading.
+func (p *FsPolicy) Open(name string) (*os.File, error) {
+	rel, err := p.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := p.root.OpenFile(rel, os.O_RDONLY, 0)
+	return f, mapErr("open", name, err)
+}
+
+// ReadFile reads a whole file.
+func (p *FsPolicy) ReadFile(name string) ([]byte, error) {
+	rel, err := p.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.root.ReadFile(rel)
+	return b, mapErr("read", name, err)
+}
+
+// Stat describes a file (following in-root symlinks).
+func (p *FsPolicy) Stat(name string) (fs.FileInfo, error) {
+	rel, err := p.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := p.root.Stat(rel)
+	return fi, mapErr("stat", name, err)
+}
+
+// ReadDir lists a directory.
+func (p *FsPolicy) ReadDir(name string) ([]fs.DirEntry, error) {
+	rel, err := p.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := fs.ReadDir(p.root.FS(), rel)
+	return entries, mapErr("readdir", name, err)
+}
+
+// FS is the workspace as an fs.FS confined by the root (for walking).
+func (p *FsPolicy) FS() fs.FS { return p.root.FS() }
+
+// WriteFile replaces name's bytes atomically: a temporary file in the same
+// directory is written, synced and renamed over it, keeping the old mode.
+// Missing parent directories are created.
+func (p *FsPolicy) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	if err := p.writable(name); err != nil {
+		return err
+	}
+	rel, err := p.Resolve(name)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return &ViolationError{Rule: RuleBadPath, Path: name, Detail: "is the workspace root"}
+	}
+	if fi, err := p.root.Stat(rel); err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("sandbox: write %q: %w", name, errIsDir)
+		}
+		perm = fi.Mode().Perm()
+	}
+	dir := path.Dir(rel)
+	if err := p.root.MkdirAll(dir, 0o755); err != nil {
+		return mapErr("mkdir", name, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(dir, ".praxis-tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := p.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return mapErr("create", name, err)
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = p.root.Chmod(tmp, perm)
+	}
+	if werr != nil {
+		_ = p.root.Remove(tmp)
+		return mapErr("write", name, werr)
+	}
+	if err := p.root.Rename(tmp, rel); err != nil {
+		_ = p.root.Remove(tmp)
+		return mapErr("rename", name, err)
+	}
+	return nil
+}
+
+var errIsDir = errors.New("is a directory")
+
+// ErrIsDir is matched when a file operation names a directory.
+var ErrIsDir = errIsDir

@@ -1,0 +1,167 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func newFs(t *testing.T, opts FsOptions) (*FsPolicy, string, string) {
+	t.Helper()
+	base := t.TempDir()
+	root := filepath.Join(base, "ws")
+	outside := filepath.Join(base, "outside")
+	for _, d := range []string{root, outside, filepath.Join(root, "sub")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("TOP SECRET"), 0o600))
+	must(t, os.WriteFile(filepath.Join(root, "a.txt"), []byte("hello\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "sub", "b.txt"), []byte("b\n"), 0o644))
+	must(t, os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(root, "abs-escape")))
+	must(t, os.Symlink("../outside", filepath.Join(root, "rel-escape-dir")))
+	must(t, os.Symlink(filepath.Join(outside, "new.txt"), filepath.Join(root, "dangling-escape")))
+	must(t, os.Symlink("a.txt", filepath.Join(root, "inside-link")))
+	must(t, os.Symlink(filepath.Join(root, "sub"), filepath.Join(root, "abs-inside-dir")))
+	p, err := NewFsPolicy(root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p, root, outside
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	p, root, outside := newFs(t, FsOptions{Deny: []string{".git", "**/.env"}})
+	must(t, os.MkdirAll(filepath.Join(root, ".git"), 0o755))
+	tests := []struct {
+		name, path, rel, rule string
+	}{
+		{"plain", "a.txt", "a.txt", ""},
+		{"root", ".", ".", ""},
+		{"nested", "sub/b.txt", "sub/b.txt", ""},
+		{"dotdot inside", "sub/../a.txt", "a.txt", ""},
+		{"absolute inside", filepath.Join(root, "a.txt"), "a.txt", ""},
+		{"new file", "sub/new/deeper.txt", "sub/new/deeper.txt", ""},
+		{"inside link", "inside-link", "a.txt", ""},
+		{"absolute link inside", "abs-inside-dir/b.txt", "sub/b.txt", ""},
+		{"dotdot chain", "../outside/secret.txt", "", RuleOutsideWorkspace},
+		{"deep dotdot chain", "sub/../../../../etc/passwd", "", RuleOutsideWorkspace},
+		{"absolute outside", "/etc/passwd", "", RuleOutsideWorkspace},
+		{"absolute sibling", filepath.Join(outside, "secret.txt"), "", RuleOutsideWorkspace},
+		{"symlink escape abs", "abs-escape", "", RuleSymlinkEscape},
+		{"symlink dir escape", "rel-escape-dir/secret.txt", "", RuleSymlinkEscape},
+		{"dangling escape", "dangling-escape", "", RuleSymlinkEscape},
+		{"empty", "", "", RuleBadPath},
+		{"nul", "a\x00b", "", RuleBadPath},
+		{"denied dir", ".git/config", "", RuleDeniedPath},
+		{"denied glob", "sub/.env", "", RuleDeniedPath},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rel, err := p.Resolve(tt.path)
+			if tt.rule == "" {
+				if err != nil || rel != tt.rel {
+					t.Fatalf("Resolve(%q) = %q, %v; want %q", tt.path, rel, err, tt.rel)
+				}
+				return
+			}
+			v, ok := AsViolation(err)
+			if !ok || v.Rule != tt.rule || !errors.Is(err, ErrViolation) {
+				t.Fatalf("Resolve(%q) = %q, %v; want rule %s", tt.path, rel, err, tt.rule)
+			}
+			if ev := v.Event("sb"); ev.ViolationType != tt.rule {
+				t.Fatalf("event %+v", ev)
+			}
+		})
+	}
+}
+
+func TestReadWriteConfined(t *testing.T) {
+	p, root, outside := newFs(t, FsOptions{})
+	b, err := p.ReadFile("inside-link")
+	if err != nil || string(b) != "hello\n" {
+		t.Fatalf("read inside link: %q %v", b, err)
+	}
+	for _, name := range []string{"abs-escape", "../outside/secret.txt", "rel-escape-dir/secret.txt"} {
+		if b, err := p.ReadFile(name); !errors.Is(err, ErrViolation) || len(b) != 0 {
+			t.Fatalf("read %q: %q %v", name, b, err)
+		}
+	}
+	if err := p.WriteFile("dangling-escape", []byte("x"), 0o644); !errors.Is(err, ErrViolation) {
+		t.Fatalf("write through dangling link: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "new.txt")); !os.IsNotExist(err) {
+		t.Fatal("file created outside the workspace")
+	}
+	must(t, p.WriteFile("sub/deep/new.txt", []byte("new"), 0o600))
+	got, err := os.ReadFile(filepath.Join(root, "sub/deep/new.txt"))
+	if err != nil || string(got) != "new" {
+		t.Fatalf("written %q %v", got, err)
+	}
+	// Mode of an existing file is kept.
+	must(t, os.Chmod(filepath.Join(root, "a.txt"), 0o640))
+	must(t, p.WriteFile("a.txt", []byte("bye"), 0o600))
+	fi, _ := os.Stat(filepath.Join(root, "a.txt"))
+	if fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "sub"))
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == "" && len(e.Name()) > 10 {
+			t.Fatalf("temp file left: %s", e.Name())
+		}
+	}
+	if err := p.WriteFile(".", nil, 0o644); !errors.Is(err, ErrViolation) {
+		t.Fatalf("write root: %v", err)
+	}
+	if err := p.WriteFile("sub", nil, 0o644); !errors.Is(err, ErrIsDir) {
+		t.Fatalf("write dir: %v", err)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	p, _, _ := newFs(t, FsOptions{ReadOnly: true})
+	err := p.WriteFile("a.txt", []byte("x"), 0o644)
+	if v, ok := AsViolation(err); !ok || v.Rule != RuleReadOnly {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSwapAfterCheck replaces a checked directory with an escaping symlink
+// between Resolve and use: the operation must still refuse.
+func TestSwapAfterCheck(t *testing.T) {
+	p, root, outside := newFs(t, FsOptions{})
+	rel, err := p.Resolve("sub/b.txt")
+	must(t, err)
+	must(t, os.RemoveAll(filepath.Join(root, "sub")))
+	must(t, os.Symlink(outside, filepath.Join(root, "sub")))
+	must(t, os.WriteFile(filepath.Join(outside, "b.txt"), []byte("outside"), 0o644))
+	_, err = p.root.ReadFile(rel)
+	if err = mapErr("read", rel, err); !errors.Is(err, ErrViolation) {
+		t.Fatalf("read after swap: %v", err)
+	}
+}
+
+func TestNewFsPolicyErrors(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "file")
+	must(t, os.WriteFile(f, nil, 0o644))
+	for _, tc := range []struct {
+		dir  string
+		deny []string
+	}{{filepath.Join(dir, "missing"), nil}, {f, nil}, {dir, []string{"[bad"}}} {
+		if _, err := NewFsPolicy(tc.dir, FsOptions{Deny: tc.deny}); err == nil {
+			t.Fatalf("NewFsPolicy(%q, %v) succeeded", tc.dir, tc.deny)
+		}
+	}
+}
