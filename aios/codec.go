@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -65,8 +66,9 @@ func (s Strings) MarshalJSON() ([]byte, error) {
 type fieldInfo struct {
 	name     string
 	index    int
-	required bool // written always and no default: missing is an error
-	free     bool // free JSON: null is a value
+	required bool         // written always and no default: missing is an error
+	free     bool         // free JSON: null is a value
+	kind     reflect.Kind // for the fast paths; Invalid when a custom decoder applies
 }
 
 // structFields reads the json tags of t. Optional fields carry omitempty;
@@ -80,14 +82,47 @@ func structFields(t reflect.Type) []fieldInfo {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
+		kind := f.Type.Kind()
+		if reflect.PointerTo(f.Type).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+			kind = reflect.Invalid
+		}
 		fields = append(fields, fieldInfo{
 			name:     name,
 			index:    i,
 			required: !strings.Contains(opts, "omitempty") && f.Tag.Get("aios") != "default",
 			free:     f.Type == reflect.TypeFor[json.RawMessage](),
+			kind:     kind,
 		})
 	}
 	return fields
+}
+
+// knownFields holds the field tables of every payload kind and subsystem
+// event, computed once; it is never written after package initialisation.
+var knownFields = func() map[reflect.Type][]fieldInfo {
+	m := map[reflect.Type][]fieldInfo{}
+	add := func(v any) {
+		t := reflect.TypeOf(v).Elem()
+		m[t] = structFields(t)
+	}
+	for _, name := range KnownTypes() {
+		if p := newKnownPayload(name); p != nil {
+			add(p)
+		}
+	}
+	for _, name := range subsystemEventTypes {
+		add(newSubsystemEvent(name))
+	}
+	add(&Custom{})
+	add(&envelopeFields{})
+	return m
+}()
+
+func fieldsOf(t reflect.Type) []fieldInfo {
+	if f, ok := knownFields[t]; ok {
+		return f
+	}
+	return structFields(t)
 }
 
 // decodeObject decodes the JSON object raw into the struct that v points to,
@@ -102,36 +137,73 @@ func decodeObject(raw []byte, v any, typeName, skip string) (map[string]json.Raw
 	if m == nil {
 		return nil, &DecodeError{Type: typeName, Err: errors.New("not a JSON object")}
 	}
+	return decodeFields(m, v, typeName, skip)
+}
+
+// decodeFields is decodeObject on an object already split into its keys.
+func decodeFields(m map[string]json.RawMessage, v any, typeName, skip string) (map[string]json.RawMessage, error) {
 	rv := reflect.ValueOf(v).Elem()
-	fields := structFields(rv.Type())
+	fields := fieldsOf(rv.Type())
+	known := 0
 	for _, f := range fields {
 		r, ok := m[f.name]
+		if ok {
+			known++
+		}
 		if !ok || (!f.free && isNull(r)) {
 			if f.required {
 				return nil, &DecodeError{Type: typeName, Field: f.name, Err: errors.New("missing required field")}
 			}
 			continue
 		}
-		fv := rv.Field(f.index)
-		if f.free {
-			fv.SetBytes(compactJSON(r))
-			continue
-		}
-		if err := json.Unmarshal(r, fv.Addr().Interface()); err != nil {
+		if err := decodeField(rv.Field(f.index), f, r); err != nil {
 			return nil, &DecodeError{Type: typeName, Field: f.name, Err: err}
 		}
 	}
-	var extra map[string]json.RawMessage
+	if _, ok := m[skip]; ok && skip != "" {
+		known++
+	}
+	if known == len(m) {
+		return nil, nil
+	}
+	extra := make(map[string]json.RawMessage)
 	for k, r := range m {
 		if k == skip || slices.ContainsFunc(fields, func(f fieldInfo) bool { return f.name == k }) {
 			continue
 		}
-		if extra == nil {
-			extra = make(map[string]json.RawMessage)
-		}
 		extra[k] = compactJSON(r)
 	}
 	return extra, nil
+}
+
+// decodeField decodes one value, with fast paths for the plain strings and
+// unsigned integers that make up most of an envelope.
+func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
+	switch {
+	case f.free:
+		fv.SetBytes(compactJSON(r))
+		return nil
+	case f.kind == reflect.String && len(r) >= 2 && r[0] == '"' && r[len(r)-1] == '"' && plainString(r[1:len(r)-1]):
+		fv.SetString(string(r[1 : len(r)-1]))
+		return nil
+	case f.kind >= reflect.Uint8 && f.kind <= reflect.Uint64 && len(r) > 0 && r[0] >= '0' && r[0] <= '9':
+		if n, err := strconv.ParseUint(string(r), 10, fv.Type().Bits()); err == nil {
+			fv.SetUint(n)
+			return nil
+		}
+	}
+	return json.Unmarshal(r, fv.Addr().Interface())
+}
+
+// plainString reports whether s needs no unescaping and holds no control
+// characters or invalid UTF-8 (encoding/json replaces those).
+func plainString(s []byte) bool {
+	for _, c := range s {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isNull(r json.RawMessage) bool { return string(bytes.TrimSpace(r)) == "null" }

@@ -88,26 +88,28 @@ func (e EventEnvelope) MarshalJSON() ([]byte, error) {
 	})
 }
 
+// envelopeFields is the decoding view of the wire form: required keys have
+// no omitempty, and the payload is decoded separately.
+type envelopeFields struct {
+	EventID       string            `json:"event_id"`
+	SessionID     string            `json:"session_id"`
+	BranchID      string            `json:"branch_id"`
+	RunID         string            `json:"run_id,omitempty"`
+	Seq           uint64            `json:"seq,omitempty"`
+	Timestamp     uint64            `json:"timestamp"`
+	ParentID      string            `json:"parent_id,omitempty"`
+	Payload       json.RawMessage   `json:"payload"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	SchemaVersion *uint8            `json:"schema_version,omitempty"`
+}
+
 // UnmarshalJSON decodes an envelope. Malformed input is a [*DecodeError];
-// an unknown payload type is not an error (it becomes [*Unknown]).
+// an unknown payload type is not an error (it becomes [*Unknown]). Unknown
+// top-level keys are dropped, as the reference does.
 func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
-	w := struct {
-		envelopeWire
-		SchemaVersion *uint8 `json:"schema_version"`
-	}{}
-	type fields struct {
-		EventID   string          `json:"event_id"`
-		SessionID string          `json:"session_id"`
-		BranchID  string          `json:"branch_id"`
-		Timestamp uint64          `json:"timestamp"`
-		Payload   json.RawMessage `json:"payload"`
-	}
-	// Presence of required keys, with exact key matching.
-	if _, err := decodeObject(raw, &fields{}, "envelope", ""); err != nil {
+	var w envelopeFields
+	if _, err := decodeObject(raw, &w, "envelope", ""); err != nil {
 		return err
-	}
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return &DecodeError{Type: "envelope", Err: err}
 	}
 	p, extra, err := unmarshalPayload(w.Payload)
 	if err != nil {
@@ -117,14 +119,13 @@ func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
 	if w.SchemaVersion != nil {
 		sv = *w.SchemaVersion
 	}
-	md := w.Metadata
-	if md == nil {
-		md = map[string]string{}
+	if w.Metadata == nil {
+		w.Metadata = map[string]string{}
 	}
 	*e = EventEnvelope{
 		EventID: w.EventID, SessionID: w.SessionID, BranchID: w.BranchID, RunID: w.RunID,
 		Seq: w.Seq, Timestamp: w.Timestamp, ParentID: w.ParentID, Payload: p,
-		Metadata: md, SchemaVersion: sv, PayloadExtra: extra,
+		Metadata: w.Metadata, SchemaVersion: sv, PayloadExtra: extra,
 	}
 	return nil
 }

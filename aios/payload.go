@@ -68,36 +68,38 @@ func UnmarshalPayload(raw []byte) (Payload, error) {
 
 // unmarshalPayload also returns the keys a known kind did not define.
 func unmarshalPayload(raw []byte) (Payload, map[string]json.RawMessage, error) {
-	var head struct {
-		Type *string `json:"type"`
-	}
-	if err := json.Unmarshal(raw, &head); err != nil {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, nil, &DecodeError{Field: "payload", Err: err}
 	}
-	if head.Type == nil {
-		if !isObject(raw) {
-			return nil, nil, &DecodeError{Field: "payload", Err: errors.New("not a JSON object")}
-		}
+	if m == nil {
+		return nil, nil, &DecodeError{Field: "payload", Err: errors.New("not a JSON object")}
+	}
+	rawType, ok := m["type"]
+	if !ok {
 		return &Unknown{Raw: compactJSON(raw)}, nil, nil
 	}
-	t := *head.Type
+	var t string
+	if err := json.Unmarshal(rawType, &t); err != nil {
+		return nil, nil, &DecodeError{Field: "type", Err: err}
+	}
 	if t == "Custom" {
-		return unmarshalCustom(raw)
+		return unmarshalCustom(m)
 	}
 	p := newKnownPayload(t)
 	if p == nil {
 		return &Unknown{TypeName: t, Raw: compactJSON(raw)}, nil, nil
 	}
-	extra, err := decodeObject(raw, p, t, "type")
+	extra, err := decodeFields(m, p, t, "type")
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, extra, nil
 }
 
-func unmarshalCustom(raw []byte) (Payload, map[string]json.RawMessage, error) {
+func unmarshalCustom(m map[string]json.RawMessage) (Payload, map[string]json.RawMessage, error) {
 	c := new(Custom)
-	extra, err := decodeObject(raw, c, "Custom", "type")
+	extra, err := decodeFields(m, c, "Custom", "type")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,12 +108,12 @@ func unmarshalCustom(raw []byte) (Payload, map[string]json.RawMessage, error) {
 		return c, extra, nil
 	}
 	// Subsystem shapes are ours, not the reference's: data that does not fit
-	// the struct stays a generic Custom rather than failing the event.
-	if _, err := decodeObject(c.Data, typed, c.EventType, ""); err != nil {
+	// the struct (or has keys it lacks) stays a generic Custom, losing nothing.
+	if dataExtra, err := decodeObject(c.Data, typed, c.EventType, ""); err != nil || dataExtra != nil {
 		return c, extra, nil
 	}
-	if reencoded, err := json.Marshal(typed); err != nil || !jsonEqual(reencoded, c.Data) {
-		return c, extra, nil // extra data keys: keep them by staying generic
+	if reencoded, err := marshalNoEscape(typed); err != nil || !jsonEqual(reencoded, c.Data) {
+		return c, extra, nil // e.g. a float where we hold an integer
 	}
 	return typed, extra, nil
 }

@@ -152,6 +152,13 @@ func (*GatingDecision) EventType() string      { return EventGatingDecision }
 func (*EconomicModeChanged) EventType() string { return EventEconomicModeChanged }
 func (*GateUnavailable) EventType() string     { return EventGateUnavailable }
 
+var subsystemEventTypes = []string{
+	EventSoulGenesis, EventIdentityRotated, EventIdentityRevoked, EventCustodyMigrated,
+	EventPaymentIntended, EventPaymentSettled, EventPaymentFailed, EventCostIncurred,
+	EventRevenueReceived, EventBalanceSynced, EventGatingDecision, EventEconomicModeChanged,
+	EventGateUnavailable,
+}
+
 func newSubsystemEvent(eventType string) SubsystemEvent {
 	switch eventType {
 	case EventSoulGenesis:
