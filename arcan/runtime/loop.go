@@ -1,0 +1,593 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/lifeos/life/aios"
+)
+
+// Run outcomes, as in [Result.Status].
+const (
+	StatusCompleted        = "completed"
+	StatusAwaitingApproval = "awaiting_approval"
+	StatusCancelled        = "cancelled"
+	StatusMaxIterations    = "max_iterations"
+	StatusBudgetExceeded   = "budget_exceeded"
+	StatusErrored          = "error"
+)
+
+// RunOptions configure one run.
+type RunOptions struct {
+	// Input is the user message that starts the run (required by Run).
+	Input string
+	// OnEvent sees every event of the run after it is durable, in order.
+	OnEvent func(aios.EventEnvelope)
+	// OnDelta sees each piece of assistant text as it streams, before it
+	// is durable (it is journaled with the message that contains it).
+	OnDelta func(text string)
+	// Limits replaces the runtime's limits for this run when set.
+	Limits *Limits
+}
+
+// Result is how a run ended.
+type Result struct {
+	RunID       string          `json:"run_id"`
+	Status      string          `json:"status"`
+	FinalAnswer string          `json:"final_answer,omitempty"`
+	Iterations  uint32          `json:"iterations"`
+	Usage       aios.TokenUsage `json:"usage"`
+	Approvals   []Approval      `json:"approvals,omitempty"`
+	Error       string          `json:"error,omitempty"`
+}
+
+// Run appends the user's input to stream and runs the loop until the model
+// answers without tool calls, a limit stops it, or a tool call needs approval.
+// An earlier run interrupted by a crash is first finished from the journal.
+func (r *Runtime) Run(ctx context.Context, stream aios.StreamID, opts RunOptions) (Result, error) {
+	if opts.Input == "" {
+		return Result{}, fmt.Errorf("%w: empty input", ErrBadInput)
+	}
+	return r.run(ctx, stream, opts, false)
+}
+
+// Resume continues the last run of stream: after its approvals were
+// resolved, or after the process running it died. Calls that were started
+// but never completed are reported to the model as interrupted, not re-run,
+// unless their tool is annotated Idempotent.
+func (r *Runtime) Resume(ctx context.Context, stream aios.StreamID, opts RunOptions) (Result, error) {
+	return r.run(ctx, stream, opts, true)
+}
+
+type loop struct {
+	r      *Runtime
+	s      *session
+	opts   RunOptions
+	limits Limits
+	runID  string
+	b      *batch
+	gating *aios.Gating // last journaled advice
+	start  time.Time
+}
+
+func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions, resume bool) (Result, error) {
+	s, err := r.load(ctx, stream)
+	if err != nil {
+		return Result{}, err
+	}
+	s.mu.Lock()
+	if s.active != nil {
+		s.mu.Unlock()
+		return Result{}, fmt.Errorf("%w: %s", ErrRunActive, s.active.id)
+	}
+	if err := r.catchUp(ctx, s); err != nil {
+		s.mu.Unlock()
+		return Result{}, err
+	}
+	prev := s.state.Run
+	unfinished := prev != nil && (prev.Status == RunRunning || prev.Status == RunAwaitingApproval)
+	if resume && !unfinished {
+		s.mu.Unlock()
+		return Result{}, ErrNothingToResume
+	}
+	if !resume && prev != nil && prev.Status == RunAwaitingApproval {
+		s.mu.Unlock()
+		return Result{}, fmt.Errorf("%w: run %s", ErrAwaitingApproval, prev.ID)
+	}
+	limits := r.cfg.Limits
+	if opts.Limits != nil {
+		limits = *opts.Limits
+		if limits.MaxIterations == 0 {
+			limits.MaxIterations = r.cfg.Limits.MaxIterations
+		}
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	a := &activeRun{cancel: cancel, done: make(chan struct{})}
+	s.active = a
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.active = nil
+		s.mu.Unlock()
+		cancel(nil)
+		close(a.done)
+	}()
+
+	l := &loop{r: r, s: s, opts: opts, limits: limits, start: r.cfg.Clock.Now()}
+	if limits.WallClock > 0 {
+		var stop context.CancelFunc
+		runCtx, stop = context.WithTimeoutCause(runCtx, limits.WallClock, fmt.Errorf("%w: wall clock %s", ErrBudgetExceeded, limits.WallClock))
+		defer stop()
+	}
+	if unfinished {
+		l.setRun(a, prev.ID)
+		res, err := l.continueRun(runCtx)
+		if resume || err != nil || res.Status == StatusAwaitingApproval {
+			return res, err
+		}
+		l.start = r.cfg.Clock.Now()
+	}
+	l.setRun(a, r.cfg.IDs.NewID())
+	l.lock()
+	l.b.add(&aios.UserMessage{Content: opts.Input})
+	l.b.add(&aios.RunStarted{Provider: r.cfg.Provider.Name(), MaxIterations: limits.MaxIterations})
+	l.unlock()
+	return l.iterate(runCtx)
+}
+
+func (l *loop) setRun(a *activeRun, id string) {
+	l.s.mu.Lock()
+	a.id = id
+	l.s.mu.Unlock()
+	l.runID = id
+	l.b = l.r.batch(l.s, id)
+	l.b.sink = l.opts.OnEvent
+}
+
+func (l *loop) lock()   { l.s.mu.Lock() }
+func (l *loop) unlock() { l.s.mu.Unlock() }
+
+func (l *loop) add(p aios.Payload, meta ...string) {
+	l.lock()
+	l.b.add(p, meta...)
+	l.unlock()
+}
+
+func (l *loop) flush(ctx context.Context) error {
+	l.lock()
+	defer l.unlock()
+	_, err := l.b.flush(ctx)
+	return err
+}
+
+// continueRun settles the calls of an unfinished run, then iterates.
+func (l *loop) continueRun(ctx context.Context) (Result, error) {
+	l.lock()
+	calls := slices.Clone(l.s.state.Calls)
+	l.unlock()
+	l.add(&aios.SessionResumed{})
+	gating := l.decide(ctx)
+	turn := uint32(0)
+	for _, c := range calls {
+		tool, ok := l.r.cfg.Tools.Tool(c.ToolName)
+		switch c.Status {
+		case CallRequested:
+			if err := l.dispatch(ctx, c, gating, &turn); err != nil {
+				return l.stop(ctx, err)
+			}
+		case CallApproved:
+			if !ok {
+				l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: "unknown tool"})
+				continue
+			}
+			if err := l.runTool(ctx, c, tool); err != nil {
+				return l.stop(ctx, err)
+			}
+		case CallStarted:
+			if ok && tool.Spec().Annotations.Idempotent {
+				if err := l.runTool(ctx, c, tool); err != nil {
+					return l.stop(ctx, err)
+				}
+				continue
+			}
+			l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName,
+				Error: "interrupted: the process stopped while this call ran; it may or may not have taken effect and was not re-run"})
+		}
+	}
+	if res, paused, err := l.pauseIfWaiting(ctx); paused {
+		return res, err
+	}
+	return l.iterate(ctx)
+}
+
+func (l *loop) pauseIfWaiting(ctx context.Context) (Result, bool, error) {
+	l.lock()
+	pending := slices.Clone(l.s.state.Approvals)
+	l.unlock()
+	if len(pending) == 0 {
+		return Result{}, false, nil
+	}
+	if err := l.flush(ctx); err != nil {
+		return l.result(StatusErrored, err.Error()), true, err
+	}
+	res := l.result(StatusAwaitingApproval, "")
+	res.Approvals = pending
+	return res, true, nil
+}
+
+func (l *loop) result(status, errText string) Result {
+	l.lock()
+	defer l.unlock()
+	res := Result{RunID: l.runID, Status: status, Error: errText}
+	if run := l.s.state.Run; run != nil && run.ID == l.runID {
+		res.FinalAnswer, res.Iterations, res.Usage = run.FinalAnswer, run.Iterations, run.Usage
+	}
+	return res
+}
+
+// decide asks the autonomic gate; it is advisory and fail-open.
+func (l *loop) decide(ctx context.Context) aios.Gating {
+	g := aios.OpenGating()
+	if l.r.cfg.Gate == nil {
+		return g
+	}
+	got, err := l.r.cfg.Gate.Decide(ctx, l.s.stream)
+	if err != nil {
+		l.r.log.Warn("autonomic gate failed, going on open", "err", err)
+		l.add(&aios.GateUnavailable{Error: err.Error(), FailOpen: true})
+		l.gating = nil
+		return g
+	}
+	if l.gating == nil || !sameGating(*l.gating, got) {
+		d := aios.GatingDecision(got)
+		l.add(&d)
+		l.gating = &got
+	}
+	return got
+}
+
+func sameGating(a, b aios.Gating) bool {
+	ra, _ := json.Marshal(a)
+	rb, _ := json.Marshal(b)
+	return string(ra) == string(rb)
+}
+
+// iterate runs model turns until the run ends or pauses.
+func (l *loop) iterate(ctx context.Context) (Result, error) {
+	for {
+		if err := context.Cause(ctx); err != nil {
+			return l.stop(ctx, err)
+		}
+		l.lock()
+		run := *l.s.state.Run
+		l.unlock()
+		if run.Iterations >= l.limits.MaxIterations {
+			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
+			l.add(&aios.RunFinished{Reason: StatusMaxIterations, TotalIterations: run.Iterations, Usage: &run.Usage})
+			if err := l.flush(ctx); err != nil {
+				return l.result(StatusErrored, err.Error()), err
+			}
+			return l.result(StatusMaxIterations, ""), nil
+		}
+		if err := l.checkBudget(run); err != nil {
+			return l.stop(ctx, err)
+		}
+		l.add(&aios.PhaseEntered{Phase: aios.PhasePerceive})
+		l.add(&aios.PhaseEntered{Phase: aios.PhaseGate})
+		gating := l.decide(ctx)
+		l.add(&aios.PhaseEntered{Phase: aios.PhaseDeliberate})
+		l.add(&aios.StepStarted{Index: run.Iterations})
+		if err := l.flush(ctx); err != nil {
+			return l.result(StatusErrored, err.Error()), err
+		}
+		req := l.request(gating, run)
+		text, calls, fin, err := l.callProvider(ctx, req)
+		if err != nil {
+			return l.stop(ctx, err)
+		}
+		l.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: &fin.Usage})
+		specs := l.specs()
+		for _, c := range calls {
+			l.add(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Category: specs[c.Name].Annotations.Category})
+		}
+		l.add(&aios.StepFinished{Index: run.Iterations, StopReason: fin.StopReason, DirectiveCount: uint64(len(calls) + min(len(text), 1))})
+		if len(calls) == 0 {
+			l.lock()
+			done := *l.s.state.Run
+			l.unlock()
+			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
+			l.add(&aios.RunFinished{Reason: StatusCompleted, TotalIterations: done.Iterations, FinalAnswer: text, Usage: &done.Usage})
+			if err := l.flush(ctx); err != nil {
+				return l.result(StatusErrored, err.Error()), err
+			}
+			return l.result(StatusCompleted, ""), nil
+		}
+		l.lock()
+		after := *l.s.state.Run
+		l.unlock()
+		if err := l.checkBudget(after); err != nil {
+			return l.stop(ctx, err)
+		}
+		l.add(&aios.PhaseEntered{Phase: aios.PhaseExecute})
+		turn := uint32(0)
+		for _, c := range calls {
+			cs := CallState{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Status: CallRequested}
+			if err := l.dispatch(ctx, cs, gating, &turn); err != nil {
+				return l.stop(ctx, err)
+			}
+		}
+		if res, paused, err := l.pauseIfWaiting(ctx); paused {
+			return res, err
+		}
+		l.add(&aios.PhaseEntered{Phase: aios.PhaseReflect})
+	}
+}
+
+func (l *loop) checkBudget(run RunState) error {
+	lim := l.limits
+	switch {
+	case lim.MaxTokens > 0 && uint64(run.Usage.TotalTokens) >= lim.MaxTokens:
+		return fmt.Errorf("%w: %d tokens used, limit %d", ErrBudgetExceeded, run.Usage.TotalTokens, lim.MaxTokens)
+	case lim.MaxCostUSD > 0 && l.r.cfg.Pricing.Cost(run.Usage) >= lim.MaxCostUSD:
+		return fmt.Errorf("%w: cost %.6f USD, limit %.6f", ErrBudgetExceeded, l.r.cfg.Pricing.Cost(run.Usage), lim.MaxCostUSD)
+	case lim.MaxToolCalls > 0 && run.ToolCalls > lim.MaxToolCalls:
+		return fmt.Errorf("%w: %d tool calls asked, limit %d", ErrBudgetExceeded, run.ToolCalls, lim.MaxToolCalls)
+	}
+	return nil
+}
+
+func (l *loop) specs() map[string]aios.ToolSpec {
+	m := map[string]aios.ToolSpec{}
+	for _, s := range l.r.cfg.Tools.Specs() {
+		m[s.Name] = s
+	}
+	return m
+}
+
+// request builds the provider call from the folded conversation, which
+// includes every tool call and its result.
+func (l *loop) request(g aios.Gating, run RunState) aios.ChatRequest {
+	l.lock()
+	msgs := slices.Clone(l.s.state.Messages)
+	l.unlock()
+	req := aios.ChatRequest{Model: l.r.cfg.Model, System: l.r.cfg.System, Messages: msgs}
+	if g.AllowTools {
+		for _, s := range l.r.cfg.Tools.Specs() {
+			if !slices.Contains(g.DeniedTools, s.Name) {
+				req.Tools = append(req.Tools, s)
+			}
+		}
+	}
+	caps := []uint64{}
+	if g.MaxTokens > 0 {
+		caps = append(caps, uint64(g.MaxTokens))
+	}
+	if l.limits.MaxTokens > 0 {
+		caps = append(caps, l.limits.MaxTokens-uint64(run.Usage.TotalTokens))
+	}
+	if len(caps) > 0 {
+		req.MaxTokens = uint32(min(slices.Min(caps), 1<<31))
+	}
+	return req
+}
+
+// callProvider streams one model call, journaling text deltas with the
+// message they belong to.
+func (l *loop) callProvider(ctx context.Context, req aios.ChatRequest) (string, []aios.ToolCall, aios.Finish, error) {
+	var text []byte
+	var calls []aios.ToolCall
+	var fin *aios.Finish
+	var idx uint32
+	for ev, err := range l.r.cfg.Provider.Stream(ctx, req) {
+		if err != nil {
+			if c := context.Cause(ctx); c != nil {
+				return "", nil, aios.Finish{}, c
+			}
+			return "", nil, aios.Finish{}, fmt.Errorf("provider %s: %w", l.r.cfg.Provider.Name(), err)
+		}
+		switch ev.Kind {
+		case aios.ProviderTextDelta:
+			if ev.Text == "" {
+				continue
+			}
+			text = append(text, ev.Text...)
+			i := idx
+			l.add(&aios.AssistantTextDelta{Delta: ev.Text, Index: &i})
+			idx++
+			if l.opts.OnDelta != nil {
+				l.opts.OnDelta(ev.Text)
+			}
+		case aios.ProviderToolCall:
+			if ev.ToolCall == nil {
+				continue
+			}
+			c := *ev.ToolCall
+			if c.ID == "" {
+				c.ID = "call_" + l.r.cfg.IDs.NewID()
+			}
+			if len(c.Arguments) == 0 || !json.Valid(c.Arguments) {
+				c.Arguments = json.RawMessage("{}")
+			}
+			c.Arguments = compact(c.Arguments)
+			calls = append(calls, c)
+		case aios.ProviderDone:
+			f := aios.Finish{}
+			if ev.Finish != nil {
+				f = *ev.Finish
+			}
+			if f.Usage.TotalTokens == 0 {
+				f.Usage.TotalTokens = f.Usage.PromptTokens + f.Usage.CompletionTokens
+			}
+			fin = &f
+		}
+	}
+	if fin == nil {
+		if c := context.Cause(ctx); c != nil {
+			return "", nil, aios.Finish{}, c
+		}
+		return "", nil, aios.Finish{}, fmt.Errorf("provider %s: stream ended without a done event", l.r.cfg.Provider.Name())
+	}
+	return string(text), calls, *fin, nil
+}
+
+// dispatch puts one requested call through the gate's limits and the
+// policy, then runs it, asks for approval, or records the refusal.
+func (l *loop) dispatch(ctx context.Context, c CallState, g aios.Gating, turn *uint32) error {
+	tool, ok := l.r.cfg.Tools.Tool(c.ToolName)
+	if !ok {
+		l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: fmt.Sprintf("unknown tool %q", c.ToolName)})
+		return nil
+	}
+	spec := tool.Spec()
+	if reason := gateRefusal(g, spec, *turn); reason != "" {
+		l.add(&aios.PolicyEvaluated{ToolName: c.ToolName, Decision: aios.PolicyDeny, RuleID: "autonomic", Explanation: reason})
+		l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: "blocked by autonomic gate: " + reason})
+		return nil
+	}
+	*turn++
+	if l.r.cfg.Policy != nil {
+		dec, err := l.r.cfg.Policy.Evaluate(ctx, aios.PolicyRequest{Stream: l.s.stream, RunID: l.runID, ToolName: c.ToolName, Category: spec.Annotations.Category, Arguments: c.Arguments})
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return cause
+			}
+			// Fail closed: a call the policy could not judge does not run.
+			l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: "policy unavailable: " + err.Error()})
+			return nil
+		}
+		if !dec.Decision.Valid() {
+			dec = aios.PolicyDecision{Decision: aios.PolicyDeny, Explanation: fmt.Sprintf("policy returned unknown decision %q", dec.Decision)}
+		}
+		l.add(&aios.PolicyEvaluated{ToolName: c.ToolName, Decision: dec.Decision, RuleID: dec.RuleID, Explanation: dec.Explanation})
+		switch dec.Decision {
+		case aios.PolicyDeny:
+			msg := "denied by policy"
+			if dec.Explanation != "" {
+				msg += ": " + dec.Explanation
+			}
+			l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: msg})
+			return nil
+		case aios.PolicyRequireApproval:
+			l.add(&aios.ApprovalRequested{ApprovalID: l.r.cfg.IDs.NewID(), CallID: c.CallID, ToolName: c.ToolName, Arguments: c.Arguments, Risk: risk(spec.Annotations)})
+			return nil
+		}
+	}
+	return l.runTool(ctx, c, tool)
+}
+
+func gateRefusal(g aios.Gating, spec aios.ToolSpec, turn uint32) string {
+	switch {
+	case !g.AllowTools:
+		return "tools are not allowed in this mode"
+	case slices.Contains(g.DeniedTools, spec.Name):
+		return "tool " + spec.Name + " is denied"
+	case spec.Annotations.Category == "exec" && !g.AllowShell:
+		return "shell tools are not allowed in this mode"
+	case spec.Annotations.OpenWorld && !g.AllowNetwork:
+		return "network tools are not allowed in this mode"
+	case g.MaxToolCallsPerTurn > 0 && turn >= g.MaxToolCallsPerTurn:
+		return fmt.Sprintf("at most %d tool calls per turn", g.MaxToolCallsPerTurn)
+	}
+	return ""
+}
+
+func risk(a aios.ToolAnnotations) aios.RiskLevel {
+	switch {
+	case a.Destructive:
+		return aios.RiskHigh
+	case a.ReadOnly:
+		return aios.RiskLow
+	}
+	return aios.RiskMedium
+}
+
+// runTool journals the intent durably, then calls the tool once.
+func (l *loop) runTool(ctx context.Context, c CallState, tool aios.Tool) error {
+	runID := l.r.cfg.IDs.NewID()
+	l.add(&aios.ToolCallStarted{ToolRunID: runID, ToolName: c.ToolName}, MetaCallID, c.CallID)
+	if err := l.flush(ctx); err != nil {
+		return err
+	}
+	start := l.r.cfg.Clock.Now()
+	res, err := callTool(ctx, tool, c.Arguments)
+	dur := uint64(max(l.r.cfg.Clock.Now().Sub(start).Milliseconds(), 0))
+	if err != nil {
+		l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: err.Error()})
+		if cause := context.Cause(ctx); cause != nil {
+			return cause
+		}
+		return nil
+	}
+	for _, p := range res.Events {
+		if p != nil {
+			l.add(p)
+		}
+	}
+	out := res.Output
+	if len(out) == 0 || !json.Valid(out) {
+		out, _ = json.Marshal(string(out))
+	}
+	var result []byte
+	status := aios.SpanOK
+	if res.IsError {
+		status = aios.SpanError
+		result, _ = json.Marshal(map[string]json.RawMessage{"error": compact(out), "status": json.RawMessage(`"failure"`)})
+	} else {
+		result, _ = json.Marshal(map[string]json.RawMessage{"output": compact(out), "status": json.RawMessage(`"success"`)})
+	}
+	l.add(&aios.ToolCallCompleted{ToolRunID: runID, CallID: c.CallID, ToolName: c.ToolName, Result: result, DurationMs: dur, Status: status})
+	return nil
+}
+
+// callTool turns a tool panic into an error so one bad tool cannot take
+// the daemon down.
+func callTool(ctx context.Context, t aios.Tool, args json.RawMessage) (res aios.ToolResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("tool %s panicked: %v", t.Spec().Name, p)
+		}
+	}()
+	return t.Call(ctx, args)
+}
+
+// stop ends the run on cause: cancellation, a budget, or an error. The
+// closing events are written even though ctx may be done.
+func (l *loop) stop(ctx context.Context, cause error) (Result, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if c := context.Cause(ctx); c != nil && errors.Is(cause, context.Canceled) {
+		cause = c
+	}
+	// Calls that never started get a result, so the conversation stays
+	// well-formed for the next provider call.
+	l.lock()
+	calls := slices.Clone(l.s.state.Calls)
+	run := *l.s.state.Run
+	l.unlock()
+	for _, c := range calls {
+		if c.Status == CallRequested || c.Status == CallApproved {
+			l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: "not run: " + cause.Error()})
+		}
+	}
+	var status string
+	var retErr error
+	switch {
+	case errors.Is(cause, ErrCancelled) || errors.Is(cause, context.Canceled):
+		status, retErr = StatusCancelled, fmt.Errorf("%w", ErrCancelled)
+		l.add(&aios.RunFinished{Reason: StatusCancelled, TotalIterations: run.Iterations, Usage: &run.Usage})
+	case errors.Is(cause, ErrBudgetExceeded):
+		status, retErr = StatusBudgetExceeded, cause
+		l.add(&aios.RunErrored{Error: cause.Error()})
+	default:
+		status, retErr = StatusErrored, cause
+		l.add(&aios.RunErrored{Error: cause.Error()})
+	}
+	if err := l.flush(wctx); err != nil {
+		return l.result(StatusErrored, err.Error()), errors.Join(retErr, err)
+	}
+	return l.result(status, cause.Error()), retErr
+}

@@ -1,0 +1,471 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lifeos/life/aios"
+)
+
+// Errors callers branch on.
+var (
+	// ErrRunActive is returned when a stream already has a run in progress.
+	ErrRunActive = errors.New("runtime: a run is already active on this stream")
+	// ErrAwaitingApproval is returned when a new run is asked for while the
+	// last one waits for approvals.
+	ErrAwaitingApproval = errors.New("runtime: the run is waiting for approval")
+	// ErrNothingToResume is returned by Resume when the last run is finished.
+	ErrNothingToResume = errors.New("runtime: no unfinished run to resume")
+	// ErrBudgetExceeded matches the error of a run stopped by a budget.
+	ErrBudgetExceeded = errors.New("runtime: budget exceeded")
+	// ErrCancelled matches the error of a run stopped by a cancel signal.
+	ErrCancelled = errors.New("runtime: run cancelled")
+	// ErrBadInput is matched by invalid arguments (empty session id, ...).
+	ErrBadInput = errors.New("runtime: bad input")
+)
+
+// DefaultBranch is the branch sessions start on.
+const DefaultBranch = "main"
+
+// Limits bound each run; the runtime enforces them itself, outside the model.
+// A zero field means no limit, except MaxIterations which defaults to 16.
+type Limits struct {
+	MaxIterations uint32        // model calls per run
+	MaxTokens     uint64        // total tokens per run
+	MaxToolCalls  uint32        // tool calls per run
+	WallClock     time.Duration // per run
+	MaxCostUSD    float64       // per run, priced by Pricing
+}
+
+// Pricing prices tokens for the cost budget, in USD per million tokens.
+type Pricing struct {
+	PromptPerMTok     float64
+	CompletionPerMTok float64
+}
+
+// Cost returns the price of u.
+func (p Pricing) Cost(u aios.TokenUsage) float64 {
+	return (float64(u.PromptTokens)*p.PromptPerMTok + float64(u.CompletionTokens)*p.CompletionPerMTok) / 1e6
+}
+
+// Config wires a Runtime to its ports. Journal and Provider are required;
+// the rest have safe defaults.
+type Config struct {
+	Journal   aios.Journal
+	Provider  aios.Provider
+	Tools     aios.ToolRegistry // nil: no tools
+	Policy    aios.PolicyGate   // nil: every call allowed
+	Gate      aios.Gate         // nil: open gating
+	Snapshots SnapshotStore     // nil: always replay the whole journal
+	Clock     aios.Clock
+	IDs       aios.IDGenerator
+	Logger    *slog.Logger
+
+	Model         string
+	System        string
+	Limits        Limits
+	Pricing       Pricing
+	SnapshotEvery int    // events between snapshots; 0 means 256
+	AgentID       string // written to each event's agent_id metadata when set
+}
+
+// Runtime runs agent loops over journaled sessions. It is safe for
+// concurrent use; runs on different streams proceed in parallel.
+type Runtime struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[aios.StreamID]*session
+}
+
+type session struct {
+	stream aios.StreamID
+
+	mu            sync.Mutex // guards everything below and serializes appends
+	state         *SessionState
+	stale         bool // state ran ahead of the journal after a failed append
+	sinceSnapshot int
+	active        *activeRun
+}
+
+type activeRun struct {
+	id     string
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// New checks cfg and returns a Runtime.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Journal == nil {
+		return nil, fmt.Errorf("%w: Config.Journal is required", ErrBadInput)
+	}
+	if cfg.Provider == nil {
+		return nil, fmt.Errorf("%w: Config.Provider is required", ErrBadInput)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = aios.SystemClock{}
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = aios.NewULIDGenerator(cfg.Clock, nil)
+	}
+	if cfg.Tools == nil {
+		cfg.Tools = emptyRegistry{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Limits.MaxIterations == 0 {
+		cfg.Limits.MaxIterations = 16
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = 256
+	}
+	return &Runtime{cfg: cfg, log: cfg.Logger, sessions: map[aios.StreamID]*session{}}, nil
+}
+
+// Provider returns the configured provider.
+func (r *Runtime) Provider() aios.Provider { return r.cfg.Provider }
+
+// Journal returns the configured journal.
+func (r *Runtime) Journal() aios.Journal { return r.cfg.Journal }
+
+type emptyRegistry struct{}
+
+func (emptyRegistry) Tool(string) (aios.Tool, bool) { return nil, false }
+func (emptyRegistry) Specs() []aios.ToolSpec        { return nil }
+
+func validStream(s aios.StreamID) error {
+	if s.Session == "" || s.Branch == "" {
+		return fmt.Errorf("%w: session and branch must be set (got %q/%q)", ErrBadInput, s.Session, s.Branch)
+	}
+	if len(s.Session) > 256 || len(s.Branch) > 256 {
+		return fmt.Errorf("%w: session or branch id longer than 256 bytes", ErrBadInput)
+	}
+	return nil
+}
+
+// CreateSession starts a new session on the main branch with a
+// SessionCreated event and returns its id.
+func (r *Runtime) CreateSession(ctx context.Context, name string, config json.RawMessage) (string, error) {
+	id := r.cfg.IDs.NewID()
+	if len(config) == 0 {
+		config = json.RawMessage("{}")
+	}
+	if !json.Valid(config) {
+		return "", fmt.Errorf("%w: session config is not valid JSON", ErrBadInput)
+	}
+	s, err := r.load(ctx, aios.StreamID{Session: id, Branch: DefaultBranch})
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := r.batch(s, "")
+	b.add(&aios.SessionCreated{Name: name, Config: compact(config)})
+	if _, err := b.flush(ctx); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// State returns a copy of a stream's state, reconstructing it from the
+// journal (snapshot plus tail) if it is not loaded.
+func (r *Runtime) State(ctx context.Context, stream aios.StreamID) (*SessionState, error) {
+	s, err := r.load(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == nil {
+		if err := r.catchUp(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	return s.state.Clone(), nil
+}
+
+// Reconstruct folds a stream's state from the journal alone, without
+// snapshots or caches: what `arcan replay` prints.
+func Reconstruct(ctx context.Context, j aios.Journal, stream aios.StreamID) (*SessionState, error) {
+	if err := validStream(stream); err != nil {
+		return nil, err
+	}
+	st := NewSessionState(stream)
+	if err := foldFrom(ctx, j, st, 0); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func foldFrom(ctx context.Context, j aios.Journal, st *SessionState, after uint64) error {
+	for e, err := range j.Read(ctx, aios.ReadQuery{Stream: aios.StreamID{Session: st.Session, Branch: st.Branch}, After: after}) {
+		if err != nil {
+			return fmt.Errorf("runtime: read %s/%s: %w", st.Session, st.Branch, err)
+		}
+		if err := st.Apply(e); err != nil {
+			return fmt.Errorf("runtime: fold seq %d: %w", e.Seq, err)
+		}
+	}
+	return nil
+}
+
+// load returns the cached session, reconstructing it on first use.
+func (r *Runtime) load(ctx context.Context, stream aios.StreamID) (*session, error) {
+	if err := validStream(stream); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	s, ok := r.sessions[stream]
+	if !ok {
+		s = &session{stream: stream}
+		r.sessions[stream] = s
+	}
+	r.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == nil || s.stale {
+		st, err := r.reconstruct(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		s.state, s.stale = st, false
+	}
+	return s, nil
+}
+
+// reconstruct starts from the latest usable snapshot and folds the tail.
+func (r *Runtime) reconstruct(ctx context.Context, stream aios.StreamID) (*SessionState, error) {
+	st := NewSessionState(stream)
+	if r.cfg.Snapshots != nil {
+		seq, data, err := r.cfg.Snapshots.Latest(ctx, stream)
+		switch {
+		case err == nil:
+			head, herr := r.cfg.Journal.Head(ctx, stream)
+			var snap SessionState
+			if herr == nil && head >= seq && json.Unmarshal(data, &snap) == nil && snap.LastSeq == seq {
+				st = &snap
+			} else {
+				r.log.Warn("ignoring stale snapshot", "session", stream.Session, "branch", stream.Branch, "seq", seq, "head", head)
+			}
+		case !errors.Is(err, aios.ErrNotFound):
+			r.log.Warn("snapshot unreadable, replaying the whole journal", "err", err)
+		}
+	}
+	if err := foldFrom(ctx, r.cfg.Journal, st, st.LastSeq); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// catchUp folds events another writer appended since the state was built.
+func (r *Runtime) catchUp(ctx context.Context, s *session) error {
+	head, err := r.cfg.Journal.Head(ctx, s.stream)
+	if err != nil {
+		return fmt.Errorf("runtime: head: %w", err)
+	}
+	if head > s.state.LastSeq {
+		return foldFrom(ctx, r.cfg.Journal, s.state, s.state.LastSeq)
+	}
+	return nil
+}
+
+// batch collects events of one stream and appends them in one durable call.
+type batch struct {
+	r      *Runtime
+	s      *session
+	runID  string
+	events []aios.EventEnvelope
+	sink   func(aios.EventEnvelope)
+}
+
+func (r *Runtime) batch(s *session, runID string) *batch {
+	return &batch{r: r, s: s, runID: runID}
+}
+
+// add stamps p and folds it into the state at once; flush makes it durable.
+// If the flush fails the cached state is dropped and rebuilt from the journal.
+func (b *batch) add(p aios.Payload, meta ...string) aios.EventEnvelope {
+	e := aios.NewEnvelope(b.r.cfg.IDs, b.r.cfg.Clock, b.s.stream.Session, b.s.stream.Branch, p)
+	e.RunID = b.runID
+	if b.r.cfg.AgentID != "" {
+		e.SetAgentID(b.r.cfg.AgentID)
+	}
+	for i := 0; i+1 < len(meta); i += 2 {
+		e.Metadata[meta[i]] = meta[i+1]
+	}
+	if err := b.s.state.Apply(e); err != nil {
+		b.r.log.Error("fold failed", "type", p.Type(), "err", err)
+	}
+	b.events = append(b.events, e)
+	return e
+}
+
+// flush appends the pending events; only then are they reported to sink.
+func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
+	if len(b.events) == 0 {
+		return nil, nil
+	}
+	evs := b.events
+	b.events = nil
+	seqs, err := b.r.cfg.Journal.Append(ctx, evs...)
+	if err != nil {
+		b.s.stale = true // ahead of the journal now: rebuilt on next load
+		return nil, fmt.Errorf("runtime: append %d events: %w", len(evs), err)
+	}
+	for i := range evs {
+		if i < len(seqs) {
+			evs[i].Seq = seqs[i]
+		}
+	}
+	if n := len(seqs); n > 0 && seqs[n-1] > b.s.state.LastSeq {
+		b.s.state.LastSeq = seqs[n-1]
+	}
+	if b.sink != nil {
+		for _, e := range evs {
+			b.sink(e)
+		}
+	}
+	b.s.sinceSnapshot += len(evs)
+	if b.r.cfg.Snapshots != nil && b.s.sinceSnapshot >= b.r.cfg.SnapshotEvery {
+		b.r.snapshot(ctx, b.s)
+	}
+	return evs, nil
+}
+
+// snapshot saves the state and journals a SnapshotCreated event. Failure
+// only costs replay time later, so it is logged, not returned.
+func (r *Runtime) snapshot(ctx context.Context, s *session) {
+	s.sinceSnapshot = 0
+	data, err := s.state.Encode()
+	if err != nil {
+		r.log.Warn("snapshot encode failed", "err", err)
+		return
+	}
+	seq := s.state.LastSeq
+	if err := r.cfg.Snapshots.Save(ctx, s.stream, seq, data); err != nil {
+		r.log.Warn("snapshot save failed", "err", err)
+		return
+	}
+	sum := sha256.Sum256(data)
+	b := r.batch(s, "")
+	b.add(&aios.SnapshotCreated{SnapshotID: r.cfg.IDs.NewID(), SnapshotType: aios.SnapshotFull, CoversThroughSeq: seq, DataHash: hex.EncodeToString(sum[:])})
+	evs := b.events
+	b.events = nil
+	if seqs, err := r.cfg.Journal.Append(ctx, evs...); err != nil {
+		r.log.Warn("snapshot event append failed", "err", err)
+		s.stale = true
+	} else if len(seqs) == 1 {
+		s.state.LastSeq = max(s.state.LastSeq, seqs[0])
+	}
+}
+
+// Cancel stops the active run of stream, if any; the run ends with
+// RunFinished(cancelled). It reports whether a run was active.
+func (r *Runtime) Cancel(stream aios.StreamID) bool {
+	r.mu.Lock()
+	s := r.sessions[stream]
+	r.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	a := s.active
+	s.mu.Unlock()
+	if a == nil {
+		return false
+	}
+	a.cancel(ErrCancelled)
+	<-a.done
+	return true
+}
+
+// Active reports the id of the run in progress on stream, if any.
+func (r *Runtime) Active(stream aios.StreamID) (string, bool) {
+	r.mu.Lock()
+	s := r.sessions[stream]
+	r.mu.Unlock()
+	if s == nil {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == nil {
+		return "", false
+	}
+	return s.active.id, true
+}
+
+// Wait blocks until every active run has ended or ctx is done (graceful
+// shutdown drains runs this way).
+func (r *Runtime) Wait(ctx context.Context) error {
+	for {
+		var pending []chan struct{}
+		r.mu.Lock()
+		for _, s := range r.sessions {
+			s.mu.Lock()
+			if s.active != nil {
+				pending = append(pending, s.active.done)
+			}
+			s.mu.Unlock()
+		}
+		r.mu.Unlock()
+		if len(pending) == 0 {
+			return nil
+		}
+		for _, d := range pending {
+			select {
+			case <-d:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// Resolve answers an approval request: the decision is journaled at once,
+// and the approved call runs (exactly once) when the run is resumed.
+func (r *Runtime) Resolve(ctx context.Context, stream aios.StreamID, approvalID string, approve bool, reason string) error {
+	s, err := r.load(ctx, stream)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := r.catchUp(ctx, s); err != nil {
+		return err
+	}
+	var found *Approval
+	for i := range s.state.Approvals {
+		if s.state.Approvals[i].ApprovalID == approvalID {
+			a := s.state.Approvals[i]
+			found = &a
+		}
+	}
+	if found == nil {
+		return fmt.Errorf("runtime: approval %q: %w", approvalID, aios.ErrNotFound)
+	}
+	decision := aios.ApprovalDenied
+	if approve {
+		decision = aios.ApprovalApproved
+	}
+	b := r.batch(s, found.RunID)
+	b.add(&aios.ApprovalResolved{ApprovalID: approvalID, Decision: decision, Reason: reason})
+	if !approve {
+		msg := "denied by a person"
+		if reason != "" {
+			msg += ": " + reason
+		}
+		b.add(&aios.ToolCallFailed{CallID: found.CallID, ToolName: found.ToolName, Error: msg})
+	}
+	_, err = b.flush(ctx)
+	return err
+}

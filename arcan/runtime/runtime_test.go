@@ -1,0 +1,510 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+)
+
+func newTool(name string, ann aios.ToolAnnotations) *fakeTool {
+	return &fakeTool{spec: aios.ToolSpec{Name: name, Description: name, InputSchema: json.RawMessage(`{"type":"object"}`), Annotations: ann}, out: name}
+}
+
+type fixture struct {
+	j     *fakeJournal
+	p     *scriptProvider
+	tools fakeRegistry
+	rt    *Runtime
+	cfg   Config
+	id    aios.StreamID
+}
+
+func setup(t *testing.T, mod func(*Config), replies ...reply) *fixture {
+	t.Helper()
+	f := &fixture{j: newFakeJournal(), p: &scriptProvider{replies: replies}, tools: fakeRegistry{
+		"echo":  newTool("echo", aios.ToolAnnotations{ReadOnly: true, Category: "fs"}),
+		"write": newTool("write", aios.ToolAnnotations{Destructive: true, Category: "fs"}),
+	}}
+	f.cfg = Config{Journal: f.j, Provider: f.p, Tools: f.tools}
+	if mod != nil {
+		mod(&f.cfg)
+	}
+	f.rt = f.restart(t)
+	id, err := f.rt.CreateSession(context.Background(), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.id = aios.StreamID{Session: id, Branch: DefaultBranch}
+	return f
+}
+
+// restart builds a fresh runtime over the same journal, as a new process would.
+func (f *fixture) restart(t *testing.T) *Runtime {
+	t.Helper()
+	rt, err := New(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+func types(evs []aios.EventEnvelope) []string {
+	var out []string
+	for _, e := range evs {
+		t := e.Payload.Type()
+		if c, ok := e.Payload.(aios.SubsystemEvent); ok {
+			t = c.EventType()
+		}
+		if t == "PhaseEntered" || t == "AssistantTextDelta" {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func call(id, name, args string) aios.ToolCall {
+	return aios.ToolCall{ID: id, Name: name, Arguments: json.RawMessage(args)}
+}
+
+func TestRunPlainAnswer(t *testing.T) {
+	f := setup(t, nil, reply{text: "Hello there, friend.", usage: aios.TokenUsage{PromptTokens: 5, CompletionTokens: 4}})
+	var deltas strings.Builder
+	var seen []aios.EventEnvelope
+	res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "hi", OnDelta: func(s string) { deltas.WriteString(s) }, OnEvent: func(e aios.EventEnvelope) { seen = append(seen, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusCompleted || res.FinalAnswer != "Hello there, friend." || res.Usage.TotalTokens != 9 {
+		t.Fatalf("result %+v", res)
+	}
+	if deltas.String() != res.FinalAnswer {
+		t.Fatalf("deltas %q", deltas.String())
+	}
+	got := strings.Join(types(f.j.all(f.id)), ",")
+	want := "SessionCreated,UserMessage,RunStarted,StepStarted,AssistantMessageCommitted,StepFinished,RunFinished"
+	if got != want {
+		t.Fatalf("events\n got %s\nwant %s", got, want)
+	}
+	for i, e := range seen {
+		if e.Seq == 0 || i > 0 && e.Seq != seen[i-1].Seq+1 {
+			t.Fatalf("OnEvent saw seq %d after %d", e.Seq, seen[max(i-1, 0)].Seq)
+		}
+	}
+	// Phases are journaled.
+	var phases []string
+	for _, e := range f.j.all(f.id) {
+		if p, ok := e.Payload.(*aios.PhaseEntered); ok {
+			phases = append(phases, string(p.Phase))
+		}
+	}
+	if strings.Join(phases, ",") != "perceive,gate,deliberate,commit" {
+		t.Fatalf("phases %v", phases)
+	}
+}
+
+func TestToolResultsReachTheNextTurn(t *testing.T) {
+	f := setup(t, nil,
+		reply{calls: []aios.ToolCall{call("c1", "echo", `{ "x": 1 }`)}},
+		reply{text: "the tool said so"},
+		reply{text: "second run"},
+	)
+	ctx := context.Background()
+	res, err := f.rt.Run(ctx, f.id, RunOptions{Input: "use the tool"})
+	if err != nil || res.Status != StatusCompleted || res.Iterations != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	// The continuation turn of the second run sees the first run's tool output.
+	last := f.p.requests[2].Messages
+	var found bool
+	for _, m := range last {
+		if m.Role == aios.RoleTool && m.ToolCallID == "c1" && m.Content == `echo({"x":1})` {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("tool result missing from history: %+v", last)
+	}
+	// Order: user, assistant(tool call), tool, assistant, user.
+	var roles []string
+	for _, m := range last {
+		roles = append(roles, string(m.Role))
+	}
+	if strings.Join(roles, ",") != "user,assistant,tool,assistant,user" {
+		t.Fatalf("roles %v", roles)
+	}
+	if len(last[1].ToolCalls) != 1 || string(last[1].ToolCalls[0].Arguments) != `{"x":1}` {
+		t.Fatalf("assistant tool calls %+v", last[1])
+	}
+}
+
+func TestLiveStateEqualsReplay(t *testing.T) {
+	f := setup(t, nil,
+		reply{text: "looking", calls: []aios.ToolCall{call("c1", "echo", `{"a":"<b>"}`), call("c2", "nope", `{}`)}},
+		reply{text: "final"},
+	)
+	ctx := context.Background()
+	if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := f.rt.State(ctx, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := Reconstruct(ctx, f.j, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := live.Encode()
+	b, _ := replay.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("live and replay differ:\n%s\n%s", a, b)
+	}
+	if live.Transcript() != replay.Transcript() || !strings.Contains(live.Transcript(), `unknown tool "nope"`) {
+		t.Fatalf("transcript:\n%s", live.Transcript())
+	}
+}
+
+func TestApprovalSurvivesRestart(t *testing.T) {
+	for _, approve := range []bool{true, false} {
+		t.Run(map[bool]string{true: "approve", false: "deny"}[approve], func(t *testing.T) {
+			f := setup(t, func(c *Config) { c.Policy = fakePolicy{"write": aios.PolicyRequireApproval} },
+				reply{calls: []aios.ToolCall{call("w1", "write", `{"path":"x"}`), call("e1", "echo", `{}`)}},
+				reply{text: "ok"},
+			)
+			ctx := context.Background()
+			res, err := f.rt.Run(ctx, f.id, RunOptions{Input: "write it"})
+			if err != nil || res.Status != StatusAwaitingApproval || len(res.Approvals) != 1 {
+				t.Fatalf("%+v %v", res, err)
+			}
+			if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "more"}); !errors.Is(err, ErrAwaitingApproval) {
+				t.Fatalf("run while waiting: %v", err)
+			}
+			write := f.tools["write"].(*fakeTool)
+			if write.count() != 0 || f.tools["echo"].(*fakeTool).count() != 1 {
+				t.Fatal("tools ran before approval")
+			}
+			rt := f.restart(t) // the pause survives a restart
+			st, err := rt.State(ctx, f.id)
+			if err != nil || len(st.Approvals) != 1 || st.Run.Status != RunAwaitingApproval {
+				t.Fatalf("state after restart %+v %v", st, err)
+			}
+			if err := rt.Resolve(ctx, f.id, "missing", true, ""); !errors.Is(err, aios.ErrNotFound) {
+				t.Fatalf("unknown approval: %v", err)
+			}
+			if err := rt.Resolve(ctx, f.id, res.Approvals[0].ApprovalID, approve, "because"); err != nil {
+				t.Fatal(err)
+			}
+			res, err = rt.Resume(ctx, f.id, RunOptions{})
+			if err != nil || res.Status != StatusCompleted {
+				t.Fatalf("resume %+v %v", res, err)
+			}
+			want := map[bool]int{true: 1, false: 0}[approve]
+			if write.count() != want {
+				t.Fatalf("write ran %d times, want %d", write.count(), want)
+			}
+			if _, err := rt.Resume(ctx, f.id, RunOptions{}); !errors.Is(err, ErrNothingToResume) {
+				t.Fatalf("second resume: %v", err)
+			}
+			if write.count() != want {
+				t.Fatal("approved call ran twice")
+			}
+			last := f.p.requests[len(f.p.requests)-1].Messages
+			tool := last[len(last)-1]
+			if approve == tool.IsError {
+				t.Fatalf("model saw %+v", tool)
+			}
+		})
+	}
+}
+
+// copyJournal is the journal as a kill -9 leaves it: what was appended.
+func copyJournal(j *fakeJournal) *fakeJournal {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	c := newFakeJournal()
+	for k, v := range j.streams {
+		c.streams[k] = append([][]byte(nil), v...)
+	}
+	for k, v := range j.ids {
+		c.ids[k] = v
+	}
+	return c
+}
+
+func TestCrashRecovery(t *testing.T) {
+	for _, idempotent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "side-effect", true: "idempotent"}[idempotent], func(t *testing.T) {
+			slow := newTool("slow", aios.ToolAnnotations{Idempotent: idempotent})
+			slow.block = make(chan struct{})
+			f := setup(t, func(c *Config) { c.Tools.(fakeRegistry)["slow"] = slow },
+				reply{calls: []aios.ToolCall{call("s1", "slow", `{}`)}},
+			)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); f.rt.Run(ctx, f.id, RunOptions{Input: "slow"}) }()
+			for slow.count() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			disk := copyJournal(f.j) // the process dies here, mid-call
+			cancel()
+			<-done
+
+			f.p.replies = []reply{{text: "recovered"}}
+			cfg := f.cfg
+			cfg.Journal = disk
+			slow.block = nil
+			rt, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := rt.Resume(context.Background(), f.id, RunOptions{})
+			if err != nil || res.Status != StatusCompleted {
+				t.Fatalf("%+v %v", res, err)
+			}
+			want := map[bool]int{false: 1, true: 2}[idempotent]
+			if slow.count() != want {
+				t.Fatalf("slow ran %d times, want %d", slow.count(), want)
+			}
+			st, _ := rt.State(context.Background(), f.id)
+			tr := st.Transcript()
+			if !idempotent && !strings.Contains(tr, "interrupted") {
+				t.Fatalf("interruption not reported:\n%s", tr)
+			}
+			if !strings.HasSuffix(tr, "assistant: recovered\n") {
+				t.Fatalf("transcript:\n%s", tr)
+			}
+		})
+	}
+}
+
+func TestNewRunFinishesInterruptedRun(t *testing.T) {
+	f := setup(t, nil, reply{text: "first", err: errors.New("boom")})
+	// A RunStarted with no end, as a crash during the provider call leaves.
+	disk := copyJournal(f.j)
+	e := aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.RunStarted{Provider: "script", MaxIterations: 4})
+	e.RunID = "old"
+	disk.Append(context.Background(), e)
+	f.cfg.Journal = disk
+	f.p.replies = []reply{{text: "finished old"}, {text: "new answer"}}
+	rt := f.restart(t)
+	res, err := rt.Run(context.Background(), f.id, RunOptions{Input: "next"})
+	if err != nil || res.FinalAnswer != "new answer" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	st, _ := rt.State(context.Background(), f.id)
+	if st.Runs != 2 || st.Run.Status != RunFinishedStatus {
+		t.Fatalf("%+v", st.Run)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	loopCall := reply{calls: []aios.ToolCall{call("", "echo", `{}`)}, usage: aios.TokenUsage{PromptTokens: 60, CompletionTokens: 40}}
+	many := []reply{loopCall, loopCall, loopCall, loopCall, loopCall, loopCall}
+	tests := []struct {
+		name   string
+		limits Limits
+		status string
+		err    error
+		calls  int
+	}{
+		{"iterations", Limits{MaxIterations: 3}, StatusMaxIterations, nil, 3},
+		{"tokens", Limits{MaxTokens: 250}, StatusBudgetExceeded, ErrBudgetExceeded, 2},
+		{"tool calls", Limits{MaxToolCalls: 2}, StatusBudgetExceeded, ErrBudgetExceeded, 2},
+		{"cost", Limits{MaxCostUSD: 0.15}, StatusBudgetExceeded, ErrBudgetExceeded, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, func(c *Config) { c.Pricing = Pricing{PromptPerMTok: 1000, CompletionPerMTok: 1000} }, many...)
+			res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "loop", Limits: &tc.limits})
+			if res.Status != tc.status || !errors.Is(err, tc.err) && !(tc.err == nil && err == nil) {
+				t.Fatalf("%+v %v", res, err)
+			}
+			if n := f.tools["echo"].(*fakeTool).count(); n != tc.calls {
+				t.Fatalf("tool ran %d times, want %d", n, tc.calls)
+			}
+			st, _ := Reconstruct(context.Background(), f.j, f.id)
+			if st.Run.Status == RunRunning {
+				t.Fatal("run left open")
+			}
+			for _, c := range st.Calls {
+				if c.Status == CallRequested {
+					t.Fatalf("call left without result: %+v", c)
+				}
+			}
+		})
+	}
+}
+
+func TestWallClockAndCancel(t *testing.T) {
+	t.Run("wall clock", func(t *testing.T) {
+		f := setup(t, nil)
+		f.p.block = make(chan struct{})
+		res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "wait", Limits: &Limits{WallClock: 50 * time.Millisecond}})
+		if !errors.Is(err, ErrBudgetExceeded) || res.Status != StatusBudgetExceeded {
+			t.Fatalf("%+v %v", res, err)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		f := setup(t, nil)
+		f.p.block = make(chan struct{})
+		errc := make(chan error, 1)
+		go func() {
+			_, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "wait"})
+			errc <- err
+		}()
+		for {
+			if _, ok := f.rt.Active(f.id); ok {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "x"}); !errors.Is(err, ErrRunActive) {
+			t.Fatalf("concurrent run: %v", err)
+		}
+		if !f.rt.Cancel(f.id) {
+			t.Fatal("nothing cancelled")
+		}
+		if err := <-errc; !errors.Is(err, ErrCancelled) {
+			t.Fatalf("run error %v", err)
+		}
+		evs := f.j.all(f.id)
+		rf, ok := evs[len(evs)-1].Payload.(*aios.RunFinished)
+		if !ok || rf.Reason != StatusCancelled {
+			t.Fatalf("last event %#v", evs[len(evs)-1].Payload)
+		}
+		if f.rt.Cancel(f.id) {
+			t.Fatal("cancel of idle stream reported a run")
+		}
+	})
+}
+
+func TestGate(t *testing.T) {
+	t.Run("fail open", func(t *testing.T) {
+		f := setup(t, func(c *Config) { c.Gate = fakeGate{err: errors.New("autonomic down")} },
+			reply{calls: []aios.ToolCall{call("c", "echo", `{}`)}}, reply{text: "ok"})
+		res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "x"})
+		if err != nil || res.Status != StatusCompleted || f.tools["echo"].(*fakeTool).count() != 1 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		if !strings.Contains(strings.Join(types(f.j.all(f.id)), ","), aios.EventGateUnavailable) {
+			t.Fatal("fail-open not journaled")
+		}
+	})
+	t.Run("denies tools", func(t *testing.T) {
+		g := aios.OpenGating()
+		g.DeniedTools = aios.Strings{"echo"}
+		f := setup(t, func(c *Config) { c.Gate = fakeGate{g: g} },
+			reply{calls: []aios.ToolCall{call("c", "echo", `{}`)}}, reply{text: "ok"})
+		if _, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if f.tools["echo"].(*fakeTool).count() != 0 {
+			t.Fatal("denied tool ran")
+		}
+		for _, s := range f.p.requests[0].Tools {
+			if s.Name == "echo" {
+				t.Fatal("denied tool offered to the model")
+			}
+		}
+	})
+	t.Run("policy deny", func(t *testing.T) {
+		f := setup(t, func(c *Config) { c.Policy = fakePolicy{"echo": aios.PolicyDeny} },
+			reply{calls: []aios.ToolCall{call("c", "echo", `{}`)}}, reply{text: "ok"})
+		if _, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if f.tools["echo"].(*fakeTool).count() != 0 {
+			t.Fatal("denied tool ran")
+		}
+	})
+}
+
+func TestSnapshotPlusTail(t *testing.T) {
+	dir := t.TempDir()
+	var replies []reply
+	for range 10 {
+		replies = append(replies, reply{calls: []aios.ToolCall{call("", "echo", `{}`)}}, reply{text: "ok"})
+	}
+	f := setup(t, func(c *Config) { c.Snapshots = FileSnapshots{Dir: dir}; c.SnapshotEvery = 7 }, replies...)
+	ctx := context.Background()
+	for range 10 {
+		if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "again"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq, _, err := f.cfg.Snapshots.Latest(ctx, f.id)
+	if err != nil || seq == 0 {
+		t.Fatalf("no snapshot: %d %v", seq, err)
+	}
+	fromSnap, err := f.restart(t).State(ctx, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Reconstruct(ctx, f.j, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := fromSnap.Encode()
+	b, _ := full.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("snapshot+tail differs from full replay:\n%s\n%s", a, b)
+	}
+	// A snapshot from a future the journal does not have is ignored.
+	if err := f.cfg.Snapshots.Save(ctx, f.id, seq+1000, []byte(`{"last_seq":99999}`)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.restart(t).State(ctx, f.id)
+	if err != nil || st.LastSeq != full.LastSeq {
+		t.Fatalf("%v %d", err, st.LastSeq)
+	}
+}
+
+func TestAppendFailureRebuildsState(t *testing.T) {
+	f := setup(t, nil, reply{text: "a"}, reply{text: "b"})
+	f.j.failAt = f.j.appends + 1
+	if _, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "x"}); !errors.Is(err, errFakeAppend) {
+		t.Fatalf("want append error, got %v", err)
+	}
+	st, err := f.rt.State(context.Background(), f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := Reconstruct(context.Background(), f.j, f.id)
+	a, _ := st.Encode()
+	b, _ := full.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("state not rebuilt after failed append:\n%s\n%s", a, b)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	if _, err := New(Config{}); !errors.Is(err, ErrBadInput) {
+		t.Fatal(err)
+	}
+	f := setup(t, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"empty input", func() error { _, err := f.rt.Run(ctx, f.id, RunOptions{}); return err }()},
+		{"empty session", func() error { _, err := f.rt.Run(ctx, aios.StreamID{Branch: "main"}, RunOptions{Input: "x"}); return err }()},
+		{"bad config", func() error { _, err := f.rt.CreateSession(ctx, "x", json.RawMessage("{")); return err }()},
+	} {
+		if !errors.Is(tc.err, ErrBadInput) {
+			t.Errorf("%s: %v", tc.name, tc.err)
+		}
+	}
+	if _, err := f.rt.Resume(ctx, f.id, RunOptions{}); !errors.Is(err, ErrNothingToResume) {
+		t.Errorf("resume of fresh session: %v", err)
+	}
+}

@@ -1,0 +1,333 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/lifeos/life/aios"
+)
+
+// Run statuses, as kept in [RunState.Status].
+const (
+	RunRunning          = "running"
+	RunAwaitingApproval = "awaiting_approval"
+	RunFinishedStatus   = "finished"
+	RunErroredStatus    = "errored"
+)
+
+// Tool call statuses, as kept in [CallState.Status].
+const (
+	CallRequested        = "requested"
+	CallAwaitingApproval = "awaiting_approval"
+	CallApproved         = "approved"
+	CallStarted          = "started"
+	CallDone             = "done"
+	CallFailed           = "failed"
+)
+
+// MetaCallID is the envelope metadata key that ties a ToolCallStarted event
+// (which has no call_id field in the taxonomy) to its call.
+const MetaCallID = "call_id"
+
+// SessionState is everything the runtime knows about one stream, folded
+// from its events alone. The live runtime and a replay build it with the
+// same [SessionState.Apply], so both produce the same JSON.
+type SessionState struct {
+	Session   string             `json:"session"`
+	Branch    string             `json:"branch"`
+	Name      string             `json:"name,omitempty"`
+	LastSeq   uint64             `json:"last_seq"`
+	Events    uint64             `json:"events"`
+	Messages  []aios.ChatMessage `json:"messages"`
+	Runs      uint32             `json:"runs"`
+	Run       *RunState          `json:"run,omitempty"`
+	Calls     []CallState        `json:"calls,omitempty"`
+	Approvals []Approval         `json:"approvals,omitempty"`
+	Usage     aios.TokenUsage    `json:"usage"`
+	Version   uint64             `json:"version"`
+	Doc       json.RawMessage    `json:"doc"`
+	Closed    bool               `json:"closed,omitempty"`
+}
+
+// RunState describes the latest run of a stream.
+type RunState struct {
+	ID          string          `json:"id"`
+	Status      string          `json:"status"`
+	Provider    string          `json:"provider"`
+	StartedAt   uint64          `json:"started_at"`
+	Iterations  uint32          `json:"iterations"`
+	ToolCalls   uint32          `json:"tool_calls"`
+	Usage       aios.TokenUsage `json:"usage"`
+	Reason      string          `json:"reason,omitempty"`
+	FinalAnswer string          `json:"final_answer,omitempty"`
+}
+
+// CallState tracks one tool call of the latest assistant message.
+type CallState struct {
+	CallID     string          `json:"call_id"`
+	ToolName   string          `json:"tool_name"`
+	Arguments  json.RawMessage `json:"arguments"`
+	Status     string          `json:"status"`
+	ApprovalID string          `json:"approval_id,omitempty"`
+	ToolRunID  string          `json:"tool_run_id,omitempty"`
+}
+
+// Approval is a pending request for a person to allow a tool call.
+type Approval struct {
+	ApprovalID string          `json:"approval_id"`
+	RunID      string          `json:"run_id"`
+	CallID     string          `json:"call_id"`
+	ToolName   string          `json:"tool_name"`
+	Arguments  json.RawMessage `json:"arguments"`
+	Risk       aios.RiskLevel  `json:"risk"`
+}
+
+// NewSessionState returns the empty state of a stream.
+func NewSessionState(stream aios.StreamID) *SessionState {
+	return &SessionState{Session: stream.Session, Branch: stream.Branch, Messages: []aios.ChatMessage{}, Doc: json.RawMessage("{}")}
+}
+
+// Clone returns a deep copy, safe to hand to another goroutine.
+func (s *SessionState) Clone() *SessionState {
+	raw, err := s.Encode()
+	if err != nil {
+		panic(fmt.Sprintf("runtime: state does not encode: %v", err)) // only JSON-safe values are stored
+	}
+	var c SessionState
+	if err := json.Unmarshal(raw, &c); err != nil {
+		panic(fmt.Sprintf("runtime: state does not decode: %v", err))
+	}
+	return &c
+}
+
+// Encode is the state's compact JSON, without HTML escaping, so that
+// tool arguments keep the exact bytes the journal holds.
+func (s *SessionState) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// Apply folds one event into the state. It fails only on a state patch
+// that does not apply; every other event is accepted (unknown kinds are
+// counted and ignored).
+func (s *SessionState) Apply(e aios.EventEnvelope) error {
+	if e.Seq > s.LastSeq {
+		s.LastSeq = e.Seq
+	}
+	s.Events++
+	switch p := e.Payload.(type) {
+	case *aios.SessionCreated:
+		s.Name = p.Name
+	case *aios.SessionClosed:
+		s.Closed = true
+	case *aios.UserMessage:
+		s.Messages = append(s.Messages, aios.ChatMessage{Role: aios.RoleUser, Content: p.Content})
+	case *aios.Message:
+		role := aios.ChatRole(p.Role)
+		switch role {
+		case aios.RoleUser, aios.RoleSystem:
+			s.Messages = append(s.Messages, aios.ChatMessage{Role: role, Content: p.Content})
+		case aios.RoleAssistant:
+			s.commitAssistant(p.Content, p.TokenUsage)
+		}
+	case *aios.RunStarted:
+		s.Runs++
+		s.Run = &RunState{ID: e.RunID, Status: RunRunning, Provider: p.Provider, StartedAt: e.Timestamp}
+		s.Calls = nil
+	case *aios.StepStarted:
+		if s.Run != nil {
+			s.Run.Iterations = p.Index + 1
+		}
+	case *aios.AssistantMessageCommitted:
+		s.commitAssistant(p.Content, p.TokenUsage)
+	case *aios.ToolCallRequested:
+		n := len(s.Messages)
+		if n == 0 || s.Messages[n-1].Role != aios.RoleAssistant || hasToolResultAfter(s.Messages) {
+			s.Messages = append(s.Messages, aios.ChatMessage{Role: aios.RoleAssistant})
+			n++
+		}
+		args := compact(p.Arguments)
+		s.Messages[n-1].ToolCalls = append(s.Messages[n-1].ToolCalls, aios.ToolCall{ID: p.CallID, Name: p.ToolName, Arguments: args})
+		s.Calls = append(s.Calls, CallState{CallID: p.CallID, ToolName: p.ToolName, Arguments: args, Status: CallRequested})
+		if s.Run != nil {
+			s.Run.ToolCalls++
+		}
+	case *aios.ApprovalRequested:
+		if c := s.call(p.CallID); c != nil {
+			c.Status, c.ApprovalID = CallAwaitingApproval, p.ApprovalID
+		}
+		s.Approvals = append(s.Approvals, Approval{ApprovalID: p.ApprovalID, RunID: e.RunID, CallID: p.CallID, ToolName: p.ToolName, Arguments: compact(p.Arguments), Risk: p.Risk})
+		if s.Run != nil {
+			s.Run.Status = RunAwaitingApproval
+		}
+	case *aios.ApprovalResolved:
+		for i, a := range s.Approvals {
+			if a.ApprovalID != p.ApprovalID {
+				continue
+			}
+			s.Approvals = append(s.Approvals[:i:i], s.Approvals[i+1:]...)
+			if c := s.call(a.CallID); c != nil && c.Status == CallAwaitingApproval {
+				if p.Decision == aios.ApprovalApproved {
+					c.Status = CallApproved
+				} else {
+					c.Status = CallFailed // the denial itself is journaled as ToolCallFailed next
+				}
+			}
+			break
+		}
+		if len(s.Approvals) == 0 && s.Run != nil && s.Run.Status == RunAwaitingApproval {
+			s.Run.Status = RunRunning
+		}
+	case *aios.ToolCallStarted:
+		if c := s.call(e.Metadata[MetaCallID]); c != nil {
+			c.Status, c.ToolRunID = CallStarted, p.ToolRunID
+		}
+	case *aios.ToolCallCompleted:
+		if c := s.call(p.CallID); c != nil {
+			c.Status = CallDone
+		}
+		s.Messages = append(s.Messages, aios.ChatMessage{
+			Role: aios.RoleTool, Content: resultText(p.Result), ToolCallID: p.CallID,
+			ToolName: p.ToolName, IsError: p.Status != aios.SpanOK,
+		})
+	case *aios.ToolCallFailed:
+		if c := s.call(p.CallID); c != nil {
+			c.Status = CallFailed
+		}
+		s.Messages = append(s.Messages, aios.ChatMessage{
+			Role: aios.RoleTool, Content: "error: " + p.Error, ToolCallID: p.CallID, ToolName: p.ToolName, IsError: true,
+		})
+	case *aios.RunFinished:
+		if s.Run != nil {
+			s.Run.Status, s.Run.Reason, s.Run.FinalAnswer = RunFinishedStatus, p.Reason, p.FinalAnswer
+		}
+	case *aios.RunErrored:
+		if s.Run != nil {
+			s.Run.Status, s.Run.Reason = RunErroredStatus, p.Error
+		}
+	case *aios.StatePatchCommitted:
+		return s.applyPatch(p.Patch)
+	}
+	return nil
+}
+
+func (s *SessionState) commitAssistant(content string, usage *aios.TokenUsage) {
+	s.Messages = append(s.Messages, aios.ChatMessage{Role: aios.RoleAssistant, Content: content})
+	s.Calls = nil
+	if usage != nil {
+		s.Usage = s.Usage.Add(*usage)
+		if s.Run != nil {
+			s.Run.Usage = s.Run.Usage.Add(*usage)
+		}
+	}
+}
+
+// hasToolResultAfter reports whether the last message is a tool result, in
+// which case a new tool call starts a new assistant message.
+func hasToolResultAfter(msgs []aios.ChatMessage) bool {
+	return len(msgs) > 0 && msgs[len(msgs)-1].Role == aios.RoleTool
+}
+
+func (s *SessionState) call(id string) *CallState {
+	for i := range s.Calls {
+		if s.Calls[i].CallID == id {
+			return &s.Calls[i]
+		}
+	}
+	return nil
+}
+
+func (s *SessionState) applyPatch(p aios.StatePatch) error {
+	d := json.NewDecoder(bytes.NewReader(s.Doc))
+	d.UseNumber()
+	var doc any
+	if err := d.Decode(&doc); err != nil {
+		return fmt.Errorf("runtime: state document: %w", err)
+	}
+	st := &aios.State{Version: s.Version, Doc: doc}
+	if err := st.Apply(p); err != nil {
+		return fmt.Errorf("runtime: state patch: %w", err)
+	}
+	raw, err := json.Marshal(st.Doc)
+	if err != nil {
+		return fmt.Errorf("runtime: state document: %w", err)
+	}
+	s.Doc, s.Version = raw, st.Version
+	return nil
+}
+
+// resultText turns a ToolCallCompleted result into the text the model sees:
+// the output of {"output":…} (unquoted when it is a string), else the JSON.
+func resultText(raw json.RawMessage) string {
+	var r struct {
+		Output json.RawMessage `json:"output"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(raw, &r) == nil {
+		for _, v := range []json.RawMessage{r.Output, r.Error} {
+			if len(v) == 0 {
+				continue
+			}
+			var str string
+			if json.Unmarshal(v, &str) == nil {
+				return str
+			}
+			return string(compact(v))
+		}
+	}
+	return string(compact(raw))
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("{}")
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// Transcript renders the conversation as plain text, one block per message.
+// It depends only on the state, so a live run and a replay print the same.
+func (s *SessionState) Transcript() string {
+	var b strings.Builder
+	for _, m := range s.Messages {
+		switch m.Role {
+		case aios.RoleUser:
+			fmt.Fprintf(&b, "user: %s\n", m.Content)
+		case aios.RoleAssistant:
+			if m.Content != "" {
+				fmt.Fprintf(&b, "assistant: %s\n", m.Content)
+			}
+			for _, c := range m.ToolCalls {
+				fmt.Fprintf(&b, "tool call %s %s\n", c.Name, c.Arguments)
+			}
+		case aios.RoleTool:
+			status := "ok"
+			if m.IsError {
+				status = "error"
+			}
+			fmt.Fprintf(&b, "tool result %s (%s): %s\n", m.ToolName, status, oneLine(m.Content, 400))
+		case aios.RoleSystem:
+			fmt.Fprintf(&b, "system: %s\n", m.Content)
+		}
+	}
+	return b.String()
+}
+
+func oneLine(s string, limit int) string {
+	s = strings.ReplaceAll(s, "\n", `\n`)
+	if len(s) > limit {
+		return s[:limit] + "…"
+	}
+	return s
+}
