@@ -497,7 +497,10 @@ func TestBadInput(t *testing.T) {
 		err  error
 	}{
 		{"empty input", func() error { _, err := f.rt.Run(ctx, f.id, RunOptions{}); return err }()},
-		{"empty session", func() error { _, err := f.rt.Run(ctx, aios.StreamID{Branch: "main"}, RunOptions{Input: "x"}); return err }()},
+		{"empty session", func() error {
+			_, err := f.rt.Run(ctx, aios.StreamID{Branch: "main"}, RunOptions{Input: "x"})
+			return err
+		}()},
 		{"bad config", func() error { _, err := f.rt.CreateSession(ctx, "x", json.RawMessage("{")); return err }()},
 	} {
 		if !errors.Is(tc.err, ErrBadInput) {
