@@ -1,0 +1,566 @@
+package journal
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bktStreams   = []byte("streams")
+	bktEvents    = []byte("events")
+	bktIDs       = []byte("ids")
+	bktOrder     = []byte("order")
+	bktSnapshots = []byte("snapshots")
+	bktMeta      = []byte("meta")
+	keyGseq      = []byte("gseq")
+)
+
+// Errors callers branch on (errors.Is).
+var (
+	// ErrClosed is returned by operations on a closed journal.
+	ErrClosed = errors.New("journal: closed")
+	// ErrInvalid is matched by every rejected event: it wraps the aios
+	// validation or decoding error too.
+	ErrInvalid = errors.New("journal: invalid event")
+	// ErrBranch is matched when a BranchCreated cannot be applied: fork point
+	// past the parent's head, or a branch id already used differently.
+	ErrBranch = errors.New("journal: bad branch")
+	// ErrCorrupt is matched by errors about stored data that does not read back.
+	ErrCorrupt = errors.New("journal: corrupt store")
+)
+
+// Options tune a journal. The zero value is the durable default.
+type Options struct {
+	// MaxBatch caps how many events one transaction commits (default 4096).
+	MaxBatch int
+	// NoSync skips fsync: for tests and benchmarks of CPU cost only; an
+	// acknowledged event is then not durable.
+	NoSync bool
+	// Logger receives warnings (default slog.Default()).
+	Logger *slog.Logger
+	// LockTimeout bounds the wait for the file lock held by another process
+	// (default 2 s).
+	LockTimeout time.Duration
+}
+
+// Journal is an aios.Journal on one bbolt file. It is safe for concurrent use.
+type Journal struct {
+	db   *bolt.DB
+	opts Options
+	log  *slog.Logger
+
+	reqs     chan *appendReq
+	quit     chan struct{}
+	done     chan struct{}
+	closeMu  sync.RWMutex
+	isClosed bool
+
+	// committer-owned cache of stream state, valid after successful commits.
+	cache map[string]streamMeta
+	gseq  uint64
+
+	notifyMu sync.Mutex
+	notify   map[string]chan struct{}
+	// allNotify is closed on every commit (for whole-journal followers).
+	allNotify chan struct{}
+
+	stats Stats
+}
+
+var _ aios.Journal = (*Journal)(nil)
+
+// Stats are counters of the committer, read with Journal.Stats.
+type Stats struct {
+	Commits uint64 // bbolt transactions committed
+	Events  uint64 // events stored
+	Dedups  uint64 // appends answered from the event_id index
+}
+
+type streamMeta struct {
+	Parent string `json:"parent,omitempty"` // parent branch id
+	Fork   uint64 `json:"fork,omitempty"`
+	Head   uint64 `json:"head"`
+	Digest string `json:"digest,omitempty"` // hex digest at Head ("" when none)
+	Order  uint64 `json:"order"`           // gseq at creation, for listing in creation order
+}
+
+type appendReq struct {
+	events []prepared
+	seqs   []uint64
+	err    error
+	done   chan struct{}
+}
+
+// Open opens (creating if needed) the journal file at path.
+func Open(path string, opts Options) (*Journal, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 4096
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		NoSync:         opts.NoSync,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	j := &Journal{
+		db: db, opts: opts, log: opts.Logger,
+		reqs:      make(chan *appendReq, 1024),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		cache:     map[string]streamMeta{},
+		notify:    map[string]chan struct{}{},
+		allNotify: make(chan struct{}),
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktStreams, bktEvents, bktIDs, bktOrder, bktSnapshots, bktMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if v := tx.Bucket(bktMeta).Get(keyGseq); len(v) == 8 {
+			j.gseq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal: init %s: %w", path, err)
+	}
+	go j.committer()
+	return j, nil
+}
+
+// Close stops the committer after the pending appends and closes the file.
+func (j *Journal) Close() error {
+	j.closeMu.Lock()
+	if j.isClosed {
+		j.closeMu.Unlock()
+		return nil
+	}
+	j.isClosed = true
+	close(j.quit)
+	j.closeMu.Unlock()
+	<-j.done
+	j.notifyMu.Lock()
+	for k, ch := range j.notify {
+		close(ch)
+		delete(j.notify, k)
+	}
+	close(j.allNotify)
+	j.notifyMu.Unlock()
+	return j.db.Close()
+}
+
+// DB exposes the bbolt handle for read-only tools (stats, backups).
+func (j *Journal) DB() *bolt.DB { return j.db }
+
+// Stats returns the committer counters.
+func (j *Journal) Stats() Stats {
+	j.notifyMu.Lock()
+	defer j.notifyMu.Unlock()
+	return j.stats
+}
+
+func streamKey(s aios.StreamID) string { return s.Session + "\x00" + s.Branch }
+
+func splitKey(k string) aios.StreamID {
+	s, b, _ := strings.Cut(k, "\x00")
+	return aios.StreamID{Session: s, Branch: b}
+}
+
+func checkStream(s aios.StreamID) error {
+	if s.Session == "" || s.Branch == "" {
+		return fmt.Errorf("%w: session and branch must be set", ErrInvalid)
+	}
+	if strings.ContainsRune(s.Session, 0) || strings.ContainsRune(s.Branch, 0) {
+		return fmt.Errorf("%w: session or branch contains NUL", ErrInvalid)
+	}
+	return nil
+}
+
+// Append durably stores events and returns their seqs (see aios.Journal).
+// Events are validated first; one invalid event fails the call and nothing
+// is stored.
+func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	req := &appendReq{events: make([]prepared, len(events)), done: make(chan struct{})}
+	for i := range events {
+		p, err := prepare(events[i])
+		if err != nil {
+			return nil, fmt.Errorf("journal: event %d (%s): %w", i, events[i].EventID, err)
+		}
+		req.events[i] = p
+	}
+	j.closeMu.RLock()
+	if j.isClosed {
+		j.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case j.reqs <- req:
+	case <-ctx.Done():
+		j.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	j.closeMu.RUnlock()
+	// Once queued the append will be committed or fail as a whole; waiting
+	// for it even after ctx ends keeps the caller's view honest.
+	<-req.done
+	return req.seqs, req.err
+}
+
+func (j *Journal) committer() {
+	defer close(j.done)
+	batch := make([]*appendReq, 0, 64)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-j.reqs:
+			batch = append(batch, r)
+		case <-j.quit:
+			// drain what is queued, then stop
+			for {
+				select {
+				case r := <-j.reqs:
+					j.commit([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+		n := len(batch[0].events)
+	gather:
+		for n < j.opts.MaxBatch {
+			select {
+			case r := <-j.reqs:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break gather
+			}
+		}
+		j.commit(batch)
+	}
+}
+
+// errRequest marks a failure of one request inside a batch: the batch is
+// retried without it.
+type errRequest struct {
+	idx int
+	err error
+}
+
+func (e *errRequest) Error() string { return e.err.Error() }
+
+// commit stores a batch in one transaction. A request that cannot be applied
+// (bad fork point) is answered with its error and the rest retried.
+func (j *Journal) commit(batch []*appendReq) {
+	for len(batch) > 0 {
+		over := map[string]streamMeta{}
+		gseq := j.gseq
+		var touched []string
+		var stored uint64
+		err := j.db.Update(func(tx *bolt.Tx) error {
+			touched = touched[:0]
+			for i, r := range batch {
+				seqs, keys, err := j.apply(tx, over, &gseq, &stored, r.events)
+				if err != nil {
+					return &errRequest{idx: i, err: err}
+				}
+				r.seqs = seqs
+				touched = append(touched, keys...)
+			}
+			var gb [8]byte
+			binary.BigEndian.PutUint64(gb[:], gseq)
+			return tx.Bucket(bktMeta).Put(keyGseq, gb[:])
+		})
+		var re *errRequest
+		if errors.As(err, &re) {
+			r := batch[re.idx]
+			r.seqs, r.err = nil, re.err
+			close(r.done)
+			batch = append(batch[:re.idx:re.idx], batch[re.idx+1:]...)
+			continue
+		}
+		if err != nil {
+			for _, r := range batch {
+				r.seqs, r.err = nil, fmt.Errorf("journal: commit: %w", err)
+				close(r.done)
+			}
+			return
+		}
+		var events uint64
+		for _, r := range batch {
+			events += uint64(len(r.events))
+		}
+		for k, m := range over {
+			j.cache[k] = m
+		}
+		j.gseq = gseq
+		for _, r := range batch {
+			close(r.done)
+		}
+		j.wake(touched, events, stored)
+		return
+	}
+}
+
+func (j *Journal) wake(keys []string, events, stored uint64) {
+	j.notifyMu.Lock()
+	defer j.notifyMu.Unlock()
+	j.stats.Commits++
+	j.stats.Events += stored
+	j.stats.Dedups += events - stored
+	for _, k := range keys {
+		if ch, ok := j.notify[k]; ok {
+			close(ch)
+			delete(j.notify, k)
+		}
+	}
+	close(j.allNotify)
+	j.allNotify = make(chan struct{})
+}
+
+// changed returns a channel closed at the next commit touching key.
+func (j *Journal) changed(key string) (<-chan struct{}, error) {
+	j.notifyMu.Lock()
+	defer j.notifyMu.Unlock()
+	if j.isClosedLocked() {
+		return nil, ErrClosed
+	}
+	ch, ok := j.notify[key]
+	if !ok {
+		ch = make(chan struct{})
+		j.notify[key] = ch
+	}
+	return ch, nil
+}
+
+// Changed returns a channel closed at the next commit of any stream.
+func (j *Journal) Changed() <-chan struct{} {
+	j.notifyMu.Lock()
+	defer j.notifyMu.Unlock()
+	return j.allNotify
+}
+
+func (j *Journal) isClosedLocked() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// loadMeta returns a stream's state from the batch overlay, the cache or the
+// file; ok is false for a stream never written.
+func (j *Journal) loadMeta(tx *bolt.Tx, over map[string]streamMeta, key string) (streamMeta, bool, error) {
+	if m, ok := over[key]; ok {
+		return m, true, nil
+	}
+	if m, ok := j.cache[key]; ok {
+		return m, true, nil
+	}
+	return readMeta(tx, key)
+}
+
+func readMeta(tx *bolt.Tx, key string) (streamMeta, bool, error) {
+	v := tx.Bucket(bktStreams).Get([]byte(key))
+	if v == nil {
+		return streamMeta{}, false, nil
+	}
+	var m streamMeta
+	if err := json.Unmarshal(v, &m); err != nil {
+		return m, false, fmt.Errorf("%w: stream %q meta: %v", ErrCorrupt, key, err)
+	}
+	return m, true, nil
+}
+
+func putMeta(tx *bolt.Tx, over map[string]streamMeta, key string, m streamMeta) error {
+	over[key] = m
+	b, _ := json.Marshal(m)
+	return tx.Bucket(bktStreams).Put([]byte(key), b)
+}
+
+// apply writes one request's events into tx.
+func (j *Journal) apply(tx *bolt.Tx, over map[string]streamMeta, gseq, nStored *uint64, events []prepared) ([]uint64, []string, error) {
+	seqs := make([]uint64, len(events))
+	ids := tx.Bucket(bktIDs)
+	keys := make([]string, 0, 1)
+	var evb *bolt.Bucket
+	var evbKey string
+	for i := range events {
+		p := &events[i]
+		if v := ids.Get([]byte(p.id)); len(v) >= 8 {
+			seqs[i] = binary.BigEndian.Uint64(v)
+			continue
+		}
+		m, ok, err := j.loadMeta(tx, over, p.key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			*gseq++
+			m = streamMeta{Order: *gseq}
+		}
+		seq := m.Head + 1
+		prev, err := decodeDigest(m.Digest)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: stream %q head digest: %v", ErrCorrupt, p.key, err)
+		}
+		stored, digest := p.seal(seq, prev)
+		if p.branch != nil {
+			if err := j.createBranch(tx, over, gseq, p, m.Head); err != nil {
+				return nil, nil, err
+			}
+		}
+		if evb == nil || evbKey != p.key {
+			evb, err = tx.Bucket(bktEvents).CreateBucketIfNotExists([]byte(p.key))
+			if err != nil {
+				return nil, nil, err
+			}
+			evbKey = p.key
+		}
+		var sb [8]byte
+		binary.BigEndian.PutUint64(sb[:], seq)
+		if err := evb.Put(append([]byte(nil), sb[:]...), stored); err != nil {
+			return nil, nil, err
+		}
+		idv := make([]byte, 8+len(p.key))
+		copy(idv, sb[:])
+		copy(idv[8:], p.key)
+		if err := ids.Put([]byte(p.id), idv); err != nil {
+			return nil, nil, err
+		}
+		*gseq++
+		ob, err := tx.Bucket(bktOrder).CreateBucketIfNotExists([]byte(p.stream.Session))
+		if err != nil {
+			return nil, nil, err
+		}
+		ov := make([]byte, 8+len(p.stream.Branch))
+		copy(ov, sb[:])
+		copy(ov[8:], p.stream.Branch)
+		var gk [8]byte
+		binary.BigEndian.PutUint64(gk[:], *gseq)
+		if err := ob.Put(gk[:], ov); err != nil {
+			return nil, nil, err
+		}
+		m.Head = seq
+		m.Digest = digest
+		if err := putMeta(tx, over, p.key, m); err != nil {
+			return nil, nil, err
+		}
+		seqs[i] = seq
+		*nStored++
+		if len(keys) == 0 || keys[len(keys)-1] != p.key {
+			keys = append(keys, p.key)
+		}
+	}
+	return seqs, keys, nil
+}
+
+// createBranch registers the child stream named by a BranchCreated event
+// appended to a parent whose head (before the event) is parentHead.
+func (j *Journal) createBranch(tx *bolt.Tx, over map[string]streamMeta, gseq *uint64, p *prepared, parentHead uint64) error {
+	bc := p.branch
+	child := aios.StreamID{Session: p.stream.Session, Branch: bc.NewBranchID}
+	ck := streamKey(child)
+	if bc.ForkPointSeq > parentHead {
+		return fmt.Errorf("%w: fork point %d past head %d of %s", ErrBranch, bc.ForkPointSeq, parentHead, p.stream.Branch)
+	}
+	if bc.NewBranchID == p.stream.Branch {
+		return fmt.Errorf("%w: branch %q cannot fork itself", ErrBranch, bc.NewBranchID)
+	}
+	m, ok, err := j.loadMeta(tx, over, ck)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if m.Parent == p.stream.Branch && m.Fork == bc.ForkPointSeq {
+			return nil // same fork recorded again
+		}
+		return fmt.Errorf("%w: branch %q already exists (parent %q, fork %d)", ErrBranch, bc.NewBranchID, m.Parent, m.Fork)
+	}
+	digest, err := digestAt(tx, over, j.cache, p.key, bc.ForkPointSeq)
+	if err != nil {
+		return err
+	}
+	*gseq++
+	return putMeta(tx, over, ck, streamMeta{
+		Parent: p.stream.Branch, Fork: bc.ForkPointSeq, Head: bc.ForkPointSeq, Digest: digest, Order: *gseq,
+	})
+}
+
+// digestAt returns the stored digest of the event at seq in stream key
+// (following parents below a fork), "" for seq 0.
+func digestAt(tx *bolt.Tx, over, cache map[string]streamMeta, key string, seq uint64) (string, error) {
+	for seq > 0 {
+		m, ok := over[key]
+		if !ok {
+			m, ok = cache[key]
+		}
+		if !ok {
+			var err error
+			if m, ok, err = readMeta(tx, key); err != nil {
+				return "", err
+			}
+		}
+		if !ok {
+			return "", fmt.Errorf("%w: stream %q missing", ErrCorrupt, key)
+		}
+		if seq == m.Head {
+			return m.Digest, nil
+		}
+		if m.Parent != "" && seq <= m.Fork {
+			key = splitKey(key).Session + "\x00" + m.Parent
+			continue
+		}
+		b := tx.Bucket(bktEvents).Bucket([]byte(key))
+		var sb [8]byte
+		binary.BigEndian.PutUint64(sb[:], seq)
+		var v []byte
+		if b != nil {
+			v = b.Get(sb[:])
+		}
+		if v == nil {
+			return "", fmt.Errorf("%w: stream %q has no event at seq %d", ErrCorrupt, key, seq)
+		}
+		var md struct {
+			Metadata map[string]string `json:"metadata"`
+		}
+		if err := json.Unmarshal(v, &md); err != nil {
+			return "", fmt.Errorf("%w: stream %q seq %d: %v", ErrCorrupt, key, seq, err)
+		}
+		return md.Metadata[aios.MetaDigest], nil
+	}
+	return "", nil
+}
+
+func readMetaBytes(key string, v []byte) (streamMeta, bool, error) {
+	var m streamMeta
+	if err := json.Unmarshal(v, &m); err != nil {
+		return m, false, fmt.Errorf("%w: stream %q meta: %v", ErrCorrupt, key, err)
+	}
+	return m, true, nil
+}

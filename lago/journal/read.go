@@ -1,0 +1,418 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+
+	"github.com/lifeos/life/aios"
+	bolt "go.etcd.io/bbolt"
+)
+
+// RawEvent is one stored event: its seq, the branch that stored it (a
+// parent's for the prefix of a forked branch) and its stored JSON bytes,
+// digest included. Data must not be modified; it stays valid after the
+// iteration step.
+type RawEvent struct {
+	Seq    uint64
+	Branch string
+	Data   []byte
+}
+
+// readChunk bounds how many events one read transaction copies out, so a
+// slow consumer never holds a bbolt read transaction (which would block the
+// file from growing) and memory stays flat in stream length.
+const readChunk = 2048
+
+// segment is a seq range of one physical stream bucket.
+type segment struct {
+	key      string
+	branch   string
+	from, to uint64 // inclusive
+}
+
+// plan resolves the physical segments of a logical stream for seqs > after.
+func plan(tx *bolt.Tx, st aios.StreamID) ([]segment, streamMeta, bool, error) {
+	key := streamKey(st)
+	m, ok, err := readMeta(tx, key)
+	if err != nil || !ok {
+		return nil, m, ok, err
+	}
+	var segs []segment
+	cur, upper := m, uint64(math.MaxUint64)
+	branch := st.Branch
+	for depth := 0; ; depth++ {
+		if depth > 1000 {
+			return nil, m, false, fmt.Errorf("%w: branch chain too deep at %q", ErrCorrupt, key)
+		}
+		s := segment{key: key, branch: branch, from: cur.Fork + 1, to: upper}
+		if cur.Parent == "" {
+			s.from = 1
+		}
+		segs = append(segs, s)
+		if cur.Parent == "" {
+			break
+		}
+		upper = min(upper, cur.Fork)
+		branch = cur.Parent
+		key = st.Session + "\x00" + cur.Parent
+		var ok bool
+		if cur, ok, err = readMeta(tx, key); err != nil {
+			return nil, m, false, err
+		} else if !ok {
+			return nil, m, false, fmt.Errorf("%w: parent stream %q missing", ErrCorrupt, key)
+		}
+	}
+	slices.Reverse(segs)
+	return segs, m, true, nil
+}
+
+// ReadRaw yields the stored bytes of the events of q.Stream in seq order,
+// without decoding: the fast path for replication, export and SSE.
+func (j *Journal) ReadRaw(ctx context.Context, q aios.ReadQuery) iter.Seq2[RawEvent, error] {
+	return func(yield func(RawEvent, error) bool) {
+		after, n := q.After, 0
+		var buf []RawEvent
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(RawEvent{}, err)
+				return
+			}
+			want := readChunk
+			if q.Limit > 0 {
+				want = min(want, q.Limit-n)
+			}
+			var err error
+			buf, err = j.readChunk(q.Stream, after, q.Until, want, buf[:0])
+			if err != nil {
+				yield(RawEvent{}, err)
+				return
+			}
+			for _, ev := range buf {
+				if !yield(ev, nil) {
+					return
+				}
+				after = ev.Seq
+				n++
+			}
+			if len(buf) < want || (q.Limit > 0 && n >= q.Limit) {
+				return
+			}
+		}
+	}
+}
+
+// readChunk copies up to max events with seq in (after, until] into out.
+func (j *Journal) readChunk(st aios.StreamID, after, until uint64, max int, out []RawEvent) ([]RawEvent, error) {
+	err := j.db.View(func(tx *bolt.Tx) error {
+		segs, _, ok, err := plan(tx, st)
+		if err != nil || !ok {
+			return err
+		}
+		// one allocation for all the bytes of the chunk
+		var arena []byte
+		events := tx.Bucket(bktEvents)
+		for _, s := range segs {
+			lo := max64(s.from, after+1)
+			hi := s.to
+			if until > 0 {
+				hi = min(hi, until)
+			}
+			if lo > hi {
+				continue
+			}
+			b := events.Bucket([]byte(s.key))
+			if b == nil {
+				continue
+			}
+			c := b.Cursor()
+			var sk [8]byte
+			binary.BigEndian.PutUint64(sk[:], lo)
+			for k, v := c.Seek(sk[:]); k != nil; k, v = c.Next() {
+				seq := binary.BigEndian.Uint64(k)
+				if seq > hi {
+					break
+				}
+				if len(out) >= max {
+					return nil
+				}
+				if cap(arena)-len(arena) < len(v) {
+					arena = make([]byte, 0, max64i(64<<10, len(v)))
+				}
+				start := len(arena)
+				arena = append(arena, v...)
+				out = append(out, RawEvent{Seq: seq, Branch: s.branch, Data: arena[start:len(arena):len(arena)]})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("journal: read %s/%s: %w", st.Session, st.Branch, err)
+	}
+	return out, nil
+}
+
+func max64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func max64i(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// Read yields the decoded events of a stream in seq order (aios.Journal).
+// A parent's events before the fork point come first for a branch.
+func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.EventEnvelope, error] {
+	return decodeRaw(j.ReadRaw(ctx, q))
+}
+
+func decodeRaw(raw iter.Seq2[RawEvent, error]) iter.Seq2[aios.EventEnvelope, error] {
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		for r, err := range raw {
+			if err != nil {
+				yield(aios.EventEnvelope{}, err)
+				return
+			}
+			e, err := aios.DecodeEnvelope(r.Data)
+			if err != nil {
+				yield(aios.EventEnvelope{}, fmt.Errorf("%w: seq %d: %w", ErrCorrupt, r.Seq, err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Head returns the last seq of a stream (for a branch with no events of its
+// own, its fork point); 0 for a stream never written.
+func (j *Journal) Head(ctx context.Context, st aios.StreamID) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var head uint64
+	err := j.db.View(func(tx *bolt.Tx) error {
+		m, ok, err := readMeta(tx, streamKey(st))
+		if ok {
+			head = m.Head
+		}
+		return err
+	})
+	return head, err
+}
+
+// Subscribe yields the events with seq > after, stored ones first, then
+// live ones as they commit, until ctx ends or the consumer stops.
+func (j *Journal) Subscribe(ctx context.Context, st aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
+	return decodeRaw(j.SubscribeRaw(ctx, st, after))
+}
+
+// SubscribeRaw is Subscribe without decoding.
+func (j *Journal) SubscribeRaw(ctx context.Context, st aios.StreamID, after uint64) iter.Seq2[RawEvent, error] {
+	return func(yield func(RawEvent, error) bool) {
+		key := streamKey(st)
+		for {
+			// Take the wake-up channel before reading: a commit after the
+			// read closes it, so nothing falls between catch-up and wait.
+			ch, err := j.changed(key)
+			if err != nil {
+				yield(RawEvent{}, err)
+				return
+			}
+			for ev, err := range j.ReadRaw(ctx, aios.ReadQuery{Stream: st, After: after}) {
+				if err != nil {
+					yield(RawEvent{}, err)
+					return
+				}
+				if !yield(ev, nil) {
+					return
+				}
+				after = ev.Seq
+			}
+			select {
+			case <-ctx.Done():
+				yield(RawEvent{}, ctx.Err())
+				return
+			case <-ch:
+			}
+		}
+	}
+}
+
+// StreamInfo describes one stream.
+type StreamInfo struct {
+	Stream aios.StreamID
+	Parent string // parent branch, "" for a root stream
+	Fork   uint64
+	Head   uint64
+	Digest string
+}
+
+// Streams lists the streams of a session ("" for all), in creation order.
+func (j *Journal) Streams(ctx context.Context, session string) ([]StreamInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type row struct {
+		info  StreamInfo
+		order uint64
+	}
+	var rows []row
+	err := j.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktStreams).Cursor()
+		prefix := []byte(session + "\x00")
+		var k, v []byte
+		if session == "" {
+			k, v = c.First()
+		} else {
+			k, v = c.Seek(prefix)
+		}
+		for ; k != nil; k, v = c.Next() {
+			if session != "" && !bytes.HasPrefix(k, prefix) {
+				break
+			}
+			m, _, err := readMetaBytes(string(k), v)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row{StreamInfo{splitKey(string(k)), m.Parent, m.Fork, m.Head, m.Digest}, m.Order})
+		}
+		return nil
+	})
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if a.info.Stream.Session != b.info.Stream.Session {
+			return compareStr(a.info.Stream.Session, b.info.Stream.Session)
+		}
+		return compareU(a.order, b.order)
+	})
+	out := make([]StreamInfo, len(rows))
+	for i, r := range rows {
+		out[i] = r.info
+	}
+	return out, err
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Sessions lists the session ids that have events, sorted.
+func (j *Journal) Sessions(ctx context.Context) ([]string, error) {
+	infos, err := j.Streams(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, in := range infos {
+		if len(out) == 0 || out[len(out)-1] != in.Stream.Session {
+			out = append(out, in.Stream.Session)
+		}
+	}
+	return out, nil
+}
+
+// ReadSessionRaw yields every event stored in a session, across its
+// branches, in the order they were appended (each branch's own events
+// only: a forked branch's parent prefix is not repeated).
+func (j *Journal) ReadSessionRaw(ctx context.Context, session string) iter.Seq2[RawEvent, error] {
+	return func(yield func(RawEvent, error) bool) {
+		var after uint64
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(RawEvent{}, err)
+				return
+			}
+			var buf []RawEvent
+			var last uint64
+			err := j.db.View(func(tx *bolt.Tx) error {
+				ob := tx.Bucket(bktOrder).Bucket([]byte(session))
+				if ob == nil {
+					return nil
+				}
+				events := tx.Bucket(bktEvents)
+				c := ob.Cursor()
+				var sk [8]byte
+				binary.BigEndian.PutUint64(sk[:], after+1)
+				for k, v := c.Seek(sk[:]); k != nil && len(buf) < readChunk; k, v = c.Next() {
+					last = binary.BigEndian.Uint64(k)
+					if len(v) < 8 {
+						return fmt.Errorf("%w: order entry %d", ErrCorrupt, last)
+					}
+					branch := string(v[8:])
+					b := events.Bucket([]byte(session + "\x00" + branch))
+					var data []byte
+					if b != nil {
+						data = b.Get(v[:8])
+					}
+					if data == nil {
+						return fmt.Errorf("%w: order entry %d names a missing event", ErrCorrupt, last)
+					}
+					buf = append(buf, RawEvent{Seq: binary.BigEndian.Uint64(v[:8]), Branch: branch, Data: bytes.Clone(data)})
+				}
+				return nil
+			})
+			if err != nil {
+				yield(RawEvent{}, fmt.Errorf("journal: read session %s: %w", session, err))
+				return
+			}
+			for _, ev := range buf {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if len(buf) < readChunk {
+				return
+			}
+			after = last
+		}
+	}
+}
+
+// ReadOwnRaw yields only the events stored on the branch itself (no parent
+// prefix), in seq order.
+func (j *Journal) ReadOwnRaw(ctx context.Context, st aios.StreamID) iter.Seq2[RawEvent, error] {
+	return func(yield func(RawEvent, error) bool) {
+		var fork uint64
+		err := j.db.View(func(tx *bolt.Tx) error {
+			m, _, err := readMeta(tx, streamKey(st))
+			fork = m.Fork
+			return err
+		})
+		if err != nil {
+			yield(RawEvent{}, err)
+			return
+		}
+		for ev, err := range j.ReadRaw(ctx, aios.ReadQuery{Stream: st, After: fork}) {
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
+}
