@@ -321,10 +321,10 @@ func (p *Projector) derive(s *State) {
 	ec := &s.Economic
 	now := s.Now
 	burn := p.cfg.BurnWindow.Micros()
-	w := p.cfg.Bucket.Micros()
-	// Drop slots that ended before the burn window.
+	// The windows are (now-W, now], at bucket resolution: a slot counts when
+	// it starts inside the window.
 	drop := 0
-	for drop < len(ec.Buckets) && ec.Buckets[drop].Start+w+burn <= now {
+	for drop < len(ec.Buckets) && ec.Buckets[drop].Start+burn <= now {
 		drop++
 	}
 	if drop > 0 {
@@ -334,7 +334,7 @@ func (p *Projector) derive(s *State) {
 	var inSpend, inBurn uint64
 	for _, b := range ec.Buckets {
 		inBurn = satAdd(inBurn, b.Amount)
-		if b.Start+w+spendW > now {
+		if b.Start+spendW > now {
 			inSpend = satAdd(inSpend, b.Amount)
 		}
 	}
