@@ -1,0 +1,138 @@
+package vigil
+
+import (
+	"context"
+	"iter"
+	"maps"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// WrapJournal returns j with a `lago append` span per Append and a
+// `lago replay` span per Read, the append latency and batch size metrics,
+// and the run tracer fed with every appended event. Each appended event
+// that carries no trace context yet gets the trace_id and span_id of the
+// span it belongs to (its run, step or phase span, else the caller's span)
+// in its metadata; the caller's envelopes are not modified. A disabled
+// Telemetry returns j itself.
+func (t *Telemetry) WrapJournal(j aios.Journal) aios.Journal {
+	if !t.enabled || j == nil {
+		return j
+	}
+	return &journal{next: j, t: t}
+}
+
+type journal struct {
+	next aios.Journal
+	t    *Telemetry
+}
+
+// Unwrap returns the wrapped journal.
+func (j *journal) Unwrap() aios.Journal { return j.next }
+
+func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
+	t := j.t
+	// Observe first, so the append span hangs under the span the batch opens.
+	obs := make([]observation, len(events))
+	out := make([]aios.EventEnvelope, len(events))
+	for i, env := range events {
+		env.Metadata = maps.Clone(env.Metadata)
+		obs[i] = t.runs.observe(ctx, &env, false)
+		if env.TraceID() == "" && obs[i].sc.IsValid() && obs[i].sc.IsSampled() {
+			env.SetTrace(obs[i].sc.TraceID().String(), obs[i].sc.SpanID().String())
+		}
+		out[i] = env
+	}
+
+	pctx, _, _ := t.parent(ctx)
+	var kv []attribute.KeyValue
+	if len(events) > 0 {
+		kv = append(kv, AttrSessionID.String(events[0].SessionID), AttrBranchID.String(events[0].BranchID))
+		if events[0].RunID != "" {
+			kv = append(kv, AttrRunID.String(events[0].RunID))
+		}
+		if sc := obs[len(obs)-1].sc; sc.IsValid() {
+			pctx = trace.ContextWithSpanContext(pctx, sc)
+		}
+	}
+	kv = append(kv, AttrBatchSize.Int(len(events)))
+	pctx, span := t.tracer.Start(pctx, "lago append", trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...))
+
+	began := time.Now()
+	seqs, err := j.next.Append(pctx, out...)
+	dur := time.Since(began)
+
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+	} else if len(seqs) > 0 {
+		span.SetAttributes(AttrSeq.Int64(int64(seqs[len(seqs)-1])), attribute.Int64("life.seq.first", int64(seqs[0])))
+	}
+	span.End()
+	mkv := metric.WithAttributes(AttrOutcome.String(outcome))
+	t.inst.appendDuration.Record(ctx, dur.Seconds(), mkv)
+	t.inst.appendBatch.Record(ctx, int64(len(events)), mkv)
+
+	// The run's spans end only once their events are durable (or failed).
+	for i := range obs {
+		var seq uint64
+		if err == nil && i < len(seqs) {
+			seq = seqs[i]
+		}
+		obs[i].finish(seq)
+	}
+	return seqs, err
+}
+
+func (j *journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.EventEnvelope, error] {
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		t := j.t
+		pctx, _, _ := t.parent(ctx)
+		kv := []attribute.KeyValue{
+			AttrSessionID.String(q.Stream.Session), AttrBranchID.String(q.Stream.Branch),
+			attribute.Int64("life.seq.after", int64(q.After)),
+		}
+		if q.Until > 0 {
+			kv = append(kv, attribute.Int64("life.seq.until", int64(q.Until)))
+		}
+		pctx, span := t.tracer.Start(pctx, "lago replay", trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...))
+		defer span.End()
+		n := 0
+		var last uint64
+		for env, err := range j.next.Read(pctx, q) {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+				yield(env, err)
+				break
+			}
+			n++
+			last = env.Seq
+			if !yield(env, nil) {
+				break
+			}
+		}
+		span.SetAttributes(AttrEventCount.Int(n))
+		if n > 0 {
+			span.SetAttributes(AttrSeq.Int64(int64(last)))
+		}
+	}
+}
+
+func (j *journal) Head(ctx context.Context, stream aios.StreamID) (uint64, error) {
+	return j.next.Head(ctx, stream)
+}
+
+// Subscribe passes through: a live subscription is not one operation to time.
+func (j *journal) Subscribe(ctx context.Context, stream aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
+	return j.next.Subscribe(ctx, stream, after)
+}

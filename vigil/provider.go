@@ -1,0 +1,249 @@
+package vigil
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// WrapProvider returns p with a `chat {model}` client span per call carrying
+// the GenAI request and response attributes, and the token usage, operation
+// duration and estimated cost metrics. Message content goes on the span only
+// when capture is on. A disabled Telemetry returns p itself.
+func (t *Telemetry) WrapProvider(p aios.Provider) aios.Provider {
+	if !t.enabled || p == nil {
+		return p
+	}
+	return &provider{next: p, t: t}
+}
+
+type provider struct {
+	next aios.Provider
+	t    *Telemetry
+}
+
+func (p *provider) Name() string { return p.next.Name() }
+
+// Unwrap returns the wrapped provider.
+func (p *provider) Unwrap() aios.Provider { return p.next }
+
+func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[aios.ProviderEvent, error] {
+	return func(yield func(aios.ProviderEvent, error) bool) {
+		t := p.t
+		ctx, _, streamAttrs := t.parent(ctx)
+		name := "chat"
+		if req.Model != "" {
+			name += " " + req.Model
+		}
+		common := []attribute.KeyValue{semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(p.next.Name())}
+		if req.Model != "" {
+			common = append(common, semconv.GenAIRequestModel(req.Model))
+		}
+		kv := append(append([]attribute.KeyValue{}, common...), streamAttrs...)
+		if req.MaxTokens > 0 {
+			kv = append(kv, semconv.GenAIRequestMaxTokens(int(req.MaxTokens)))
+		}
+		if req.Temperature != nil {
+			kv = append(kv, semconv.GenAIRequestTemperature(*req.Temperature))
+		}
+		if req.TopP != nil {
+			kv = append(kv, semconv.GenAIRequestTopP(*req.TopP))
+		}
+		kv = append(kv, semconv.GenAIRequestStream(true))
+		ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(kv...))
+		if t.capture && span.IsRecording() {
+			t.captureRequest(span, req)
+		}
+
+		began := time.Now()
+		var (
+			finish    *aios.Finish
+			text      strings.Builder
+			calls     []aios.ToolCall
+			streamErr error
+			firstAt   time.Time
+		)
+		for ev, err := range p.next.Stream(ctx, req) {
+			if err != nil {
+				streamErr = err
+				yield(ev, err)
+				break
+			}
+			if firstAt.IsZero() {
+				firstAt = time.Now()
+			}
+			switch ev.Kind {
+			case aios.ProviderTextDelta:
+				if t.capture {
+					text.WriteString(ev.Text)
+				}
+			case aios.ProviderToolCall:
+				if ev.ToolCall != nil {
+					calls = append(calls, *ev.ToolCall)
+				}
+			case aios.ProviderDone:
+				finish = ev.Finish
+			}
+			if !yield(ev, nil) {
+				streamErr = context.Canceled // the consumer stopped early
+				if finish != nil {
+					streamErr = nil
+				}
+				break
+			}
+		}
+		dur := time.Since(began)
+
+		metricAttrs := append([]attribute.KeyValue{}, common...)
+		if !firstAt.IsZero() {
+			span.SetAttributes(semconv.GenAIResponseTimeToFirstChunk(firstAt.Sub(began).Seconds()))
+		}
+		if finish != nil {
+			var out []attribute.KeyValue
+			if finish.ResponseID != "" {
+				out = append(out, semconv.GenAIResponseID(finish.ResponseID))
+			}
+			if finish.Model != "" {
+				out = append(out, semconv.GenAIResponseModel(finish.Model))
+				metricAttrs = append(metricAttrs, semconv.GenAIResponseModel(finish.Model))
+			}
+			if finish.StopReason != "" {
+				out = append(out, semconv.GenAIResponseFinishReasons(finish.StopReason))
+			}
+			out = append(out, semconv.GenAIUsageInputTokens(int(finish.Usage.PromptTokens)),
+				semconv.GenAIUsageOutputTokens(int(finish.Usage.CompletionTokens)))
+			span.SetAttributes(out...)
+			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens),
+				metric.WithAttributes(append(metricAttrs, semconv.GenAITokenTypeInput)...))
+			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens),
+				metric.WithAttributes(append(metricAttrs, semconv.GenAITokenTypeOutput)...))
+			if price, ok := t.price(req.Model, finish.Model); ok {
+				cost := (float64(finish.Usage.PromptTokens)*price.InputPerMTok + float64(finish.Usage.CompletionTokens)*price.OutputPerMTok) / 1e6
+				t.inst.costEstimated.Add(ctx, cost, metric.WithAttributes(metricAttrs...))
+			}
+			if t.capture && span.IsRecording() {
+				t.captureResponse(span, text.String(), calls, finish.StopReason)
+			}
+		} else if streamErr == nil {
+			streamErr = errors.New("provider stream ended without a done event")
+		}
+		if streamErr != nil {
+			et := errorType(streamErr)
+			span.RecordError(streamErr)
+			span.SetStatus(codes.Error, streamErr.Error())
+			span.SetAttributes(semconv.ErrorTypeKey.String(et))
+			metricAttrs = append(metricAttrs, semconv.ErrorTypeKey.String(et))
+		}
+		t.inst.opDuration.Record(ctx, dur.Seconds(), metric.WithAttributes(metricAttrs...))
+		span.End()
+	}
+}
+
+func (t *Telemetry) price(models ...string) (Price, bool) {
+	for _, m := range models {
+		if p, ok := t.pricing[m]; ok && m != "" {
+			return p, true
+		}
+	}
+	return Price{}, false
+}
+
+// errorType is the error.type value: a well-known class, else the Go type.
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, aios.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, aios.ErrUnsupported):
+		return "unsupported"
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// The message shapes of gen_ai.input.messages / gen_ai.output.messages.
+type msgPart struct {
+	Type      string          `json:"type"`
+	Content   string          `json:"content,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	Response  string          `json:"response,omitempty"`
+}
+
+type genMessage struct {
+	Role         string    `json:"role"`
+	Parts        []msgPart `json:"parts"`
+	FinishReason string    `json:"finish_reason,omitempty"`
+}
+
+func (t *Telemetry) redactText(kind, s string) string {
+	if t.redact == nil {
+		return s
+	}
+	return t.redact(kind, s)
+}
+
+// redactArgs applies the redactor to JSON arguments; when the result is no
+// longer JSON it is carried as a JSON string.
+func (t *Telemetry) redactArgs(kind string, raw json.RawMessage) json.RawMessage {
+	if t.redact == nil && json.Valid(raw) {
+		return raw
+	}
+	s := t.redactText(kind, string(raw))
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func (t *Telemetry) captureRequest(span trace.Span, req aios.ChatRequest) {
+	if req.System != "" {
+		sys, _ := json.Marshal([]msgPart{{Type: "text", Content: t.redactText("system", req.System)}})
+		span.SetAttributes(semconv.GenAISystemInstructionsKey.String(string(sys)))
+	}
+	msgs := make([]genMessage, 0, len(req.Messages))
+	for _, m := range req.Messages {
+		g := genMessage{Role: string(m.Role)}
+		switch {
+		case m.Role == aios.RoleTool:
+			g.Parts = append(g.Parts, msgPart{Type: "tool_call_response", ID: m.ToolCallID, Response: t.redactText("tool", m.Content)})
+		case m.Content != "":
+			g.Parts = append(g.Parts, msgPart{Type: "text", Content: t.redactText(string(m.Role), m.Content)})
+		}
+		for _, c := range m.ToolCalls {
+			g.Parts = append(g.Parts, msgPart{Type: "tool_call", ID: c.ID, Name: c.Name, Arguments: t.redactArgs("tool_call.arguments", c.Arguments)})
+		}
+		msgs = append(msgs, g)
+	}
+	if b, err := json.Marshal(msgs); err == nil {
+		span.SetAttributes(semconv.GenAIInputMessagesKey.String(string(b)))
+	}
+}
+
+func (t *Telemetry) captureResponse(span trace.Span, text string, calls []aios.ToolCall, stop string) {
+	g := genMessage{Role: "assistant", FinishReason: stop, Parts: []msgPart{}}
+	if text != "" {
+		g.Parts = append(g.Parts, msgPart{Type: "text", Content: t.redactText("assistant", text)})
+	}
+	for _, c := range calls {
+		g.Parts = append(g.Parts, msgPart{Type: "tool_call", ID: c.ID, Name: c.Name, Arguments: t.redactArgs("tool_call.arguments", c.Arguments)})
+	}
+	if b, err := json.Marshal([]genMessage{g}); err == nil {
+		span.SetAttributes(semconv.GenAIOutputMessagesKey.String(string(b)))
+	}
+}

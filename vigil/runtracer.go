@@ -1,0 +1,437 @@
+package vigil
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// RunTracer derives spans from a run's journal events, so that any runtime
+// that journals the contract's events gets the same span tree, live or from
+// a replayed journal: RunStarted opens `invoke_agent` (ended by RunFinished
+// or RunErrored), StepStarted opens `step {n}` (ended by StepFinished) and
+// PhaseEntered opens a span named after the phase (ended by the next phase,
+// the step's or the run's end). Mode, budget and cost events feed metrics.
+//
+// Live events usually arrive through a journal wrapped by
+// [Telemetry.WrapJournal]; [RunTracer.Observe] feeds one directly. It keeps
+// one open run per stream and is safe for concurrent use.
+type RunTracer struct {
+	t       *Telemetry
+	mu      sync.Mutex
+	streams map[aios.StreamID]*streamState
+}
+
+type streamState struct {
+	run, step, phase trace.Span
+	runID            string
+	pending          []pendingCall // tool calls requested and not finished
+	// replay only: where derived chat and tool spans start
+	mark       time.Time
+	toolStarts map[string]time.Time // by tool name
+}
+
+type pendingCall struct {
+	id, tool string
+	claimed  bool
+}
+
+func newRunTracer(t *Telemetry) *RunTracer {
+	return &RunTracer{t: t, streams: map[aios.StreamID]*streamState{}}
+}
+
+// observation is what one event did to the stream's spans.
+type observation struct {
+	sc     trace.SpanContext // written into the event's metadata
+	opened trace.Span        // the span the event opened, if any
+	ends   []func()          // span ends, run after the event is durable
+}
+
+func (o *observation) finish(seq uint64) {
+	if o.opened != nil && seq > 0 {
+		o.opened.SetAttributes(AttrSeq.Int64(int64(seq)))
+	}
+	for _, end := range o.ends {
+		end()
+	}
+}
+
+// Observe feeds one live event to the tracer and returns the span context
+// the event belongs to (the span it opened or closed, else the innermost
+// open span of its stream, else ctx's span).
+func (r *RunTracer) Observe(ctx context.Context, env aios.EventEnvelope) trace.SpanContext {
+	if !r.t.enabled {
+		return trace.SpanContextFromContext(ctx)
+	}
+	o := r.observe(ctx, &env, false)
+	o.finish(env.Seq)
+	return o.sc
+}
+
+// Replay rebuilds the span tree of recorded events, timed by the events'
+// own timestamps. Each rebuilt span carries life.replay=true and, when the
+// event recorded the trace it was written under, a link to that original
+// span: this is how a replayed session is correlated to its first trace.
+// Chat and tool spans are derived from AssistantMessageCommitted and
+// ToolCall* events. Replay records no metrics (they were counted live). It
+// returns the first error of events.
+func (r *RunTracer) Replay(ctx context.Context, events iter.Seq2[aios.EventEnvelope, error]) error {
+	for env, err := range events {
+		if err != nil {
+			return fmt.Errorf("vigil: replay: %w", err)
+		}
+		if !r.t.enabled {
+			continue
+		}
+		o := r.observe(ctx, &env, true)
+		o.finish(env.Seq)
+	}
+	if r.t.enabled {
+		r.closeAll("replay ended")
+	}
+	return nil
+}
+
+// current returns the innermost open span of a stream, or nil.
+func (r *RunTracer) current(stream aios.StreamID) (trace.Span, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.streams[stream]
+	if st == nil {
+		return nil, ""
+	}
+	return st.innermost(), st.runID
+}
+
+// claimCall returns the oldest unclaimed call id requested for tool on a
+// stream, so a tool span can carry gen_ai.tool.call.id without the runtime
+// passing it.
+func (r *RunTracer) claimCall(stream aios.StreamID, tool string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.streams[stream]
+	if st == nil {
+		return ""
+	}
+	for i := range st.pending {
+		if p := &st.pending[i]; p.tool == tool && !p.claimed {
+			p.claimed = true
+			return p.id
+		}
+	}
+	return ""
+}
+
+func (st *streamState) innermost() trace.Span {
+	switch {
+	case st.phase != nil:
+		return st.phase
+	case st.step != nil:
+		return st.step
+	}
+	return st.run
+}
+
+func (st *streamState) idle() bool {
+	return st.run == nil && st.step == nil && st.phase == nil && len(st.pending) == 0
+}
+
+// closeAll ends every open span, marking it unfinished.
+func (r *RunTracer) closeAll(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, st := range r.streams {
+		for _, sp := range []trace.Span{st.phase, st.step, st.run} {
+			if sp != nil {
+				sp.SetAttributes(AttrRunReason.String(reason))
+				sp.End()
+			}
+		}
+		delete(r.streams, id)
+	}
+}
+
+func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay bool) observation {
+	stream := aios.StreamID{Session: env.SessionID, Branch: env.BranchID}
+	ts := env.Time()
+	var startOpts []trace.SpanStartOption
+	var endOpts []trace.SpanEndOption
+	if replay {
+		startOpts = append(startOpts, trace.WithTimestamp(ts))
+		endOpts = append(endOpts, trace.WithTimestamp(ts))
+		if orig, ok := SpanContextFromEvent(*env); ok {
+			startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: orig}))
+		}
+	}
+	base := []attribute.KeyValue{AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)}
+	if replay {
+		base = append(base, AttrReplay.Bool(true))
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.streams[stream]
+	if st == nil {
+		st = &streamState{}
+		r.streams[stream] = st
+	}
+	var o observation
+	endSpan := func(sp trace.Span, kv ...attribute.KeyValue) {
+		if sp == nil {
+			return
+		}
+		sp.SetAttributes(kv...)
+		o.ends = append(o.ends, func() { sp.End(endOpts...) })
+	}
+	parentCtx := func(sp trace.Span) context.Context {
+		if sp != nil {
+			return trace.ContextWithSpan(ctx, sp)
+		}
+		return ctx
+	}
+	start := func(parent context.Context, name string, kv ...attribute.KeyValue) trace.Span {
+		opts := append([]trace.SpanStartOption{trace.WithAttributes(base...), trace.WithAttributes(kv...)}, startOpts...)
+		_, sp := r.t.tracer.Start(parent, name, opts...)
+		o.opened = sp
+		return sp
+	}
+	closeRun := func(kv ...attribute.KeyValue) trace.Span {
+		endSpan(st.phase)
+		endSpan(st.step)
+		run := st.run
+		endSpan(run, kv...)
+		st.phase, st.step, st.run, st.runID = nil, nil, nil, ""
+		return run
+	}
+
+	var sc trace.SpanContext
+	switch p := env.Payload.(type) {
+	case *aios.RunStarted:
+		if st.run != nil {
+			st.run.SetStatus(codes.Error, "superseded by a new run")
+			closeRun(AttrRunReason.String("superseded"))
+		}
+		name := "invoke_agent"
+		kv := []attribute.KeyValue{
+			semconv.GenAIOperationNameInvokeAgent,
+			semconv.GenAIConversationID(env.SessionID),
+			AttrRunID.String(env.RunID),
+		}
+		if p.Provider != "" {
+			kv = append(kv, semconv.GenAIProviderNameKey.String(p.Provider))
+		}
+		if r.t.agent != "" {
+			name += " " + r.t.agent
+			kv = append(kv, semconv.GenAIAgentName(r.t.agent))
+		}
+		if id := env.AgentID(); id != "" {
+			kv = append(kv, semconv.GenAIAgentID(id))
+		}
+		st.run = start(ctx, name, kv...)
+		st.runID = env.RunID
+		st.mark = ts
+		sc = st.run.SpanContext()
+	case *aios.StepStarted:
+		endSpan(st.phase)
+		endSpan(st.step)
+		st.phase = nil
+		st.step = start(parentCtx(st.run), "step "+strconv.FormatUint(uint64(p.Index), 10),
+			AttrStep.Int64(int64(p.Index)), AttrRunID.String(st.runID))
+		st.mark = ts
+		sc = st.step.SpanContext()
+	case *aios.StepFinished:
+		endSpan(st.phase)
+		step := st.step
+		endSpan(step, attribute.String("life.step.stop_reason", p.StopReason))
+		st.phase, st.step = nil, nil
+		if step != nil {
+			sc = step.SpanContext()
+		}
+	case *aios.PhaseEntered:
+		endSpan(st.phase)
+		parent := st.step
+		if parent == nil {
+			parent = st.run
+		}
+		st.phase = start(parentCtx(parent), string(p.Phase), AttrPhase.String(string(p.Phase)), AttrRunID.String(st.runID))
+		st.mark = ts
+		sc = st.phase.SpanContext()
+	case *aios.RunFinished:
+		kv := []attribute.KeyValue{AttrRunReason.String(p.Reason), AttrIterations.Int64(int64(p.TotalIterations))}
+		if p.Usage != nil {
+			kv = append(kv, semconv.GenAIUsageInputTokens(int(p.Usage.PromptTokens)),
+				semconv.GenAIUsageOutputTokens(int(p.Usage.CompletionTokens)))
+		}
+		if run := closeRun(kv...); run != nil {
+			sc = run.SpanContext()
+		}
+	case *aios.RunErrored:
+		if st.run != nil {
+			st.run.SetStatus(codes.Error, p.Error)
+			st.run.SetAttributes(semconv.ErrorTypeKey.String("run_errored"))
+		}
+		if run := closeRun(AttrRunReason.String("error")); run != nil {
+			sc = run.SpanContext()
+		}
+	case *aios.SessionClosed:
+		closeRun(AttrRunReason.String("session closed"))
+		st.pending = nil
+	case *aios.ToolCallRequested:
+		st.pending = append(st.pending, pendingCall{id: p.CallID, tool: p.ToolName})
+	case *aios.ToolCallStarted:
+		if replay {
+			if st.toolStarts == nil {
+				st.toolStarts = map[string]time.Time{}
+			}
+			st.toolStarts[p.ToolName] = ts
+		}
+	case *aios.ToolCallCompleted:
+		st.dropPending(p.CallID, p.ToolName)
+		if replay {
+			from := st.toolStart(p.ToolName, ts, p.DurationMs)
+			r.replayTool(ctx, st, base, startOpts, from, ts, p.ToolName, p.CallID, p.Status != aios.SpanOK, string(p.Status))
+		}
+	case *aios.ToolCallFailed:
+		st.dropPending(p.CallID, p.ToolName)
+		if replay {
+			from := st.toolStart(p.ToolName, ts, 0)
+			r.replayTool(ctx, st, base, startOpts, from, ts, p.ToolName, p.CallID, true, p.Error)
+		}
+	case *aios.AssistantMessageCommitted:
+		if replay {
+			r.replayChat(ctx, st, base, startOpts, st.mark, ts, p.Model, p.TokenUsage)
+			st.mark = ts
+		}
+	case *aios.ModeChanged:
+		if cur := st.innermost(); cur != nil {
+			cur.AddEvent("mode_changed", trace.WithAttributes(AttrModeFrom.String(string(p.From)), AttrModeTo.String(string(p.To))))
+		}
+		if !replay {
+			r.t.inst.modeTransition.Add(ctx, 1, metric.WithAttributes(AttrModeKind.String("operating"),
+				AttrModeFrom.String(string(p.From)), AttrModeTo.String(string(p.To))))
+		}
+	case *aios.EconomicModeChanged:
+		if !replay {
+			r.t.inst.modeTransition.Add(ctx, 1, metric.WithAttributes(AttrModeKind.String("economic"),
+				AttrModeFrom.String(string(p.From)), AttrModeTo.String(string(p.To))))
+		}
+	case *aios.BudgetUpdated:
+		if !replay {
+			r.recordBudget(ctx, env, p.Budget)
+		}
+	case *aios.StateEstimated:
+		if !replay {
+			r.recordBudget(ctx, env, p.State.Budget)
+		}
+	case *aios.CostIncurred:
+		if !replay {
+			kv := []attribute.KeyValue{AttrCostCategory.String(p.Category)}
+			if p.Model != "" {
+				kv = append(kv, semconv.GenAIRequestModel(p.Model))
+			}
+			r.t.inst.costIncurred.Add(ctx, float64(p.AmountMicroCredits)/1e6, metric.WithAttributes(kv...))
+		}
+	}
+
+	if !sc.IsValid() {
+		if cur := st.innermost(); cur != nil {
+			sc = cur.SpanContext()
+		} else {
+			sc = trace.SpanContextFromContext(ctx)
+		}
+	}
+	if st.idle() {
+		delete(r.streams, stream)
+	}
+	o.sc = sc
+	return o
+}
+
+func (st *streamState) dropPending(callID, tool string) {
+	for i, p := range st.pending {
+		if (callID != "" && p.id == callID) || (callID == "" && p.tool == tool) {
+			st.pending = append(st.pending[:i], st.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+func (st *streamState) toolStart(tool string, end time.Time, durMs uint64) time.Time {
+	if t, ok := st.toolStarts[tool]; ok {
+		delete(st.toolStarts, tool)
+		return t
+	}
+	return end.Add(-time.Duration(durMs) * time.Millisecond)
+}
+
+func (r *RunTracer) recordBudget(ctx context.Context, env *aios.EventEnvelope, b aios.BudgetState) {
+	sess := AttrSessionID.String(env.SessionID)
+	for _, v := range []struct {
+		res string
+		val float64
+	}{
+		{"tokens", float64(b.TokensRemaining)},
+		{"time_ms", float64(b.TimeRemainingMs)},
+		{"cost_usd", float64(b.CostRemainingUSD)},
+		{"tool_calls", float64(b.ToolCallsRemaining)},
+		{"errors", float64(b.ErrorBudgetRemaining)},
+	} {
+		r.t.inst.budget.Record(ctx, v.val, metric.WithAttributes(sess, AttrBudgetRes.String(v.res)))
+	}
+}
+
+func (r *RunTracer) replayTool(ctx context.Context, st *streamState, base []attribute.KeyValue, startOpts []trace.SpanStartOption,
+	from, to time.Time, tool, callID string, failed bool, detail string) {
+	parent := st.innermost()
+	if parent != nil {
+		ctx = trace.ContextWithSpan(ctx, parent)
+	}
+	opts := append([]trace.SpanStartOption{trace.WithAttributes(base...), trace.WithAttributes(
+		semconv.GenAIOperationNameExecuteTool, semconv.GenAIToolName(tool), semconv.GenAIToolType("function"),
+		AttrRunID.String(st.runID))}, startOpts...)
+	opts = append(opts, trace.WithTimestamp(from))
+	_, sp := r.t.tracer.Start(ctx, "execute_tool "+tool, opts...)
+	if callID != "" {
+		sp.SetAttributes(semconv.GenAIToolCallID(callID))
+	}
+	if failed {
+		sp.SetStatus(codes.Error, detail)
+		sp.SetAttributes(semconv.ErrorTypeKey.String("tool_error"))
+	}
+	sp.End(trace.WithTimestamp(to))
+}
+
+func (r *RunTracer) replayChat(ctx context.Context, st *streamState, base []attribute.KeyValue, startOpts []trace.SpanStartOption,
+	from, to time.Time, model string, usage *aios.TokenUsage) {
+	parent := st.innermost()
+	if parent != nil {
+		ctx = trace.ContextWithSpan(ctx, parent)
+	}
+	name := "chat"
+	kv := []attribute.KeyValue{semconv.GenAIOperationNameChat, AttrRunID.String(st.runID)}
+	if model != "" {
+		name += " " + model
+		kv = append(kv, semconv.GenAIRequestModel(model), semconv.GenAIResponseModel(model))
+	}
+	if usage != nil {
+		kv = append(kv, semconv.GenAIUsageInputTokens(int(usage.PromptTokens)), semconv.GenAIUsageOutputTokens(int(usage.CompletionTokens)))
+	}
+	if from.IsZero() || from.After(to) {
+		from = to
+	}
+	opts := append([]trace.SpanStartOption{trace.WithAttributes(base...), trace.WithAttributes(kv...),
+		trace.WithSpanKind(trace.SpanKindClient)}, startOpts...)
+	opts = append(opts, trace.WithTimestamp(from))
+	_, sp := r.t.tracer.Start(ctx, name, opts...)
+	sp.End(trace.WithTimestamp(to))
+}
