@@ -2,6 +2,18 @@ module github.com/lifeos/life/anima
 
 go 1.25.0
 
-require github.com/lifeos/life/aios v0.0.0-00010101000000-000000000000
+require (
+	github.com/btcsuite/btcd/btcec/v2 v2.3.5
+	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/lifeos/life/aios v0.0.0-00010101000000-000000000000
+	github.com/zeebo/blake3 v0.2.4
+	golang.org/x/crypto v0.55.0
+)
+
+require (
+	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.0.1 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
 
 replace github.com/lifeos/life/aios => ../aios
