@@ -3,6 +3,7 @@ module github.com/lifeos/life/lago
 go 1.25.0
 
 require (
+	github.com/klauspost/compress v1.20.3
 	github.com/lifeos/life/aios v0.0.0-00010101000000-000000000000
 	github.com/zeebo/blake3 v0.2.4
 	go.etcd.io/bbolt v1.5.0

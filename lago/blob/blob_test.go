@@ -1,0 +1,162 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lifeos/life/aios"
+)
+
+func TestPutGetRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("lago blob "), 200_000)
+	for _, compress := range []bool{false, true} {
+		for _, data := range [][]byte{nil, []byte("x"), []byte("hello world"), big} {
+			t.Run(fmt.Sprintf("compress=%v/len=%d", compress, len(data)), func(t *testing.T) {
+				s, err := Open(t.TempDir(), Options{Compress: compress})
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, err := s.Put(ctx, bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Hash != Hash(data) || info.Size != int64(len(data)) {
+					t.Fatalf("info %+v, want %s/%d", info, Hash(data), len(data))
+				}
+				got, err := s.ReadAll(ctx, info.Hash)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("read back %d bytes, err %v", len(got), err)
+				}
+				st, err := s.Stat(ctx, info.Hash)
+				if err != nil || st != info {
+					t.Fatalf("stat %+v %v", st, err)
+				}
+				if compress && len(data) == len(big) {
+					fi, _ := os.Stat(s.path(info.Hash))
+					if fi.Size() > int64(len(data))/10 {
+						t.Fatalf("compressed file is %d bytes for %d", fi.Size(), len(data))
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDedupAndConcurrentPuts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, _ := Open(dir, Options{})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Put(ctx, strings.NewReader("same bytes")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	h := Hash([]byte("same bytes"))
+	entries, _ := os.ReadDir(filepath.Join(dir, h[:2]))
+	if len(entries) != 1 {
+		t.Fatalf("%d files for one blob", len(entries))
+	}
+	tmp, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if len(tmp) != 0 {
+		t.Fatalf("temporary files left: %d", len(tmp))
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, compress := range []bool{false, true} {
+		s, _ := Open(t.TempDir(), Options{Compress: compress, MaxSize: 100})
+		info, err := s.Put(ctx, strings.NewReader(strings.Repeat("a", 100)))
+		if err != nil {
+			t.Fatalf("exactly MaxSize: %v", err)
+		}
+		tests := []struct {
+			name string
+			run  func() error
+			want error
+		}{
+			{"too large", func() error { _, err := s.Put(ctx, strings.NewReader(strings.Repeat("b", 101))); return err }, ErrTooLarge},
+			{"missing", func() error { _, err := s.Get(ctx, Hash([]byte("nope"))); return err }, aios.ErrNotFound},
+			{"bad hash", func() error { _, err := s.Stat(ctx, "../../etc/passwd"); return err }, ErrInvalidHash},
+			{"upper hex", func() error { _, err := s.Get(ctx, strings.ToUpper(info.Hash)); return err }, ErrInvalidHash},
+			{"flipped byte", func() error {
+				p := s.path(info.Hash)
+				b, _ := os.ReadFile(p)
+				b[len(b)-1] ^= 1
+				os.WriteFile(p, b, 0o600)
+				_, err := s.ReadAll(ctx, info.Hash)
+				return err
+			}, ErrCorrupt},
+			{"truncated", func() error {
+				p := s.path(info.Hash)
+				b, _ := os.ReadFile(p)
+				os.WriteFile(p, b[:len(b)-5], 0o600)
+				_, err := s.ReadAll(ctx, info.Hash)
+				return err
+			}, ErrCorrupt},
+			{"bad header", func() error {
+				os.WriteFile(s.path(info.Hash), []byte("XX"), 0o600)
+				_, err := s.Get(ctx, info.Hash)
+				return err
+			}, ErrCorrupt},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/compress=%v", tt.name, compress), func(t *testing.T) {
+				if err := tt.run(); !errors.Is(err, tt.want) {
+					t.Fatalf("err %v, want %v", err, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestCancelledPut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, _ := Open(t.TempDir(), Options{})
+	if _, err := s.Put(ctx, strings.NewReader("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func FuzzValidHash(f *testing.F) {
+	f.Add("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")
+	f.Add("../x")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, h string) {
+		if ValidHash(h) {
+			s, _ := Open(t.TempDir(), Options{})
+			if filepath.Dir(filepath.Dir(s.path(h))) != s.dir {
+				t.Fatalf("hash %q escapes the store", h)
+			}
+		}
+	})
+}
+
+func Example() {
+	dir, _ := os.MkdirTemp("", "blobs")
+	defer os.RemoveAll(dir)
+	s, _ := Open(dir, Options{Compress: true})
+	ctx := context.Background()
+	info, _ := s.Put(ctx, strings.NewReader("hello"))
+	rc, _ := s.Get(ctx, info.Hash)
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	fmt.Println(info.Size, string(b))
+	// Output: 5 hello
+}
