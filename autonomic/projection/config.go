@@ -112,7 +112,7 @@ func DefaultConfig() Config {
 		ErrorWindow:          20,
 		SpendWindow:          Duration(5 * time.Minute),
 		BurnWindow:           Duration(time.Hour),
-		MinBurnSpan:          Duration(time.Minute),
+		MinBurnSpan:          Duration(5 * time.Minute),
 		Bucket:               Duration(10 * time.Second),
 	}
 }

@@ -274,9 +274,6 @@ func (p *Projector) spend(s *State, ts, amount uint64) {
 	ec := &s.Economic
 	ec.LifetimeCost = satAdd(ec.LifetimeCost, amount)
 	ec.Balance = satSubSigned(ec.Balance, amount)
-	if ec.FirstCost == 0 {
-		ec.FirstCost = ts
-	}
 	w := p.cfg.Bucket.Micros()
 	start := ts - ts%w
 	if n := len(ec.Buckets); n > 0 && start <= ec.Buckets[n-1].Start {
@@ -342,8 +339,9 @@ func (p *Projector) derive(s *State) {
 	ec.BurnPerHour = 0
 	if inBurn > 0 {
 		span := burn
-		if now > ec.FirstCost && now-ec.FirstCost < span {
-			span = now - ec.FirstCost
+		// A young stream extrapolates from its whole life, not the window.
+		if now > s.FirstTimestamp && now-s.FirstTimestamp < span {
+			span = now - s.FirstTimestamp
 		}
 		span = max(span, p.cfg.MinBurnSpan.Micros())
 		ec.BurnPerHour = float64(inBurn) * 3600e6 / float64(span)

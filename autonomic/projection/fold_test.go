@@ -194,8 +194,8 @@ func TestFold(t *testing.T) {
 				if e.Balance != 140_000_000 || e.LifetimeCost != 60_000_000 {
 					t.Fatalf("economic = %+v", e)
 				}
-				// 60 costs over the 59 minutes since the first one.
-				want := 60e6 * 60 / 59
+				// 60 credits over the hour the stream has lived.
+				want := 60e6
 				if math.Abs(e.BurnPerHour-want) > 1 {
 					t.Errorf("burn = %v, want %v", e.BurnPerHour, want)
 				}

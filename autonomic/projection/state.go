@@ -100,8 +100,6 @@ type Economic struct {
 	// RunwayHours is balance / burn; nil when nothing burns or the balance
 	// is unknown (an unbounded runway).
 	RunwayHours *float64 `json:"runway_hours"`
-	// FirstCost is the timestamp of the first cost, for short histories.
-	FirstCost uint64 `json:"first_cost"`
 	// Buckets are the costs of the burn window, oldest first.
 	Buckets []Bucket `json:"buckets,omitempty"`
 
