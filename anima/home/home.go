@@ -1,0 +1,397 @@
+// Package home keeps one agent identity in a directory: the sealed seed
+// (seed.sealed) and the identity's own journal of anima events
+// (identity.jsonl: soul genesis, rotations, revocations), every file mode
+// 0600 in a 0700 directory. The passphrase is never stored. It is what the
+// anima CLI and `arcan identity new` build on.
+package home
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/anima/chain"
+	"github.com/lifeos/life/anima/custody"
+	"github.com/lifeos/life/anima/did"
+	"github.com/lifeos/life/anima/identity"
+	"github.com/lifeos/life/anima/seal"
+	"github.com/lifeos/life/anima/soul"
+)
+
+// File names inside a home directory.
+const (
+	SeedFile    = "seed.sealed"
+	EventsFile  = "identity.jsonl"
+	pendingSeed = "seed.sealed.new"
+)
+
+// Stream names of the identity journal.
+const (
+	Session = "anima-identity"
+	Branch  = "main"
+)
+
+// maxHops bounds chain walks over a home's history.
+const maxHops = 1024
+
+// ErrExists means the directory already holds an identity.
+var ErrExists = errors.New("home: an identity already exists there")
+
+// ErrNoIdentity means the directory holds no identity.
+var ErrNoIdentity = errors.New("home: no identity")
+
+// Options describe a new identity.
+type Options struct {
+	Name    string
+	Mission string
+	Creator soul.Creator
+	Values  soul.Values
+	Lineage soul.Lineage
+	KDF     seal.Params // zero: seal.DefaultParams
+	Clock   aios.Clock  // nil: the system clock
+}
+
+// Identity is the public state of a home: no passphrase needed.
+type Identity struct {
+	Dir           string
+	Soul          *soul.Soul
+	Genesis       *aios.SoulGenesis
+	GenesisDID    string
+	DID           string // current auth DID
+	WalletDID     string // current wallet DID; "" until the first rotation names it
+	WalletAddress string // current
+	History       []string
+	Revoked       bool
+	Events        []aios.EventEnvelope
+	Registry      *chain.Registry
+}
+
+// Create makes a new identity in dir (created 0700 if missing; it must not
+// already hold one) and returns its custody and public state.
+func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*custody.InProcess, *Identity, error) {
+	if len(passphrase) == 0 {
+		return nil, nil, seal.ErrEmptyPassphrase
+	}
+	clock := o.Clock
+	if clock == nil {
+		clock = aios.SystemClock{}
+	}
+	params := o.KDF
+	if params == (seal.Params{}) {
+		params = seal.DefaultParams
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("home: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("home: %w", err)
+	}
+	for _, f := range []string{SeedFile, EventsFile} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return nil, nil, fmt.Errorf("%w: %s", ErrExists, filepath.Join(dir, f))
+		}
+	}
+	cust, err := custody.Generate(custody.WithClock(clock))
+	if err != nil {
+		return nil, nil, err
+	}
+	creator := o.Creator
+	if creator.Kind == "" {
+		creator = soul.Creator{Kind: soul.CreatorHuman}
+	}
+	s := &soul.Soul{
+		Origin: soul.Origin{CreatedAt: aios.Micros(clock.Now()), Creator: creator, Name: o.Name,
+			Mission: o.Mission, ProtocolVersion: soul.ProtocolVersion},
+		Lineage: o.Lineage, Values: o.Values, RootPublicKey: cust.DID(),
+	}
+	if s.Values.SafetyConstraints == nil {
+		s.Values.SafetyConstraints = []soul.Constraint{}
+	}
+	if s.Values.CapabilityCeiling == nil {
+		s.Values.CapabilityCeiling = []string{}
+	}
+	if s.Lineage.Parents == nil {
+		s.Lineage.Parents = []string{}
+	}
+	g, err := s.Genesis(cust.DID(), cust.WalletAddress())
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed, err := cust.Seal(passphrase, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := seal.Save(filepath.Join(dir, SeedFile), sealed); err != nil {
+		return nil, nil, err
+	}
+	if err := appendEvents(dir, clock, nil, g); err != nil {
+		return nil, nil, err
+	}
+	id, err := Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cust, id, nil
+}
+
+// Load reads a home's public state (no passphrase), checking its events.
+func Load(dir string) (*Identity, error) {
+	if err := finishPending(dir); err != nil {
+		return nil, err
+	}
+	events, err := readEvents(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return nil, err
+	}
+	return FromEvents(dir, events)
+}
+
+// FromEvents folds an identity journal: the first event must be a valid
+// soul genesis; the rest must form a valid chain.
+func FromEvents(dir string, events []aios.EventEnvelope) (*Identity, error) {
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%w in %s", ErrNoIdentity, dir)
+	}
+	g, ok := events[0].Payload.(*aios.SoulGenesis)
+	if !ok {
+		return nil, fmt.Errorf("home: first event is %T, want %s", events[0].Payload, aios.EventSoulGenesis)
+	}
+	s, err := soul.FromGenesis(g)
+	if err != nil {
+		return nil, fmt.Errorf("home: %w", err)
+	}
+	reg, err := chain.Build(events)
+	if err != nil {
+		return nil, fmt.Errorf("home: %w", err)
+	}
+	cur, _, err := reg.Current(g.DID, maxHops)
+	if err != nil {
+		return nil, fmt.Errorf("home: %w", err)
+	}
+	id := &Identity{Dir: dir, Soul: s, Genesis: g, GenesisDID: g.DID, DID: cur, Events: events,
+		Registry: reg, History: reg.History(g.DID, maxHops), Revoked: reg.Status(cur).Revoked,
+		WalletAddress: g.WalletAddress}
+	// The genesis names the wallet by address only; its did:key is the old
+	// side of the first wallet rotation, if any.
+	for _, e := range events {
+		r, ok := e.Payload.(*aios.IdentityRotated)
+		if !ok {
+			continue
+		}
+		k, err := did.Resolve(r.OldDID)
+		if err == nil && k.Type == did.Secp256k1 && identity.Address(k.Secp256k1) == g.WalletAddress {
+			id.WalletDID, _, err = reg.Current(r.OldDID, maxHops)
+			if err != nil {
+				return nil, fmt.Errorf("home: wallet chain: %w", err)
+			}
+			wk, _ := did.Resolve(id.WalletDID)
+			id.WalletAddress = identity.Address(wk.Secp256k1)
+			break
+		}
+	}
+	return id, nil
+}
+
+// Unlock opens the sealed seed and returns the custody backend. The seed's
+// DID must be the identity's current DID.
+func Unlock(dir string, passphrase []byte, opts ...custody.Option) (*custody.InProcess, *Identity, error) {
+	id, err := Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed, err := seal.Load(filepath.Join(dir, SeedFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	if sealed.DID != id.DID {
+		return nil, nil, fmt.Errorf("home: sealed seed is for %s but the identity is now %s", sealed.DID, id.DID)
+	}
+	seed, err := sealed.Open(passphrase)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := custody.NewInProcess(seed, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, id, nil
+}
+
+// Rotate replaces the identity's keys: the new seed is sealed beside the old
+// one, the rotation events are appended durably, then the new seed replaces
+// the old. A crash in between is finished by the next Load.
+func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Params, clock aios.Clock) (*custody.Rotation, *Identity, error) {
+	if clock == nil {
+		clock = aios.SystemClock{}
+	}
+	if params == (seal.Params{}) {
+		params = seal.DefaultParams
+	}
+	cust, id, err := Unlock(dir, passphrase, custody.WithClock(clock))
+	if err != nil {
+		return nil, nil, err
+	}
+	if id.Revoked {
+		return nil, nil, fmt.Errorf("home: %s is revoked and cannot rotate", id.DID)
+	}
+	rot, err := cust.Rotate(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Check the events fold before anything touches the disk.
+	ps := make([]aios.Payload, len(rot.Events))
+	for i, e := range rot.Events {
+		ps[i] = e
+	}
+	if _, err := id.Registry.With(ps...); err != nil {
+		return nil, nil, fmt.Errorf("home: rotation does not extend the chain: %w", err)
+	}
+	sealed, err := cust.Seal(passphrase, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := seal.Save(filepath.Join(dir, pendingSeed), sealed); err != nil {
+		return nil, nil, err
+	}
+	if err := appendEvents(dir, clock, id.Events, ps...); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(filepath.Join(dir, pendingSeed), filepath.Join(dir, SeedFile)); err != nil {
+		return nil, nil, fmt.Errorf("home: %w", err)
+	}
+	next, err := Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rot, next, nil
+}
+
+// Revoke appends an anima.identity_revoked event for did (any DID; usually
+// the identity's own, after a compromise).
+func Revoke(dir, d, reason string, clock aios.Clock) (*Identity, error) {
+	if clock == nil {
+		clock = aios.SystemClock{}
+	}
+	id, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	ev := &aios.IdentityRevoked{DID: d, Reason: reason, RevokedAt: aios.Micros(clock.Now())}
+	if _, err := id.Registry.With(ev); err != nil {
+		return nil, err
+	}
+	if err := appendEvents(dir, clock, id.Events, ev); err != nil {
+		return nil, err
+	}
+	return Load(dir)
+}
+
+// finishPending completes a rotation interrupted after its events were
+// written: if the pending seed is the chain's current DID, it becomes the
+// seed; otherwise the events never landed and it is discarded.
+func finishPending(dir string) error {
+	pending := filepath.Join(dir, pendingSeed)
+	sealed, err := seal.Load(pending)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	events, err := readEvents(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return err
+	}
+	id, err := FromEvents(dir, events)
+	if err != nil {
+		return err
+	}
+	if sealed.DID == id.DID {
+		return os.Rename(pending, filepath.Join(dir, SeedFile))
+	}
+	return os.Remove(pending)
+}
+
+// MaxEventLine bounds one line of the events file.
+const MaxEventLine = 1 << 20
+
+// ReadEvents reads a JSON-lines file of journal envelopes.
+func ReadEvents(path string) ([]aios.EventEnvelope, error) { return readEvents(path) }
+
+func readEvents(path string) ([]aios.EventEnvelope, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoIdentity, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("home: %w", err)
+	}
+	defer f.Close()
+	return DecodeEvents(f)
+}
+
+// DecodeEvents decodes JSON-lines envelopes; a bad line is an error naming it.
+func DecodeEvents(r io.Reader) ([]aios.EventEnvelope, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxEventLine)
+	var out []aios.EventEnvelope
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var e aios.EventEnvelope
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("home: events line %d: %w", n, err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("home: events: %w", err)
+	}
+	return out, nil
+}
+
+// appendEvents writes payloads as envelopes after prev, durably (fsync).
+func appendEvents(dir string, clock aios.Clock, prev []aios.EventEnvelope, payloads ...aios.Payload) error {
+	ids := aios.NewULIDGenerator(clock, rand.Reader)
+	seq := uint64(len(prev))
+	if n := len(prev); n > 0 {
+		seq = prev[n-1].Seq
+	}
+	var buf bytes.Buffer
+	for _, p := range payloads {
+		seq++
+		e := aios.NewEnvelope(ids, clock, Session, Branch, p)
+		e.Seq = seq
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("home: encode event: %w", err)
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	path := filepath.Join(dir, EventsFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		return fmt.Errorf("home: append events: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("home: sync events: %w", err)
+	}
+	return f.Close()
+}
