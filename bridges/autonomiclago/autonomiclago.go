@@ -1,0 +1,209 @@
+// Package autonomiclago feeds autonomic's controller from a journal: a
+// catch-up Read from the last folded seq, then a Subscribe for live events.
+// Changes of mode and gates are journaled back into the same stream with
+// ids derived from the event that caused them, so a restart that replays
+// the stream stores no duplicates. Any aios.Journal works; lago's bbolt
+// journal is the real one.
+package autonomiclago
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/autonomic/controller"
+)
+
+// SnapshotStore keeps projection snapshots next to the journal. lago's
+// journal implements it; with it, catching up a stream reads only the
+// events after the last snapshot.
+type SnapshotStore interface {
+	SaveSnapshot(ctx context.Context, st aios.StreamID, name string, seq uint64, data []byte) error
+	LoadSnapshot(ctx context.Context, st aios.StreamID, name string) (uint64, []byte, error)
+}
+
+// SnapshotName is the name autonomic's snapshots are stored under.
+const SnapshotName = "autonomic"
+
+// Options tune a Projector.
+type Options struct {
+	// ReadOnly keeps the projector from journaling mode and gate changes.
+	ReadOnly bool
+	// SnapshotEvery saves a snapshot after this many events folded in one
+	// stream, when the journal is a SnapshotStore (0: 1000; <0: never).
+	SnapshotEvery int
+	Logger        *slog.Logger
+}
+
+// Projector keeps a [controller.Hub] current with a journal. It is safe for
+// concurrent use and implements aios.Gate: Decide first catches the stream
+// up, so its answer reflects every event stored before the call.
+type Projector struct {
+	j     aios.Journal
+	hub   *controller.Hub
+	opts  Options
+	log   *slog.Logger
+	snaps SnapshotStore
+
+	mu      sync.Mutex
+	locks   map[aios.StreamID]*sync.Mutex
+	loaded  map[aios.StreamID]bool
+	sinceSn map[aios.StreamID]int
+}
+
+var _ aios.Gate = (*Projector)(nil)
+
+// New returns a projector over j that folds into hub.
+func New(j aios.Journal, hub *controller.Hub, opts Options) *Projector {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.SnapshotEvery == 0 {
+		opts.SnapshotEvery = 1000
+	}
+	p := &Projector{j: j, hub: hub, opts: opts, log: opts.Logger,
+		locks: map[aios.StreamID]*sync.Mutex{}, loaded: map[aios.StreamID]bool{}, sinceSn: map[aios.StreamID]int{}}
+	if s, ok := j.(SnapshotStore); ok && opts.SnapshotEvery > 0 {
+		p.snaps = s
+	}
+	return p
+}
+
+// Hub returns the hub the projector folds into.
+func (p *Projector) Hub() *controller.Hub { return p.hub }
+
+func (p *Projector) lock(id aios.StreamID) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.locks[id]
+	if !ok {
+		l = new(sync.Mutex)
+		p.locks[id] = l
+	}
+	return l
+}
+
+// load resumes a stream from its stored snapshot once, if there is one and
+// it was taken under the current configuration.
+func (p *Projector) load(ctx context.Context, id aios.StreamID) {
+	p.mu.Lock()
+	done := p.loaded[id]
+	p.loaded[id] = true
+	p.mu.Unlock()
+	if done || p.snaps == nil || p.hub.Seq(id) != 0 {
+		return
+	}
+	_, data, err := p.snaps.LoadSnapshot(ctx, id, SnapshotName)
+	if err != nil {
+		if !errors.Is(err, aios.ErrNotFound) {
+			p.log.Warn("autonomic: load snapshot", "stream", id, "err", err)
+		}
+		return
+	}
+	if err := p.hub.Resume(id, data); err != nil {
+		// A stale or damaged snapshot only costs a full replay.
+		p.log.Info("autonomic: snapshot not used, replaying", "stream", id, "err", err)
+	}
+}
+
+// CatchUp folds every stored event of a stream past the last one folded and
+// returns the seq reached.
+func (p *Projector) CatchUp(ctx context.Context, id aios.StreamID) (uint64, error) {
+	l := p.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	p.load(ctx, id)
+	for e, err := range p.j.Read(ctx, aios.ReadQuery{Stream: id, After: p.hub.Seq(id)}) {
+		if err != nil {
+			return p.hub.Seq(id), fmt.Errorf("autonomiclago: read %s/%s: %w", id.Session, id.Branch, err)
+		}
+		if err := p.apply(ctx, id, &e); err != nil {
+			return p.hub.Seq(id), err
+		}
+	}
+	return p.hub.Seq(id), nil
+}
+
+// Follow catches a stream up and then folds its live events until ctx ends;
+// it returns ctx's error, or the journal's.
+func (p *Projector) Follow(ctx context.Context, id aios.StreamID) error {
+	after, err := p.CatchUp(ctx, id)
+	if err != nil {
+		return err
+	}
+	for e, err := range p.j.Subscribe(ctx, id, after) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("autonomiclago: subscribe %s/%s: %w", id.Session, id.Branch, err)
+		}
+		l := p.lock(id)
+		l.Lock()
+		err := p.apply(ctx, id, &e)
+		l.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// apply folds one event, journals what it changed and snapshots now and
+// then. The caller holds the stream's lock.
+func (p *Projector) apply(ctx context.Context, id aios.StreamID, e *aios.EventEnvelope) error {
+	if e.Seq <= p.hub.Seq(id) {
+		return nil // already folded (CatchUp and Follow overlap)
+	}
+	out := p.hub.Apply(e)
+	if len(out) > 0 && !p.opts.ReadOnly {
+		if _, err := p.j.Append(ctx, out...); err != nil {
+			return fmt.Errorf("autonomiclago: journal %d changes after seq %d: %w", len(out), e.Seq, err)
+		}
+		for _, o := range out {
+			p.log.Info("autonomic: change", "session", id.Session, "branch", id.Branch, "type", typeName(o.Payload), "seq", e.Seq)
+		}
+	}
+	if p.snaps != nil {
+		p.mu.Lock()
+		p.sinceSn[id]++
+		due := p.sinceSn[id] >= p.opts.SnapshotEvery
+		if due {
+			p.sinceSn[id] = 0
+		}
+		p.mu.Unlock()
+		if due {
+			p.saveSnapshot(ctx, id)
+		}
+	}
+	return nil
+}
+
+func (p *Projector) saveSnapshot(ctx context.Context, id aios.StreamID) {
+	data, err := p.hub.Snapshot(id)
+	if err == nil {
+		err = p.snaps.SaveSnapshot(ctx, id, SnapshotName, p.hub.Seq(id), data)
+	}
+	if err != nil {
+		p.log.Warn("autonomic: save snapshot", "stream", id, "err", err)
+	}
+}
+
+// Decide catches the stream up and returns its gating. A stream with no
+// events gets the decision of the empty projection.
+func (p *Projector) Decide(ctx context.Context, id aios.StreamID) (aios.Gating, error) {
+	if _, err := p.CatchUp(ctx, id); err != nil {
+		return aios.Gating{}, err
+	}
+	return p.hub.Decide(ctx, id)
+}
+
+func typeName(pl aios.Payload) string {
+	if s, ok := pl.(aios.SubsystemEvent); ok {
+		return s.EventType()
+	}
+	return pl.Type()
+}

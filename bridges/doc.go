@@ -1,0 +1,5 @@
+// Package bridges holds the typed adapters that join Life-Go's subsystem
+// modules, so that no subsystem imports another: autonomiclago feeds
+// autonomic's projection from any aios.Journal (lago's included), and gate
+// is the fail-open aios.Gate decorator the runtime consults before a turn.
+package bridges
