@@ -1,0 +1,183 @@
+package vigil
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Config
+		wantErr string // the variable named in the error
+	}{
+		{
+			name: "defaults export nothing",
+			env:  map[string]string{},
+			want: Config{
+				Traces:  SignalConfig{Exporters: []Exporter{ExporterNone}, Protocol: ProtocolHTTPProtobuf},
+				Metrics: SignalConfig{Exporters: []Exporter{ExporterNone}, Protocol: ProtocolHTTPProtobuf},
+				Sampler: SamplerParentBasedAlwaysOn,
+			},
+		},
+		{
+			name: "otlp http with base endpoint gets signal paths",
+			env: map[string]string{
+				"OTEL_SERVICE_NAME": "arcand", "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp,console",
+				"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/", "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+				"OTEL_TRACES_SAMPLER_ARG": "0.25", EnvCaptureContent: "true",
+			},
+			want: Config{
+				ServiceName:    "arcand",
+				Traces:         SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolHTTPProtobuf, Endpoint: "http://collector:4318/v1/traces"},
+				Metrics:        SignalConfig{Exporters: []Exporter{ExporterOTLP, ExporterConsole}, Protocol: ProtocolHTTPProtobuf, Endpoint: "http://collector:4318/v1/metrics"},
+				Sampler:        SamplerParentBasedTraceIDRatio,
+				SamplerArg:     0.25,
+				CaptureContent: true,
+			},
+		},
+		{
+			name: "grpc keeps the endpoint; signal-specific wins and is used as is",
+			env: map[string]string{
+				"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+				"OTEL_EXPORTER_OTLP_ENDPOINT":         "http://127.0.0.1:4317",
+				"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+				"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://m.example:443/custom",
+				"OTEL_TRACES_SAMPLER":                 "always_off",
+			},
+			want: Config{
+				Traces:  SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolGRPC, Endpoint: "http://127.0.0.1:4317"},
+				Metrics: SignalConfig{Exporters: []Exporter{ExporterNone}, Protocol: ProtocolHTTPProtobuf, Endpoint: "https://m.example:443/custom"},
+				Sampler: SamplerAlwaysOff,
+			},
+		},
+		{
+			name: "stdout alias, ratio default",
+			env:  map[string]string{"OTEL_TRACES_EXPORTER": "stdout", "OTEL_TRACES_SAMPLER": "TraceIdRatio"},
+			want: Config{
+				Traces:     SignalConfig{Exporters: []Exporter{ExporterConsole}, Protocol: ProtocolHTTPProtobuf},
+				Metrics:    SignalConfig{Exporters: []Exporter{ExporterNone}, Protocol: ProtocolHTTPProtobuf},
+				Sampler:    SamplerTraceIDRatio,
+				SamplerArg: 1,
+			},
+		},
+		{
+			name: "sdk disabled wins",
+			env:  map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "bogus"},
+			want: Config{},
+		},
+		{name: "bad disabled", env: map[string]string{"OTEL_SDK_DISABLED": "yes"}, wantErr: "OTEL_SDK_DISABLED"},
+		{name: "unknown exporter", env: map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, wantErr: "OTEL_TRACES_EXPORTER"},
+		{name: "none combined", env: map[string]string{"OTEL_METRICS_EXPORTER": "none,otlp"}, wantErr: "OTEL_METRICS_EXPORTER"},
+		{name: "bad protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"}, wantErr: "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{name: "json metrics", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/json"}, wantErr: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"},
+		{name: "endpoint without scheme", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4317"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{name: "endpoint bad port", env: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h:99999"}, wantErr: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{name: "endpoint credentials", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://u:p@h:4318"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{name: "endpoint no host", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://:4318"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{name: "bad sampler", env: map[string]string{"OTEL_TRACES_SAMPLER": "jaeger_remote"}, wantErr: "OTEL_TRACES_SAMPLER"},
+		{name: "ratio out of range", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "ratio NaN", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "NaN"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "bad capture", env: map[string]string{EnvCaptureContent: "maybe"}, wantErr: EnvCaptureContent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ConfigFromEnv(envOf(tt.env))
+			if tt.wantErr != "" {
+				var ce *ConfigError
+				if !errors.As(err, &ce) || ce.Var != tt.wantErr || !errors.Is(err, ErrConfig) {
+					t.Fatalf("err = %v, want a ConfigError for %s", err, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("message %q does not name %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+			if err := got.Validate(); err != nil {
+				t.Errorf("config from env does not validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []Config{
+		{Traces: SignalConfig{Exporters: []Exporter{"jaeger"}}},
+		{Metrics: SignalConfig{Protocol: ProtocolHTTPJSON}},
+		{Traces: SignalConfig{Endpoint: "ftp://x"}},
+		{Sampler: "sometimes"},
+		{Sampler: SamplerTraceIDRatio, SamplerArg: -1},
+	}
+	for _, c := range bad {
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: err %v", c, err)
+		}
+		if _, err := New(context.Background(), c); !errors.Is(err, ErrConfig) {
+			t.Errorf("New(%+v): err %v", c, err)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero config: %v", err)
+	}
+}
+
+func TestNewOTLPExportersConstruct(t *testing.T) {
+	// Exporters connect lazily: construction must work with no collector up,
+	// and Shutdown must not hang on the unreachable endpoint.
+	for _, p := range []Protocol{ProtocolGRPC, ProtocolHTTPProtobuf} {
+		cfg := Config{
+			Traces:  SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: p, Endpoint: "http://127.0.0.1:1/v1/traces"},
+			Metrics: SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: p, Endpoint: "http://127.0.0.1:1/v1/metrics"},
+		}
+		if p == ProtocolGRPC {
+			cfg.Traces.Endpoint, cfg.Metrics.Endpoint = "http://127.0.0.1:1", "http://127.0.0.1:1"
+		}
+		tel := mustNew(t, cfg)
+		if !tel.Enabled() {
+			t.Errorf("%s: not enabled", p)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 0)
+		_ = tel.Shutdown(ctx) // nothing to reach; must return
+		cancel()
+	}
+}
+
+func FuzzConfigFromEnv(f *testing.F) {
+	f.Add("otlp", "grpc", "http://127.0.0.1:4317", "traceidratio", "0.5", "true")
+	f.Add("console,otlp", "http/json", "https://h/p", "parentbased_always_off", "", "0")
+	f.Add("none", "", "localhost:4317", "bogus", "x", "")
+	f.Fuzz(func(t *testing.T, exporters, protocol, endpoint, sampler, arg, capture string) {
+		env := map[string]string{
+			"OTEL_TRACES_EXPORTER": exporters, "OTEL_METRICS_EXPORTER": exporters,
+			"OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+			"OTEL_TRACES_SAMPLER": sampler, "OTEL_TRACES_SAMPLER_ARG": arg, EnvCaptureContent: capture,
+		}
+		c, err := ConfigFromEnv(envOf(env))
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted config does not validate: %v (%+v)", err, c)
+		}
+		if c.SamplerArg < 0 || c.SamplerArg > 1 {
+			t.Fatalf("ratio %v", c.SamplerArg)
+		}
+	})
+}
