@@ -7,11 +7,9 @@ require (
 	github.com/lifeos/life/aios v0.0.0-00010101000000-000000000000
 	github.com/zeebo/blake3 v0.2.4
 	go.etcd.io/bbolt v1.5.0
+	golang.org/x/sys v0.45.0
 )
 
-require (
-	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
-	golang.org/x/sys v0.45.0 // indirect
-)
+require github.com/klauspost/cpuid/v2 v2.0.12 // indirect
 
 replace github.com/lifeos/life/aios => ../aios

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -115,7 +116,10 @@ func writeJSONString(w *bytes.Buffer, s string) {
 
 // seal returns the stored bytes of the event at seq, chained to prev (the
 // raw previous digest, nil for none), and the new digest in hex.
-func (p *prepared) seal(seq uint64, prev []byte) (stored []byte, digest string) {
+//
+// The stored value starts with gseq, the journal-wide append number (8 bytes,
+// big-endian), which orders events across the branches of a session.
+func (p *prepared) seal(seq uint64, prev []byte, gseq uint64) (stored []byte, digest string) {
 	if p.fallback != nil {
 		e := *p.fallback
 		e.Seq = seq
@@ -127,25 +131,29 @@ func (p *prepared) seal(seq uint64, prev []byte) (stored []byte, digest string) 
 		digest = hex.EncodeToString(d[:])
 		e.Metadata = maps.Clone(e.Metadata)
 		e.Metadata[aios.MetaDigest] = digest
-		stored, err = aios.EncodeEnvelope(e)
+		enc, err := aios.EncodeEnvelope(e)
 		if err != nil {
 			panic(fmt.Sprintf("journal: re-encode %s: %v", e.EventID, err))
 		}
-		return stored, digest
+		stored = binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(enc)), gseq)
+		return append(stored, enc...), digest
 	}
 	var sb [20]byte
 	seqText := strconv.AppendUint(sb[:0], seq, 10)
 	// canonical = enc with the "0" at seqAt replaced by seqText
-	canon := make([]byte, 0, len(p.enc)+len(seqText)+100)
-	canon = append(canon, p.enc[:p.seqAt]...)
+	// buf holds the gseq header then the canonical bytes; the stored
+	// metadata is rebuilt in place after hashing.
+	buf := make([]byte, 8, 8+len(p.enc)+len(seqText)+100)
+	binary.BigEndian.PutUint64(buf, gseq)
+	canon := append(buf[8:], p.enc[:p.seqAt]...)
 	canon = append(canon, seqText...)
 	canon = append(canon, p.enc[p.seqAt+1:]...)
 	d := chain(prev, canon)
 	var hx [64]byte
 	hex.Encode(hx[:], d[:])
 	digest = string(hx[:])
-	mdAt := p.mdAt + len(seqText) - 1
-	stored = canon[:mdAt]
+	mdAt := 8 + p.mdAt + len(seqText) - 1
+	stored = buf[:mdAt]
 	stored = append(stored, p.lo...)
 	if len(p.lo) > 0 {
 		stored = append(stored, ',')

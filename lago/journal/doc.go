@@ -1,14 +1,17 @@
 // Package journal is the append-only event journal on a bbolt file. It
 // implements aios.Journal.
 //
-// Layout of the bbolt file (all integers big-endian):
+// Layout of the bbolt file (integers big-endian):
 //
-//	streams/   session\x00branch -> streamMeta (JSON): parent, fork, head, digest
-//	events/    session\x00branch/ (nested bucket) seq -> stored envelope bytes
+//	streams/   session\x00branch -> streamMeta (JSON): parent, fork, creation number
+//	events/    session\x00branch\x00seq(8) -> gseq(8) + stored envelope JSON
 //	ids/       event_id -> seq(8) + session\x00branch
-//	order/     session/ (nested bucket) gseq -> seq(8) + branch  (append order, for export)
 //	snapshots/ session\x00branch\x00name -> seq(8) + projection bytes
-//	meta/      "gseq" -> last global append number
+//
+// gseq is a journal-wide append number: it orders a session's branches for
+// export. A stream's head and head digest are read from its last event, so
+// an append writes only its event and its id (two leaf pages per tx in the
+// common case, close to the one of a raw bbolt put).
 //
 // Writes go through one committer goroutine that gathers every pending
 // Append into a single bbolt transaction (group commit): one fsync acknowledges

@@ -1,12 +1,14 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -19,10 +21,7 @@ var (
 	bktStreams   = []byte("streams")
 	bktEvents    = []byte("events")
 	bktIDs       = []byte("ids")
-	bktOrder     = []byte("order")
 	bktSnapshots = []byte("snapshots")
-	bktMeta      = []byte("meta")
-	keyGseq      = []byte("gseq")
 )
 
 // Errors callers branch on (errors.Is).
@@ -86,12 +85,14 @@ type Stats struct {
 	Dedups  uint64 // appends answered from the event_id index
 }
 
+// streamMeta is written once, when the stream is created; Head and Digest
+// are derived from its last stored event (so an append writes no meta).
 type streamMeta struct {
 	Parent string `json:"parent,omitempty"` // parent branch id
 	Fork   uint64 `json:"fork,omitempty"`
-	Head   uint64 `json:"head"`
-	Digest string `json:"digest,omitempty"` // hex digest at Head ("" when none)
-	Order  uint64 `json:"order"`           // gseq at creation, for listing in creation order
+	Order  uint64 `json:"order"` // gseq at creation, for listing in creation order
+	Head   uint64 `json:"-"`
+	Digest string `json:"-"` // hex digest at Head ("" when none)
 }
 
 type appendReq struct {
@@ -131,15 +132,24 @@ func Open(path string, opts Options) (*Journal, error) {
 		allNotify: make(chan struct{}),
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktStreams, bktEvents, bktIDs, bktOrder, bktSnapshots, bktMeta} {
+		for _, b := range [][]byte{bktStreams, bktEvents, bktIDs, bktSnapshots} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if v := tx.Bucket(bktMeta).Get(keyGseq); len(v) == 8 {
-			j.gseq = binary.BigEndian.Uint64(v)
-		}
-		return nil
+		// The global append counter is the largest of the streams' creation
+		// numbers and their last events' numbers: O(streams), not stored.
+		return tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
+			m, _, err := readMetaBytes(string(k), v)
+			if err != nil {
+				return err
+			}
+			j.gseq = max(j.gseq, m.Order)
+			if _, last := lastEvent(tx, string(k)); len(last) >= 8 {
+				j.gseq = max(j.gseq, binary.BigEndian.Uint64(last))
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -291,9 +301,7 @@ func (j *Journal) commit(batch []*appendReq) {
 				r.seqs = seqs
 				touched = append(touched, keys...)
 			}
-			var gb [8]byte
-			binary.BigEndian.PutUint64(gb[:], gseq)
-			return tx.Bucket(bktMeta).Put(keyGseq, gb[:])
+			return nil
 		})
 		var re *errRequest
 		if errors.As(err, &re) {
@@ -385,16 +393,81 @@ func (j *Journal) loadMeta(tx *bolt.Tx, over map[string]streamMeta, key string) 
 	return readMeta(tx, key)
 }
 
+// readMeta reads a stream's meta and derives its head and head digest from
+// its last event (or its fork point and the parent's digest there).
 func readMeta(tx *bolt.Tx, key string) (streamMeta, bool, error) {
+	m, ok, err := readMetaHead(tx, key)
+	if err != nil || !ok {
+		return m, ok, err
+	}
+	if m.Head > m.Fork {
+		_, v := lastEvent(tx, key)
+		if m.Digest, err = storedDigest(key, m.Head, v); err != nil {
+			return m, false, err
+		}
+	} else if m.Parent != "" {
+		if m.Digest, err = digestAt(tx, nil, nil, splitKey(key).Session+"\x00"+m.Parent, m.Fork); err != nil {
+			return m, false, err
+		}
+	}
+	return m, true, nil
+}
+
+// readMetaHead is readMeta without the digest.
+func readMetaHead(tx *bolt.Tx, key string) (streamMeta, bool, error) {
 	v := tx.Bucket(bktStreams).Get([]byte(key))
 	if v == nil {
 		return streamMeta{}, false, nil
 	}
-	var m streamMeta
-	if err := json.Unmarshal(v, &m); err != nil {
-		return m, false, fmt.Errorf("%w: stream %q meta: %v", ErrCorrupt, key, err)
+	m, _, err := readMetaBytes(key, v)
+	if err != nil {
+		return m, false, err
+	}
+	m.Head = m.Fork
+	if k, _ := lastEvent(tx, key); k != nil {
+		m.Head = binary.BigEndian.Uint64(k[len(k)-8:])
 	}
 	return m, true, nil
+}
+
+// evKey is the events-bucket key of seq in stream key.
+func evKey(key string, seq uint64) []byte {
+	b := make([]byte, len(key)+1+8)
+	copy(b, key)
+	b[len(key)] = 0
+	binary.BigEndian.PutUint64(b[len(key)+1:], seq)
+	return b
+}
+
+// lastEvent returns the key and value of the last event stored in stream
+// key, nil when none.
+func lastEvent(tx *bolt.Tx, key string) ([]byte, []byte) {
+	c := tx.Bucket(bktEvents).Cursor()
+	k, v := c.Seek(evKey(key, math.MaxUint64))
+	if k == nil {
+		k, v = c.Last()
+	} else if !bytes.Equal(k, evKey(key, math.MaxUint64)) {
+		k, v = c.Prev()
+	}
+	if k == nil || len(k) != len(key)+9 || !bytes.HasPrefix(k, []byte(key+"\x00")) {
+		return nil, nil
+	}
+	return k, v
+}
+
+// storedDigest extracts the digest metadata of a stored value (gseq header
+// and envelope JSON).
+func storedDigest(key string, seq uint64, v []byte) (string, error) {
+	if len(v) < 8 {
+		return "", fmt.Errorf("%w: stream %q seq %d: short record", ErrCorrupt, key, seq)
+	}
+	var md struct {
+		Metadata map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(v[8:], &md); err != nil {
+		return "", fmt.Errorf("%w: stream %q seq %d: %v", ErrCorrupt, key, seq, err)
+	}
+	return md.Metadata[aios.MetaDigest], nil
 }
 
 func putMeta(tx *bolt.Tx, over map[string]streamMeta, key string, m streamMeta) error {
@@ -404,14 +477,13 @@ func putMeta(tx *bolt.Tx, over map[string]streamMeta, key string, m streamMeta) 
 }
 
 // apply writes one request's events into tx.
-func (j *Journal) apply(tx *bolt.Tx, over map[string]streamMeta, gseq, nStored *uint64, events []prepared) ([]uint64, []string, error) {
-	seqs := make([]uint64, len(events))
+func (j *Journal) apply(tx *bolt.Tx, over map[string]streamMeta, gseq, nStored *uint64, batch []prepared) ([]uint64, []string, error) {
+	seqs := make([]uint64, len(batch))
 	ids := tx.Bucket(bktIDs)
 	keys := make([]string, 0, 1)
-	var evb *bolt.Bucket
-	var evbKey string
-	for i := range events {
-		p := &events[i]
+	events := tx.Bucket(bktEvents)
+	for i := range batch {
+		p := &batch[i]
 		if v := ids.Get([]byte(p.id)); len(v) >= 8 {
 			seqs[i] = binary.BigEndian.Uint64(v)
 			continue
@@ -423,54 +495,35 @@ func (j *Journal) apply(tx *bolt.Tx, over map[string]streamMeta, gseq, nStored *
 		if !ok {
 			*gseq++
 			m = streamMeta{Order: *gseq}
+			if err := putMeta(tx, over, p.key, m); err != nil {
+				return nil, nil, err
+			}
 		}
 		seq := m.Head + 1
 		prev, err := decodeDigest(m.Digest)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: stream %q head digest: %v", ErrCorrupt, p.key, err)
 		}
-		stored, digest := p.seal(seq, prev)
+		*gseq++
+		stored, digest := p.seal(seq, prev, *gseq)
 		if p.branch != nil {
 			if err := j.createBranch(tx, over, gseq, p, m.Head); err != nil {
 				return nil, nil, err
 			}
 		}
-		if evb == nil || evbKey != p.key {
-			evb, err = tx.Bucket(bktEvents).CreateBucketIfNotExists([]byte(p.key))
-			if err != nil {
-				return nil, nil, err
-			}
-			evbKey = p.key
-		}
-		var sb [8]byte
-		binary.BigEndian.PutUint64(sb[:], seq)
-		if err := evb.Put(append([]byte(nil), sb[:]...), stored); err != nil {
+		ek := evKey(p.key, seq)
+		if err := events.Put(ek, stored); err != nil {
 			return nil, nil, err
 		}
 		idv := make([]byte, 8+len(p.key))
-		copy(idv, sb[:])
+		copy(idv, ek[len(ek)-8:])
 		copy(idv[8:], p.key)
 		if err := ids.Put([]byte(p.id), idv); err != nil {
 			return nil, nil, err
 		}
-		*gseq++
-		ob, err := tx.Bucket(bktOrder).CreateBucketIfNotExists([]byte(p.stream.Session))
-		if err != nil {
-			return nil, nil, err
-		}
-		ov := make([]byte, 8+len(p.stream.Branch))
-		copy(ov, sb[:])
-		copy(ov[8:], p.stream.Branch)
-		var gk [8]byte
-		binary.BigEndian.PutUint64(gk[:], *gseq)
-		if err := ob.Put(gk[:], ov); err != nil {
-			return nil, nil, err
-		}
 		m.Head = seq
 		m.Digest = digest
-		if err := putMeta(tx, over, p.key, m); err != nil {
-			return nil, nil, err
-		}
+		over[p.key] = m
 		seqs[i] = seq
 		*nStored++
 		if len(keys) == 0 || keys[len(keys)-1] != p.key {
@@ -536,23 +589,11 @@ func digestAt(tx *bolt.Tx, over, cache map[string]streamMeta, key string, seq ui
 			key = splitKey(key).Session + "\x00" + m.Parent
 			continue
 		}
-		b := tx.Bucket(bktEvents).Bucket([]byte(key))
-		var sb [8]byte
-		binary.BigEndian.PutUint64(sb[:], seq)
-		var v []byte
-		if b != nil {
-			v = b.Get(sb[:])
-		}
+		v := tx.Bucket(bktEvents).Get(evKey(key, seq))
 		if v == nil {
 			return "", fmt.Errorf("%w: stream %q has no event at seq %d", ErrCorrupt, key, seq)
 		}
-		var md struct {
-			Metadata map[string]string `json:"metadata"`
-		}
-		if err := json.Unmarshal(v, &md); err != nil {
-			return "", fmt.Errorf("%w: stream %q seq %d: %v", ErrCorrupt, key, seq, err)
-		}
-		return md.Metadata[aios.MetaDigest], nil
+		return storedDigest(key, seq, v)
 	}
 	return "", nil
 }

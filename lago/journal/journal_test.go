@@ -347,8 +347,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		tamper func(tx *bolt.Tx) error
 	}{
 		{"edit a byte", func(tx *bolt.Tx) error {
-			b := tx.Bucket(bktEvents).Bucket([]byte("GOLDEN-SIMPLE-CHAT\x00main"))
-			k := seqKey(2)
+			b := tx.Bucket(bktEvents)
+			k := evKey("GOLDEN-SIMPLE-CHAT\x00main", 2)
 			v := append([]byte(nil), b.Get(k)...)
 			i := indexOf(v, "Hello")
 			if i < 0 {
@@ -358,15 +358,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			return b.Put(k, v)
 		}},
 		{"delete an event", func(tx *bolt.Tx) error {
-			return tx.Bucket(bktEvents).Bucket([]byte("GOLDEN-SIMPLE-CHAT\x00main")).Delete(seqKey(2))
+			return tx.Bucket(bktEvents).Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 2))
 		}},
 		{"swap two events", func(tx *bolt.Tx) error {
-			b := tx.Bucket(bktEvents).Bucket([]byte("GOLDEN-SIMPLE-CHAT\x00main"))
-			a, c := append([]byte(nil), b.Get(seqKey(2))...), append([]byte(nil), b.Get(seqKey(3))...)
-			if err := b.Put(seqKey(2), c); err != nil {
+			b := tx.Bucket(bktEvents)
+			k2, k3 := evKey("GOLDEN-SIMPLE-CHAT\x00main", 2), evKey("GOLDEN-SIMPLE-CHAT\x00main", 3)
+			a, c := append([]byte(nil), b.Get(k2)...), append([]byte(nil), b.Get(k3)...)
+			if err := b.Put(k2, c); err != nil {
 				return err
 			}
-			return b.Put(seqKey(3), a)
+			return b.Put(k3, a)
 		}},
 	}
 	for _, tt := range tests {

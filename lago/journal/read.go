@@ -21,6 +21,7 @@ type RawEvent struct {
 	Seq    uint64
 	Branch string
 	Data   []byte
+	Gseq   uint64 // journal-wide append number: orders a session's branches
 }
 
 // readChunk bounds how many events one read transaction copies out, so a
@@ -38,7 +39,7 @@ type segment struct {
 // plan resolves the physical segments of a logical stream for seqs > after.
 func plan(tx *bolt.Tx, st aios.StreamID) ([]segment, streamMeta, bool, error) {
 	key := streamKey(st)
-	m, ok, err := readMeta(tx, key)
+	m, ok, err := readMetaHead(tx, key)
 	if err != nil || !ok {
 		return nil, m, ok, err
 	}
@@ -61,7 +62,7 @@ func plan(tx *bolt.Tx, st aios.StreamID) ([]segment, streamMeta, bool, error) {
 		branch = cur.Parent
 		key = st.Session + "\x00" + cur.Parent
 		var ok bool
-		if cur, ok, err = readMeta(tx, key); err != nil {
+		if cur, ok, err = readMetaHead(tx, key); err != nil {
 			return nil, m, false, err
 		} else if !ok {
 			return nil, m, false, fmt.Errorf("%w: parent stream %q missing", ErrCorrupt, key)
@@ -115,7 +116,7 @@ func (j *Journal) readChunk(st aios.StreamID, after, until uint64, max int, out 
 		}
 		// one allocation for all the bytes of the chunk
 		var arena []byte
-		events := tx.Bucket(bktEvents)
+		c := tx.Bucket(bktEvents).Cursor()
 		for _, s := range segs {
 			lo := max64(s.from, after+1)
 			hi := s.to
@@ -125,27 +126,27 @@ func (j *Journal) readChunk(st aios.StreamID, after, until uint64, max int, out 
 			if lo > hi {
 				continue
 			}
-			b := events.Bucket([]byte(s.key))
-			if b == nil {
-				continue
-			}
-			c := b.Cursor()
-			var sk [8]byte
-			binary.BigEndian.PutUint64(sk[:], lo)
-			for k, v := c.Seek(sk[:]); k != nil; k, v = c.Next() {
-				seq := binary.BigEndian.Uint64(k)
+			prefix := len(s.key) + 1
+			for k, v := c.Seek(evKey(s.key, lo)); k != nil; k, v = c.Next() {
+				if len(k) != prefix+8 || string(k[:prefix-1]) != s.key || k[prefix-1] != 0 {
+					break
+				}
+				seq := binary.BigEndian.Uint64(k[prefix:])
 				if seq > hi {
 					break
 				}
 				if len(out) >= max {
 					return nil
 				}
-				if cap(arena)-len(arena) < len(v) {
+				if len(v) < 8 {
+					return fmt.Errorf("%w: stream %q seq %d: short record", ErrCorrupt, s.key, seq)
+				}
+				if cap(arena)-len(arena) < len(v)-8 {
 					arena = make([]byte, 0, max64i(64<<10, len(v)))
 				}
 				start := len(arena)
-				arena = append(arena, v...)
-				out = append(out, RawEvent{Seq: seq, Branch: s.branch, Data: arena[start:len(arena):len(arena)]})
+				arena = append(arena, v[8:]...)
+				out = append(out, RawEvent{Seq: seq, Branch: s.branch, Gseq: binary.BigEndian.Uint64(v), Data: arena[start:len(arena):len(arena)]})
 			}
 		}
 		return nil
@@ -203,7 +204,7 @@ func (j *Journal) Head(ctx context.Context, st aios.StreamID) (uint64, error) {
 	}
 	var head uint64
 	err := j.db.View(func(tx *bolt.Tx) error {
-		m, ok, err := readMeta(tx, streamKey(st))
+		m, ok, err := readMetaHead(tx, streamKey(st))
 		if ok {
 			head = m.Head
 		}
@@ -272,17 +273,17 @@ func (j *Journal) Streams(ctx context.Context, session string) ([]StreamInfo, er
 	err := j.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktStreams).Cursor()
 		prefix := []byte(session + "\x00")
-		var k, v []byte
+		var k []byte
 		if session == "" {
-			k, v = c.First()
+			k, _ = c.First()
 		} else {
-			k, v = c.Seek(prefix)
+			k, _ = c.Seek(prefix)
 		}
-		for ; k != nil; k, v = c.Next() {
+		for ; k != nil; k, _ = c.Next() {
 			if session != "" && !bytes.HasPrefix(k, prefix) {
 				break
 			}
-			m, _, err := readMetaBytes(string(k), v)
+			m, _, err := readMeta(tx, string(k))
 			if err != nil {
 				return err
 			}
@@ -340,57 +341,55 @@ func (j *Journal) Sessions(ctx context.Context) ([]string, error) {
 
 // ReadSessionRaw yields every event stored in a session, across its
 // branches, in the order they were appended (each branch's own events
-// only: a forked branch's parent prefix is not repeated).
+// only: a forked branch's parent prefix is not repeated). It merges the
+// branches' streams by their append number, so memory stays flat.
 func (j *Journal) ReadSessionRaw(ctx context.Context, session string) iter.Seq2[RawEvent, error] {
 	return func(yield func(RawEvent, error) bool) {
-		var after uint64
-		for {
-			if err := ctx.Err(); err != nil {
+		infos, err := j.Streams(ctx, session)
+		if err != nil {
+			yield(RawEvent{}, err)
+			return
+		}
+		type head struct {
+			next func() (RawEvent, error, bool)
+			ev   RawEvent
+		}
+		var heads []*head
+		for _, in := range infos {
+			next, stop := iter.Pull2(j.ReadOwnRaw(ctx, in.Stream))
+			defer stop()
+			h := &head{next: next}
+			ev, err, ok := next()
+			if err != nil {
 				yield(RawEvent{}, err)
 				return
 			}
-			var buf []RawEvent
-			var last uint64
-			err := j.db.View(func(tx *bolt.Tx) error {
-				ob := tx.Bucket(bktOrder).Bucket([]byte(session))
-				if ob == nil {
-					return nil
+			if ok {
+				h.ev = ev
+				heads = append(heads, h)
+			}
+		}
+		for len(heads) > 0 {
+			bi := 0
+			for i, h := range heads {
+				if h.ev.Gseq < heads[bi].ev.Gseq {
+					bi = i
 				}
-				events := tx.Bucket(bktEvents)
-				c := ob.Cursor()
-				var sk [8]byte
-				binary.BigEndian.PutUint64(sk[:], after+1)
-				for k, v := c.Seek(sk[:]); k != nil && len(buf) < readChunk; k, v = c.Next() {
-					last = binary.BigEndian.Uint64(k)
-					if len(v) < 8 {
-						return fmt.Errorf("%w: order entry %d", ErrCorrupt, last)
-					}
-					branch := string(v[8:])
-					b := events.Bucket([]byte(session + "\x00" + branch))
-					var data []byte
-					if b != nil {
-						data = b.Get(v[:8])
-					}
-					if data == nil {
-						return fmt.Errorf("%w: order entry %d names a missing event", ErrCorrupt, last)
-					}
-					buf = append(buf, RawEvent{Seq: binary.BigEndian.Uint64(v[:8]), Branch: branch, Data: bytes.Clone(data)})
-				}
-				return nil
-			})
+			}
+			h := heads[bi]
+			if !yield(h.ev, nil) {
+				return
+			}
+			ev, err, ok := h.next()
 			if err != nil {
-				yield(RawEvent{}, fmt.Errorf("journal: read session %s: %w", session, err))
+				yield(RawEvent{}, err)
 				return
 			}
-			for _, ev := range buf {
-				if !yield(ev, nil) {
-					return
-				}
+			if ok {
+				h.ev = ev
+			} else {
+				heads = slices.Delete(heads, bi, bi+1)
 			}
-			if len(buf) < readChunk {
-				return
-			}
-			after = last
 		}
 	}
 }
@@ -401,7 +400,7 @@ func (j *Journal) ReadOwnRaw(ctx context.Context, st aios.StreamID) iter.Seq2[Ra
 	return func(yield func(RawEvent, error) bool) {
 		var fork uint64
 		err := j.db.View(func(tx *bolt.Tx) error {
-			m, _, err := readMeta(tx, streamKey(st))
+			m, _, err := readMetaHead(tx, streamKey(st))
 			fork = m.Fork
 			return err
 		})

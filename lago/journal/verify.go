@@ -68,7 +68,7 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 		prevHex := ""
 		if in.Parent != "" {
 			pk := st.Session + "\x00" + in.Parent
-			if _, ok, err := readMeta(tx, pk); err != nil || !ok {
+			if _, ok, err := readMetaHead(tx, pk); err != nil || !ok {
 				return broken(in.Fork, "parent branch %q missing", in.Parent)
 			}
 			d, err := digestAt(tx, nil, nil, pk, in.Fork)
@@ -79,39 +79,46 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 		}
 		want := in.Fork + 1
 		ids := tx.Bucket(bktIDs)
-		b := tx.Bucket(bktEvents).Bucket([]byte(key))
-		if b != nil {
-			c := b.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if len(k) != 8 {
-					return broken(want, "bad key %x", k)
-				}
-				seq := binary.BigEndian.Uint64(k)
-				if seq != want {
-					return broken(want, "seq gap: found %d", seq)
-				}
-				e, err := aios.DecodeEnvelope(v)
-				if err != nil {
-					return broken(seq, "decode: %v", err)
-				}
-				if e.Seq != seq || e.SessionID != st.Session || e.BranchID != st.Branch {
-					return broken(seq, "envelope says %s/%s seq %d", e.SessionID, e.BranchID, e.Seq)
-				}
-				d, err := Digest(prevHex, e)
-				if err != nil {
-					return broken(seq, "digest: %v", err)
-				}
-				if e.Digest() != d {
-					return broken(seq, "digest mismatch: stored %q, computed %q", e.Digest(), d)
-				}
-				idv := ids.Get([]byte(e.EventID))
-				if len(idv) < 8 || binary.BigEndian.Uint64(idv) != seq || !bytes.Equal(idv[8:], []byte(key)) {
-					return broken(seq, "event_id %s not indexed at this seq", e.EventID)
-				}
-				prevHex = d
-				want++
-				n++
+		c := tx.Bucket(bktEvents).Cursor()
+		prefix := []byte(key + "\x00")
+		var lastG uint64
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+8 {
+				return broken(want, "bad key %x", k)
 			}
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			if seq != want {
+				return broken(want, "seq gap: found %d", seq)
+			}
+			if len(v) < 8 {
+				return broken(seq, "short record")
+			}
+			if g := binary.BigEndian.Uint64(v); g <= lastG {
+				return broken(seq, "append number %d not after %d", g, lastG)
+			} else {
+				lastG = g
+			}
+			e, err := aios.DecodeEnvelope(v[8:])
+			if err != nil {
+				return broken(seq, "decode: %v", err)
+			}
+			if e.Seq != seq || e.SessionID != st.Session || e.BranchID != st.Branch {
+				return broken(seq, "envelope says %s/%s seq %d", e.SessionID, e.BranchID, e.Seq)
+			}
+			d, err := Digest(prevHex, e)
+			if err != nil {
+				return broken(seq, "digest: %v", err)
+			}
+			if e.Digest() != d {
+				return broken(seq, "digest mismatch: stored %q, computed %q", e.Digest(), d)
+			}
+			idv := ids.Get([]byte(e.EventID))
+			if len(idv) < 8 || binary.BigEndian.Uint64(idv) != seq || !bytes.Equal(idv[8:], []byte(key)) {
+				return broken(seq, "event_id %s not indexed at this seq", e.EventID)
+			}
+			prevHex = d
+			want++
+			n++
 		}
 		if in.Head != want-1 {
 			return broken(want, "head says %d, last stored seq is %d", in.Head, want-1)

@@ -1,0 +1,410 @@
+// Package bench measures the journal against its physical floor in one run
+// on one disk: raw append+fdatasync, raw bbolt one record per transaction,
+// lago appends with 1..N concurrent writers, replay, and SSE fan-out. The
+// `lago bench` command prints its table.
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/lago/journal"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// Config sizes a run. Zero fields take the defaults (a run under a minute).
+type Config struct {
+	Dir          string // where the files go (default: a temp dir)
+	SyncOps      int    // ops for the raw fsync, raw bbolt and single-writer rows (default 300)
+	Writers      []int  // concurrent writer counts (default 1, 8, 64, 256)
+	ConcEvents   int    // events per concurrent row (default 3000)
+	ReplayEvents int    // stream length for the replay rows (default 100000)
+	Subscribers  int    // SSE fan-out subscribers (default 100)
+	FanoutEvents int    // events fanned out (default 500)
+	// Fanout runs the fan-out row; nil skips it. It gets a journal and must
+	// return once every subscriber has received n events after seq `after`.
+	Fanout func(ctx context.Context, j *journal.Journal, st aios.StreamID, subscribers, n int, after uint64, appendAll func() error) error
+}
+
+func (c *Config) defaults() {
+	if c.SyncOps <= 0 {
+		c.SyncOps = 300
+	}
+	if len(c.Writers) == 0 {
+		c.Writers = []int{1, 8, 64, 256}
+	}
+	if c.ConcEvents <= 0 {
+		c.ConcEvents = 3000
+	}
+	if c.ReplayEvents <= 0 {
+		c.ReplayEvents = 100_000
+	}
+	if c.Subscribers <= 0 {
+		c.Subscribers = 100
+	}
+	if c.FanoutEvents <= 0 {
+		c.FanoutEvents = 500
+	}
+}
+
+// Row is one measurement.
+type Row struct {
+	Name   string
+	Ops    int
+	Rate   float64       // ops (events) per second
+	P50    time.Duration // per-op latency, 0 when not measured
+	P99    time.Duration
+	Note   string
+	Allocs float64 // allocations per event, replay rows
+	Bytes  float64 // bytes allocated per event, replay rows
+}
+
+// Result is a full run.
+type Result struct {
+	Rows   []Row
+	Ratios []string // the targets, as measured ratios
+}
+
+func latencies(ds []time.Duration) (p50, p99 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+}
+
+// Run measures everything in cfg.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	dir := cfg.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "lago-bench-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	res := &Result{}
+	add := func(r Row, err error) error {
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", r.Name, err)
+		}
+		res.Rows = append(res.Rows, r)
+		return nil
+	}
+	rawFsync, err := RawFsync(ctx, filepath.Join(dir, "raw.log"), cfg.SyncOps)
+	if err := add(rawFsync, err); err != nil {
+		return nil, err
+	}
+	rawBolt, err := RawBolt(ctx, filepath.Join(dir, "raw.db"), cfg.SyncOps)
+	if err := add(rawBolt, err); err != nil {
+		return nil, err
+	}
+	single, err := Writers(ctx, filepath.Join(dir, "single.db"), 1, cfg.SyncOps)
+	single.Name = "lago single writer append"
+	if err := add(single, err); err != nil {
+		return nil, err
+	}
+	var w64 Row
+	for _, n := range cfg.Writers {
+		r, err := Writers(ctx, filepath.Join(dir, fmt.Sprintf("w%d.db", n)), n, max(cfg.ConcEvents, n))
+		if err := add(r, err); err != nil {
+			return nil, err
+		}
+		if n == 64 {
+			w64 = r
+		}
+	}
+	rows, err := Replay(ctx, filepath.Join(dir, "replay.db"), cfg.ReplayEvents)
+	if err != nil {
+		return nil, fmt.Errorf("bench replay: %w", err)
+	}
+	res.Rows = append(res.Rows, rows...)
+	if cfg.Fanout != nil {
+		r, err := fanout(ctx, filepath.Join(dir, "fanout.db"), cfg)
+		if err := add(r, err); err != nil {
+			return nil, err
+		}
+	}
+	res.Ratios = append(res.Ratios,
+		fmt.Sprintf("raw bbolt / raw fsync rate: %.2fx", rawBolt.Rate/rawFsync.Rate),
+		fmt.Sprintf("lago single writer / raw bbolt rate: %.2fx (target >= 0.77, i.e. within 1.3x)", single.Rate/rawBolt.Rate))
+	if w64.Ops > 0 {
+		res.Ratios = append(res.Ratios, fmt.Sprintf("lago 64 writers / single writer rate: %.1fx (target >= 30x)", w64.Rate/single.Rate))
+	}
+	for _, r := range rows {
+		if r.Name == "replay raw bytes" {
+			res.Ratios = append(res.Ratios, fmt.Sprintf("raw replay: %.2fM events/s (target >= 1M/s)", r.Rate/1e6))
+		}
+	}
+	return res, nil
+}
+
+// RawFsync appends 200-byte records to a file with fdatasync after each: the
+// physical floor of a durable append.
+func RawFsync(ctx context.Context, path string, ops int) (Row, error) {
+	row := Row{Name: "raw file append+fdatasync", Ops: ops}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return row, err
+	}
+	defer f.Close()
+	rec := []byte(strings.Repeat("x", 199) + "\n")
+	lat := make([]time.Duration, 0, ops)
+	start := time.Now()
+	for range ops {
+		if err := ctx.Err(); err != nil {
+			return row, err
+		}
+		t := time.Now()
+		if _, err := f.Write(rec); err != nil {
+			return row, err
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return row, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	row.Rate = float64(ops) / time.Since(start).Seconds()
+	row.P50, row.P99 = latencies(lat)
+	return row, nil
+}
+
+// RawBolt puts one 300-byte record per bbolt transaction (fsync each), with
+// the journal's bbolt options.
+func RawBolt(ctx context.Context, path string, ops int) (Row, error) {
+	row := Row{Name: "raw bbolt, 1 record per tx", Ops: ops}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return row, err
+	}
+	defer db.Close()
+	val := []byte(strings.Repeat("v", 300))
+	lat := make([]time.Duration, 0, ops)
+	start := time.Now()
+	for i := range ops {
+		if err := ctx.Err(); err != nil {
+			return row, err
+		}
+		t := time.Now()
+		err := db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("events"))
+			if err != nil {
+				return err
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], uint64(i+1))
+			return b.Put(k[:], val)
+		})
+		if err != nil {
+			return row, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	row.Rate = float64(ops) / time.Since(start).Seconds()
+	row.P50, row.P99 = latencies(lat)
+	return row, nil
+}
+
+// Event makes the benchmark's event: a 100-character user message with an
+// agent_id, on (session, branch).
+func Event(id, session, branch string) aios.EventEnvelope {
+	e := aios.EventEnvelope{
+		EventID: id, SessionID: session, BranchID: branch, Timestamp: 1700000000000000,
+		Payload:  &aios.UserMessage{Content: strings.Repeat("m", 100)},
+		Metadata: map[string]string{aios.MetaAgentID: "agent-bench"}, SchemaVersion: 1,
+	}
+	return e
+}
+
+// Writers runs n goroutines appending one event per call, durably, total
+// events in all, each writer on its own session (so seqs do not serialise
+// them beyond the group commit). It reports events/s and ack latency.
+func Writers(ctx context.Context, path string, n, total int) (Row, error) {
+	row := Row{Name: fmt.Sprintf("lago %d concurrent writers", n), Ops: total}
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		return row, err
+	}
+	defer j.Close()
+	per := total / n
+	row.Ops = per * n
+	lats := make([][]time.Duration, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, per)
+			sess := fmt.Sprintf("bench-%d", w%16)
+			for i := range per {
+				t := time.Now()
+				if _, err := j.Append(ctx, Event(fmt.Sprintf("w%d-%d", w, i), sess, "main")); err != nil {
+					errs <- err
+					return
+				}
+				l = append(l, time.Since(t))
+			}
+			lats[w] = l
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return row, err
+	}
+	row.Rate = float64(row.Ops) / el.Seconds()
+	row.P50, row.P99 = latencies(slices.Concat(lats...))
+	st := j.Stats()
+	row.Note = fmt.Sprintf("%.1f events/commit", float64(st.Events)/float64(max(st.Commits, 1)))
+	return row, nil
+}
+
+// Replay writes an n-event stream (batched) and reads it back twice: as raw
+// stored bytes and fully decoded.
+func Replay(ctx context.Context, path string, n int) ([]Row, error) {
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	st := aios.StreamID{Session: "replay", Branch: "main"}
+	batch := make([]aios.EventEnvelope, 0, 2000)
+	for i := range n {
+		batch = append(batch, Event(fmt.Sprintf("r-%d", i), st.Session, st.Branch))
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := j.Append(ctx, batch...); err != nil {
+				return nil, err
+			}
+			batch = batch[:0]
+		}
+	}
+	// warm the page cache
+	for _, err := range j.ReadRaw(ctx, aios.ReadQuery{Stream: st}) {
+		if err != nil {
+			return nil, err
+		}
+	}
+	measure := func(name string, f func() (int, error)) (Row, error) {
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		start := time.Now()
+		got, err := f()
+		el := time.Since(start)
+		runtime.ReadMemStats(&m1)
+		if err != nil {
+			return Row{}, err
+		}
+		if got != n {
+			return Row{}, fmt.Errorf("%s read %d of %d events", name, got, n)
+		}
+		return Row{
+			Name: name, Ops: n, Rate: float64(n) / el.Seconds(),
+			Allocs: float64(m1.Mallocs-m0.Mallocs) / float64(n),
+			Bytes:  float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n),
+		}, nil
+	}
+	var bytesSeen int
+	raw, err := measure("replay raw bytes", func() (int, error) {
+		c := 0
+		for ev, err := range j.ReadRaw(ctx, aios.ReadQuery{Stream: st}) {
+			if err != nil {
+				return c, err
+			}
+			bytesSeen += len(ev.Data)
+			c++
+		}
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	raw.Note = fmt.Sprintf("%d-event stream, %.0f B/event", n, float64(bytesSeen)/float64(n))
+	dec, err := measure("replay decoded (aios.DecodeEnvelope)", func() (int, error) {
+		c := 0
+		for _, err := range j.Read(ctx, aios.ReadQuery{Stream: st}) {
+			if err != nil {
+				return c, err
+			}
+			c++
+		}
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	dec.Note = "encoding/json decode of every envelope"
+	return []Row{raw, dec}, nil
+}
+
+func fanout(ctx context.Context, path string, cfg Config) (Row, error) {
+	row := Row{Name: fmt.Sprintf("SSE fan-out to %d subscribers", cfg.Subscribers)}
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		return row, err
+	}
+	defer j.Close()
+	st := aios.StreamID{Session: "fanout", Branch: "main"}
+	appendAll := func() error {
+		batch := make([]aios.EventEnvelope, 0, 10)
+		for i := range cfg.FanoutEvents {
+			batch = append(batch, Event(fmt.Sprintf("f-%d", i), st.Session, st.Branch))
+			if len(batch) == cap(batch) || i == cfg.FanoutEvents-1 {
+				if _, err := j.Append(ctx, batch...); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		return nil
+	}
+	start := time.Now()
+	if err := cfg.Fanout(ctx, j, st, cfg.Subscribers, cfg.FanoutEvents, 0, appendAll); err != nil {
+		return row, err
+	}
+	el := time.Since(start)
+	row.Ops = cfg.Subscribers * cfg.FanoutEvents
+	row.Rate = float64(row.Ops) / el.Seconds()
+	row.Note = fmt.Sprintf("%d events appended in batches of 10 while streaming; rate = deliveries/s", cfg.FanoutEvents)
+	return row, nil
+}
+
+// Print writes the table.
+func (r *Result) Print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tops\tops/s\tp50\tp99\tallocs/op\tB/op\tnote")
+	for _, row := range r.Rows {
+		lat := func(d time.Duration) string {
+			if d == 0 {
+				return "-"
+			}
+			return d.Round(time.Microsecond).String()
+		}
+		al, by := "-", "-"
+		if row.Allocs > 0 || row.Bytes > 0 {
+			al, by = fmt.Sprintf("%.2f", row.Allocs), fmt.Sprintf("%.0f", row.Bytes)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\n", row.Name, row.Ops, row.Rate, lat(row.P50), lat(row.P99), al, by, row.Note)
+	}
+	tw.Flush()
+	for _, s := range r.Ratios {
+		fmt.Fprintln(w, s)
+	}
+}
