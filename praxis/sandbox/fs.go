@@ -118,18 +118,25 @@ func (p *FsPolicy) Resolve(name string) (string, error) {
 		return "", &ViolationError{Rule: RuleSymlinkEscape, Path: name}
 	}
 	rel = filepath.ToSlash(rel)
+	if pat, ok := p.Denied(rel); ok {
+		return "", &ViolationError{Rule: RuleDeniedPath, Path: name, Detail: "matches " + pat}
+	}
+	return rel, nil
+}
+
+// Denied reports whether the slash-form relative path rel (or a directory
+// above it) matches a deny pattern, and which. Walkers use it to skip
+// entries without resolving each one.
+func (p *FsPolicy) Denied(rel string) (string, bool) {
 	for _, pat := range p.opts.Deny {
-		if m, _ := doublestar.Match(pat, rel); m {
-			return "", &ViolationError{Rule: RuleDeniedPath, Path: name, Detail: "matches " + pat}
-		}
 		// A denied directory denies everything under it.
-		for dir := path.Dir(rel); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		for dir := rel; dir != "." && dir != "/" && dir != ""; dir = path.Dir(dir) {
 			if m, _ := doublestar.Match(pat, dir); m {
-				return "", &ViolationError{Rule: RuleDeniedPath, Path: name, Detail: "matches " + pat}
+				return pat, true
 			}
 		}
 	}
-	return rel, nil
+	return "", false
 }
 
 // evalExisting evaluates symlinks in the longest existing prefix of abs and

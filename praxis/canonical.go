@@ -1,0 +1,113 @@
+package praxis
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lifeos/life/praxis/sandbox"
+	"github.com/lifeos/life/praxis/tools"
+)
+
+// Options configure [NewCanonicalRegistry]. The zero value is the
+// restricted tier with bash allowed and memory under
+// {root}/.praxis/memory.
+type Options struct {
+	Tier sandbox.Tier // default restricted
+	// NoShell leaves the bash tool out.
+	NoShell bool
+	// ReadOnly refuses every workspace write.
+	ReadOnly bool
+	// Deny lists workspace paths (doublestar patterns) that stay off limits.
+	Deny []string
+	// MemoryDir holds the agent's notes; "" means {root}/.praxis/memory,
+	// "-" leaves the memory tools out.
+	MemoryDir string
+	Limits    *sandbox.Limits // nil = sandbox.DefaultLimits()
+	Timeout   time.Duration
+	// Network keeps network access for commands in the isolated tier.
+	Network bool
+	// Fallback lets the isolated tier degrade to restricted (and say so).
+	Fallback bool
+	// Helper is the argv prefix of a binary whose main calls
+	// sandbox.MaybeRunHelper, enabling Landlock in the isolated tier.
+	Helper    []string
+	SandboxID string
+	Logger    *slog.Logger
+}
+
+// Canonical is the canonical tool set of one workspace.
+type Canonical struct {
+	*Registry
+	FS     *sandbox.FsPolicy
+	Memory *sandbox.FsPolicy // nil without memory tools
+	Runner *sandbox.Runner   // nil without bash
+}
+
+// NewCanonicalRegistry builds read_file, write_file, edit_file, list_dir,
+// glob, grep, bash, read_memory and write_memory over the workspace root.
+func NewCanonicalRegistry(root string, opts Options) (*Canonical, error) {
+	if opts.SandboxID == "" {
+		opts.SandboxID = "praxis"
+	}
+	memDir := opts.MemoryDir
+	deny := opts.Deny
+	if memDir == "" {
+		memDir = filepath.Join(root, ".praxis", "memory")
+		// Notes are reached through the memory tools only.
+		deny = append(append([]string(nil), deny...), ".praxis/memory")
+	}
+	fsp, err := sandbox.NewFsPolicy(root, sandbox.FsOptions{ReadOnly: opts.ReadOnly, Deny: deny, SandboxID: opts.SandboxID})
+	if err != nil {
+		return nil, err
+	}
+	c := &Canonical{Registry: NewRegistry(), FS: fsp}
+	env := &tools.Env{FS: fsp}
+	if memDir != "-" {
+		if err := os.MkdirAll(memDir, 0o700); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("praxis: memory dir: %w", err)
+		}
+		if c.Memory, err = sandbox.NewFsPolicy(memDir, sandbox.FsOptions{SandboxID: opts.SandboxID}); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		env.Memory = c.Memory
+	}
+	if !opts.NoShell {
+		limits := sandbox.DefaultLimits()
+		if opts.Limits != nil {
+			limits = *opts.Limits
+		}
+		c.Runner, err = sandbox.NewRunner(fsp, sandbox.RunnerOptions{
+			Tier: opts.Tier, AllowShell: true, Limits: limits, Timeout: opts.Timeout,
+			Network: opts.Network, Fallback: opts.Fallback, Helper: opts.Helper,
+			SandboxID: opts.SandboxID, Logger: opts.Logger,
+		})
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		env.Runner = c.Runner
+	}
+	if err := c.Register(tools.All(env)...); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close releases the workspace handles.
+func (c *Canonical) Close() error {
+	var errs []error
+	if c.FS != nil {
+		errs = append(errs, c.FS.Close())
+	}
+	if c.Memory != nil {
+		errs = append(errs, c.Memory.Close())
+	}
+	return errors.Join(errs...)
+}
