@@ -1,7 +1,31 @@
 module github.com/lifeos/life/arcan
 
-go 1.25.0
+go 1.25.5
 
 require github.com/lifeos/life/aios v0.0.0-00010101000000-000000000000
 
 replace github.com/lifeos/life/aios => ../aios
+
+require (
+	github.com/lifeos/life/lago v0.0.0-00010101000000-000000000000
+	github.com/lifeos/life/praxis v0.0.0-00010101000000-000000000000
+	github.com/spf13/cobra v1.10.2
+)
+
+require (
+	github.com/bmatcuk/doublestar/v4 v4.9.1 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	github.com/landlock-lsm/go-landlock v0.7.0 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
+	github.com/zeebo/blake3 v0.2.4 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+	kernel.org/pub/linux/libs/security/libcap/psx v1.2.77 // indirect
+)
+
+replace (
+	github.com/lifeos/life/anima => ../anima
+	github.com/lifeos/life/lago => ../lago
+	github.com/lifeos/life/praxis => ../praxis
+)

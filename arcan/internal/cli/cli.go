@@ -1,0 +1,203 @@
+// Package cli is the arcan command line: shell, replay, sessions, version,
+// identity and serve. The binary in cmd/arcan only calls Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/internal/stack"
+	"github.com/lifeos/life/arcan/runtime"
+)
+
+// Version is arcan's version, set at build time with -ldflags "-X ...".
+var Version = "0.1.0-dev"
+
+// IO is where a command reads and writes.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+	// Interactive says In is a terminal; nil means detect from os.Stdin.
+	Interactive *bool
+}
+
+// Main runs the arcan command line with os.Args and returns the exit code.
+func Main() int {
+	root := New(IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "arcan:", err)
+		return 1
+	}
+	return 0
+}
+
+// New returns the root command.
+func New(io IO) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "arcan",
+		Short:         "Arcan: the Life-Go agent runtime (shell, daemon, replay)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	root.AddCommand(shellCmd(io), replayCmd(io), sessionsCmd(io), versionCmd(io), serveCmd(io), identityCmd(io), chatCmd(io))
+	return root
+}
+
+// runFlags are the flags every command that runs the agent shares.
+type runFlags struct {
+	home, workspace, provider, model, baseURL, system, approve, bashTier string
+	maxIter                                                             uint32
+	maxTokens                                                           uint64
+	timeout                                                             time.Duration
+}
+
+func (f *runFlags) add(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
+	fl.StringVar(&f.workspace, "workspace", "", "directory the tools may touch (default the current directory)")
+	fl.StringVar(&f.provider, "provider", envOr("ARCAN_PROVIDER", "mock"), "model provider: mock, anthropic, openai")
+	fl.StringVar(&f.model, "model", os.Getenv("ARCAN_MODEL"), "model name (provider default when empty)")
+	fl.StringVar(&f.baseURL, "base-url", "", "provider API base URL (default from OPENAI_BASE_URL / ANTHROPIC_BASE_URL)")
+	fl.StringVar(&f.system, "system", "", "system prompt")
+	fl.StringVar(&f.approve, "approve", stack.ApproveAsk, "tools that change things: ask, auto or deny")
+	fl.StringVar(&f.bashTier, "bash", "", "enable the bash tool in this sandbox tier: none, restricted, isolated")
+	fl.Uint32Var(&f.maxIter, "max-iterations", 16, "model calls per run")
+	fl.Uint64Var(&f.maxTokens, "max-tokens", 0, "token budget per run (0: none)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "wall-clock budget per run (0: none)")
+}
+
+func (f *runFlags) options() (stack.Options, error) {
+	if f.maxIter == 0 {
+		return stack.Options{}, fmt.Errorf("--max-iterations must be at least 1")
+	}
+	if f.timeout < 0 {
+		return stack.Options{}, fmt.Errorf("--timeout must not be negative")
+	}
+	return stack.Options{
+		Home: f.home, Workspace: f.workspace, Provider: f.provider, Model: f.model, BaseURL: f.baseURL,
+		System: f.system, Approve: f.approve, ShellTier: f.bashTier,
+		Limits: runtime.Limits{MaxIterations: f.maxIter, MaxTokens: f.maxTokens, WallClock: f.timeout},
+	}, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func homeOr(h string) string {
+	if h != "" {
+		return h
+	}
+	return stack.Home()
+}
+
+func versionCmd(io IO) *cobra.Command {
+	return &cobra.Command{
+		Use: "version", Short: "Print the version", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			gov := "unknown"
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				gov = bi.GoVersion
+			}
+			fmt.Fprintf(io.Out, "arcan %s (%s)\n", Version, gov)
+			return nil
+		},
+	}
+}
+
+func sessionsCmd(io IO) *cobra.Command {
+	var home string
+	c := &cobra.Command{
+		Use: "sessions", Short: "List sessions: id, name, events on main, one per line", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			j, err := stack.OpenJournal(homeOr(home), false, nil)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			ctx := c.Context()
+			ids, err := j.Sessions(ctx)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				st := aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
+				head, _ := j.Head(ctx, st)
+				name := "-"
+				for e, err := range j.Read(ctx, aios.ReadQuery{Stream: st, Limit: 1}) {
+					if sc, ok := e.Payload.(*aios.SessionCreated); err == nil && ok && sc.Name != "" {
+						name = sc.Name
+					}
+				}
+				fmt.Fprintf(io.Out, "%s\t%s\t%d\n", id, name, head)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
+	return c
+}
+
+func replayCmd(io IO) *cobra.Command {
+	var home, branch string
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "replay SESSION", Short: "Rebuild a session from the journal alone and print its transcript", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			j, err := stack.OpenJournal(homeOr(home), false, nil)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			st, err := runtime.Reconstruct(c.Context(), j, aios.StreamID{Session: args[0], Branch: branch})
+			if err != nil {
+				return err
+			}
+			if st.Events == 0 {
+				return fmt.Errorf("session %q branch %q: %w", args[0], branch, aios.ErrNotFound)
+			}
+			return printState(io.Out, st, asJSON)
+		},
+	}
+	c.Flags().StringVar(&home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
+	c.Flags().StringVar(&branch, "branch", runtime.DefaultBranch, "branch to replay")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the reconstructed state as JSON instead of the transcript")
+	return c
+}
+
+func printState(w io.Writer, st *runtime.SessionState, asJSON bool) error {
+	if asJSON {
+		raw, err := st.Encode()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", raw)
+		return err
+	}
+	_, err := io.WriteString(w, st.Transcript())
+	return err
+}
+
+// errRunFailed makes the exit code non-zero after the output was printed.
+var errRunFailed = errors.New("a run failed")
+
+func background(c *cobra.Command) context.Context {
+	if c.Context() != nil {
+		return c.Context()
+	}
+	return context.Background()
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	no := false
+	cmd := New(IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Interactive: &no})
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), errb.String(), err
+}
+
+func workspace(t *testing.T) string {
+	t.Helper()
+	ws := t.TempDir()
+	for name, body := range map[string]string{"alpha.txt": "hello from alpha\n", "beta.md": "# beta\n"} {
+		if err := os.WriteFile(filepath.Join(ws, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Mkdir(filepath.Join(ws, "sub"), 0o700)
+	return ws
+}
+
+var sessionRe = regexp.MustCompile(`session (\S+) `)
+
+func TestShellListReadReplay(t *testing.T) {
+	home, ws := t.TempDir(), workspace(t)
+	out, errOut, err := run(t, "What files are in this directory?\nread the file alpha.txt\n/replay\n",
+		"shell", "--provider", "mock", "--home", home, "--workspace", ws)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "3 entries: alpha.txt, beta.md, sub/.") {
+		t.Fatalf("listing missing:\n%s", out)
+	}
+	if !strings.Contains(out, "hello from alpha") {
+		t.Fatalf("file content missing:\n%s", out)
+	}
+	if !strings.Contains(errOut, "→ list_dir") || !strings.Contains(errOut, "→ read_file") {
+		t.Fatalf("tool calls not shown:\n%s", errOut)
+	}
+	m := sessionRe.FindStringSubmatch(errOut)
+	if m == nil {
+		t.Fatalf("no session id in %q", errOut)
+	}
+	id := m[1]
+	// /replay printed the transcript inside the shell; `arcan replay` prints
+	// the same bytes from the journal alone.
+	i := strings.Index(out, "user: What files")
+	if i < 0 {
+		t.Fatalf("no transcript in shell output:\n%s", out)
+	}
+	inShell := out[i:]
+	replayed, _, err := run(t, "", "replay", id, "--home", home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replayed != inShell {
+		t.Fatalf("replay differs\nshell:\n%s\nreplay:\n%s", inShell, replayed)
+	}
+	for _, want := range []string{"tool call list_dir", "tool result read_file (ok)", "assistant: The file contains:"} {
+		if !strings.Contains(replayed, want) {
+			t.Fatalf("replay lacks %q:\n%s", want, replayed)
+		}
+	}
+	sessions, _, err := run(t, "", "sessions", "--home", home)
+	if err != nil || strings.Fields(sessions)[0] != id || strings.Count(sessions, "\n") != 1 {
+		t.Fatalf("sessions %q %v", sessions, err)
+	}
+	js, _, err := run(t, "", "replay", id, "--home", home, "--json")
+	if err != nil || !strings.HasPrefix(js, `{"session":"`+id) {
+		t.Fatalf("json %q %v", js, err)
+	}
+	// Continue the session: the model sees the earlier turns.
+	out2, errOut2, err := run(t, "hello again\n", "shell", "--home", home, "--workspace", ws, "--session", id)
+	if err != nil || !strings.Contains(out2, `You said: "hello again"`) {
+		t.Fatalf("%v %s %s", err, out2, errOut2)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	home := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"provider", []string{"shell", "--home", home, "--provider", "nope"}, "unknown provider"},
+		{"approve", []string{"shell", "--home", home, "--approve", "maybe"}, "approve mode"},
+		{"iterations", []string{"shell", "--home", home, "--max-iterations", "0"}, "max-iterations"},
+		{"workspace", []string{"shell", "--home", home, "--workspace", "/does/not/exist"}, "workspace"},
+		{"bash tier", []string{"shell", "--home", home, "--bash", "chroot"}, "unknown tier"},
+		{"replay missing", []string{"replay", "nosuch", "--home", home}, "not found"},
+		{"replay args", []string{"replay", "--home", home}, "accepts 1 arg"},
+		{"session missing", []string{"shell", "--home", home, "--session", "nosuch"}, "not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := run(t, "", tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := run(t, "", "version")
+	if err != nil || !strings.HasPrefix(out, "arcan "+Version) {
+		t.Fatalf("%q %v", out, err)
+	}
+}

@@ -1,0 +1,174 @@
+// Package stack wires arcan's runtime to the real parts on one machine: the
+// lago bbolt journal under $ARCAN_HOME, praxis's canonical tools confined
+// to a workspace, a policy, and a provider chosen by name. The arcan and
+// arcand binaries share it so they behave the same.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/provider"
+	"github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/lago/journal"
+	"github.com/lifeos/life/praxis/sandbox"
+	"github.com/lifeos/life/praxis/tools"
+)
+
+// ErrConfig is matched by invalid options.
+var ErrConfig = errors.New("stack: bad configuration")
+
+// Approval modes for tools that change things (write_file, edit_file, bash,
+// write_memory): allow them, ask a person first, or deny them.
+const (
+	ApproveAuto = "auto"
+	ApproveAsk  = "ask"
+	ApproveDeny = "deny"
+)
+
+// Options configure a stack. Zero values pick the embedded defaults.
+type Options struct {
+	Home      string // data directory; default Home()
+	Workspace string // tools' root; default the current directory
+	Provider  string // mock (default), anthropic, openai
+	Model     string
+	BaseURL   string
+	System    string
+	Approve   string // ApproveAsk (default), ApproveAuto, ApproveDeny
+	ShellTier string // enables bash in this sandbox tier (none, restricted, isolated); "" disables it
+	NoSync    bool   // journal without fsync (benchmarks only)
+	Limits    runtime.Limits
+	Logger    *slog.Logger
+}
+
+// Stack is an opened runtime with what it holds open.
+type Stack struct {
+	Journal  *journal.Journal
+	Runtime  *runtime.Runtime
+	Registry *Registry
+	Home     string
+	Provider aios.Provider
+}
+
+// Home returns $ARCAN_HOME, or ~/.arcan.
+func Home() string {
+	if h := os.Getenv("ARCAN_HOME"); h != "" {
+		return h
+	}
+	if d, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(d, ".arcan")
+	}
+	return ".arcan"
+}
+
+// JournalPath is where the journal lives under home.
+func JournalPath(home string) string { return filepath.Join(home, "journal.db") }
+
+// OpenJournal opens (creating) the journal under home.
+func OpenJournal(home string, noSync bool, log *slog.Logger) (*journal.Journal, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("stack: data dir %s: %w", home, err)
+	}
+	j, err := journal.Open(JournalPath(home), journal.Options{NoSync: noSync, Logger: log, LockTimeout: 3 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("stack: open journal in %s (is arcand running on it?): %w", home, err)
+	}
+	return j, nil
+}
+
+// Open builds the stack.
+func Open(o Options) (*Stack, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Home == "" {
+		o.Home = Home()
+	}
+	if o.Workspace == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("stack: workspace: %w", err)
+		}
+		o.Workspace = wd
+	}
+	if o.Approve == "" {
+		o.Approve = ApproveAsk
+	}
+	if !slices.Contains([]string{ApproveAuto, ApproveAsk, ApproveDeny}, o.Approve) {
+		return nil, fmt.Errorf("%w: approve mode %q (want auto, ask or deny)", ErrConfig, o.Approve)
+	}
+	prov, err := provider.Open(o.Provider, provider.Options{Model: o.Model, BaseURL: o.BaseURL})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	reg, err := NewTools(o.Workspace, filepath.Join(o.Home, "memory"), o.ShellTier, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	j, err := OpenJournal(o.Home, o.NoSync, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := runtime.New(runtime.Config{
+		Journal: j, Provider: prov, Tools: reg, Policy: NewPolicy(o.Approve, reg),
+		Snapshots: Snapshots{J: j}, Logger: o.Logger, System: o.System, Model: o.Model, Limits: o.Limits,
+	})
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	return &Stack{Journal: j, Runtime: rt, Registry: reg, Home: o.Home, Provider: prov}, nil
+}
+
+// Close closes the journal.
+func (s *Stack) Close() error { return s.Journal.Close() }
+
+// NewTools returns praxis's canonical tools over workspace (bash only when
+// a shell tier is given).
+func NewTools(workspace, memoryDir, shellTier string, log *slog.Logger) (*Registry, error) {
+	fsp, err := sandbox.NewFsPolicy(workspace, sandbox.FsOptions{Deny: []string{".git/**", "**/.env"}, SandboxID: "workspace"})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	env := &tools.Env{FS: fsp}
+	if memoryDir != "" {
+		if err := os.MkdirAll(memoryDir, 0o700); err != nil {
+			return nil, fmt.Errorf("stack: memory dir: %w", err)
+		}
+		if env.Memory, err = sandbox.NewFsPolicy(memoryDir, sandbox.FsOptions{SandboxID: "memory"}); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	if shellTier != "" {
+		tier, err := sandbox.ParseTier(shellTier)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if env.Runner, err = sandbox.NewRunner(fsp, sandbox.RunnerOptions{Tier: tier, AllowShell: true, Fallback: true, SandboxID: "workspace", Logger: log}); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	return NewRegistry(tools.All(env)...), nil
+}
+
+// Snapshots keeps the runtime's state snapshots inside the lago journal.
+type Snapshots struct{ J *journal.Journal }
+
+const snapshotName = "arcan.session-state"
+
+// Save implements runtime.SnapshotStore.
+func (s Snapshots) Save(ctx context.Context, st aios.StreamID, seq uint64, data []byte) error {
+	return s.J.SaveSnapshot(ctx, st, snapshotName, seq, data)
+}
+
+// Latest implements runtime.SnapshotStore.
+func (s Snapshots) Latest(ctx context.Context, st aios.StreamID) (uint64, []byte, error) {
+	return s.J.LoadSnapshot(ctx, st, snapshotName)
+}
