@@ -67,21 +67,37 @@ func Derive(seed Seed) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: hkdf p256: %w", err)
 	}
-	// ParseRawPrivateKey rejects 0 and values >= n rather than reducing them.
-	auth, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), authScalar)
+	auth, err := p256Key(authScalar)
 	if err != nil {
-		return nil, fmt.Errorf("%w: p256: %v", ErrScalarOutOfRange, err)
+		return nil, err
 	}
 	walletScalar, err := hkdf.Key(sha256.New, seed[:], nil, InfoSecp256k1, 32)
 	if err != nil {
 		return nil, fmt.Errorf("identity: hkdf secp256k1: %w", err)
 	}
+	wallet, err := secp256k1Key(walletScalar)
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{Auth: auth, Wallet: wallet}, nil
+}
+
+func p256Key(scalar []byte) (*ecdsa.PrivateKey, error) {
+	// ParseRawPrivateKey rejects 0 and values >= n rather than reducing them.
+	k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), scalar)
+	if err != nil {
+		return nil, fmt.Errorf("%w: p256: %v", ErrScalarOutOfRange, err)
+	}
+	return k, nil
+}
+
+func secp256k1Key(scalar []byte) (*btcec.PrivateKey, error) {
 	var s btcec.ModNScalar
 	// btcec.PrivKeyFromBytes would reduce mod n silently; check first.
-	if overflow := s.SetByteSlice(walletScalar); overflow || s.IsZero() {
+	if len(scalar) != 32 || s.SetByteSlice(scalar) || s.IsZero() {
 		return nil, fmt.Errorf("%w: secp256k1", ErrScalarOutOfRange)
 	}
-	return &Keys{Auth: auth, Wallet: btcec.PrivKeyFromScalar(&s)}, nil
+	return btcec.PrivKeyFromScalar(&s), nil
 }
 
 // DID is the did:key of the auth key (did:key:zDn...).
