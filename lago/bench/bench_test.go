@@ -117,4 +117,3 @@ func benchReplay(b *testing.B, raw bool) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
-

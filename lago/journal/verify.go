@@ -130,4 +130,3 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 	})
 	return n, err
 }
-
