@@ -18,6 +18,8 @@ import (
 	"github.com/lifeos/life/arcan/provider"
 	"github.com/lifeos/life/arcan/runtime"
 	"github.com/lifeos/life/lago/journal"
+	"github.com/lifeos/life/praxis"
+	"github.com/lifeos/life/praxis/policy"
 	"github.com/lifeos/life/praxis/sandbox"
 	"github.com/lifeos/life/praxis/tools"
 )
@@ -52,7 +54,7 @@ type Options struct {
 type Stack struct {
 	Journal  *journal.Journal
 	Runtime  *runtime.Runtime
-	Registry *Registry
+	Registry *praxis.Registry
 	Home     string
 	Provider aios.Provider
 }
@@ -116,8 +118,13 @@ func Open(o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	pol, err := NewPolicy(o.Approve, reg)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
 	rt, err := runtime.New(runtime.Config{
-		Journal: j, Provider: prov, Tools: reg, Policy: NewPolicy(o.Approve, reg),
+		Journal: j, Provider: prov, Tools: reg, Policy: pol,
 		Snapshots: Snapshots{J: j}, Logger: o.Logger, System: o.System, Model: o.Model, Limits: o.Limits,
 	})
 	if err != nil {
@@ -132,7 +139,7 @@ func (s *Stack) Close() error { return s.Journal.Close() }
 
 // NewTools returns praxis's canonical tools over workspace (bash only when
 // a shell tier is given).
-func NewTools(workspace, memoryDir, shellTier string, log *slog.Logger) (*Registry, error) {
+func NewTools(workspace, memoryDir, shellTier string, log *slog.Logger) (*praxis.Registry, error) {
 	fsp, err := sandbox.NewFsPolicy(workspace, sandbox.FsOptions{Deny: []string{".git/**", "**/.env"}, SandboxID: "workspace"})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -155,7 +162,33 @@ func NewTools(workspace, memoryDir, shellTier string, log *slog.Logger) (*Regist
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
-	return NewRegistry(tools.All(env)...), nil
+	reg := praxis.NewRegistry()
+	if err := reg.Register(tools.All(env)...); err != nil {
+		return nil, fmt.Errorf("stack: tools: %w", err)
+	}
+	return reg, nil
+}
+
+// NewPolicy returns praxis's policy gate for an approval mode: read-only
+// tools always run; tools that change things run (auto), wait for a
+// person (ask), or are refused (deny).
+func NewPolicy(mode string, reg aios.ToolRegistry) (*policy.Gate, error) {
+	cfg := policy.Config{Default: aios.PolicyAllow}
+	switch mode {
+	case ApproveAsk:
+		for _, s := range reg.Specs() {
+			if !s.Annotations.ReadOnly {
+				cfg.Rules = append(cfg.Rules, policy.Rule{ID: "ask-" + s.Name, Tool: s.Name, Decision: aios.PolicyRequireApproval, Reason: "this tool changes things: a person must approve"})
+			}
+		}
+	case ApproveDeny:
+		cfg.Deny = []string{policy.CapWrite}
+	}
+	g, err := policy.NewGate(cfg, reg)
+	if err != nil {
+		return nil, fmt.Errorf("stack: policy: %w", err)
+	}
+	return g, nil
 }
 
 // Snapshots keeps the runtime's state snapshots inside the lago journal.
