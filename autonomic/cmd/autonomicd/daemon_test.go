@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/autonomic/controller"
+	"github.com/lifeos/life/lago/journal"
+)
+
+const t0 = uint64(1_767_225_600_000_000)
+
+func getGating(t *testing.T, base, session string) aios.Gating {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/gating/" + session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var g aios.Gating
+	if err := json.Unmarshal(body, &g); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	return g
+}
+
+// TestDaemonFollowsJournal runs the daemon in-process on a real lago
+// journal, appends events, and watches the gating change over HTTP and the
+// changes land in the journal.
+func TestDaemonFollowsJournal(t *testing.T) {
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := newDaemon(j, controller.DefaultConfig(), options{snapshotEvery: 2}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	if g := getGating(t, base, "agent"); g.EconomicMode != aios.EconomicSovereign {
+		t.Fatalf("before events: %+v", g)
+	}
+	ev := func(i int, p aios.Payload) aios.EventEnvelope {
+		return aios.EventEnvelope{EventID: fmt.Sprintf("01JDAEMON%017d", i), SessionID: "agent", BranchID: "main",
+			Timestamp: t0 + uint64(i)*1_000_000, Payload: p, Metadata: map[string]string{}, SchemaVersion: 1}
+	}
+	if _, err := j.Append(ctx, ev(1, &aios.BalanceSynced{BalanceMicroCredits: 500_000}),
+		ev(2, &aios.CostIncurred{AmountMicroCredits: 600_000, Category: "tool"})); err != nil {
+		t.Fatal(err)
+	}
+	// The follower journals the changes without any HTTP request.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var own int
+		for e, err := range j.Read(ctx, aios.ReadQuery{Stream: aios.StreamID{Session: "agent", Branch: "main"}}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := e.Payload.(*aios.ModeChanged); ok {
+				own++
+			}
+		}
+		if own == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ModeChanged journaled (%d)", own)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g := getGating(t, base, "agent")
+	if g.EconomicMode != aios.EconomicHibernate || g.AllowTools || g.AllowNetwork || g.AllowShell {
+		t.Fatalf("after going broke: %+v", g)
+	}
+	resp, err := http.Get(base + "/v1/projection/agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view controller.View
+	err = json.NewDecoder(resp.Body).Decode(&view)
+	resp.Body.Close()
+	if err != nil || view.State.Economic.Balance != -100_000 || view.State.Economic.Mode != aios.EconomicHibernate {
+		t.Fatalf("view %+v err %v", view.State.Economic, err)
+	}
+	if _, data, err := j.LoadSnapshot(ctx, aios.StreamID{Session: "agent", Branch: "main"}, "autonomic"); err != nil || len(data) == 0 {
+		t.Fatalf("no snapshot saved: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	bad := [][]string{
+		{"--port", "70000"}, {"--port", "x"}, {"--data", ""}, {"--host", "example.com"},
+		{"--log-level", "loud"}, {"extra"}, {"--nope"},
+	}
+	for _, args := range bad {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), args, io.Discard, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(cfg, []byte(`{"limits":{"dwell":"never"}}`), 0o600)
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--config", cfg}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "never") {
+		t.Errorf("bad config: exit %d: %s", code, stderr.String())
+	}
+	if code := run(context.Background(), []string{"-h"}, io.Discard, io.Discard); code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
+// TestCommandLineContract builds the binary and runs it as the issue's
+// contract says: `autonomicd --port N --data DIR`.
+func TestCommandLineContract(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "autonomicd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--data", filepath.Join(dir, "data"))
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, fmt.Sprintf("127.0.0.1:%d", port)) {
+		t.Fatalf("first line %q err %v; stderr %s", line, err, stderr.String())
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/v1/gating/brand-new-session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil || m["economic_mode"] != "sovereign" {
+		t.Fatalf("gating %s: %v", body, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr %s", err, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "journal.db")); err != nil {
+		t.Fatalf("no journal in --data: %v", err)
+	}
+}

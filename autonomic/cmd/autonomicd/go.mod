@@ -1,0 +1,25 @@
+module github.com/lifeos/life/autonomic/cmd/autonomicd
+
+go 1.25.0
+
+require (
+	github.com/lifeos/life/aios v0.0.0-00010101000000-000000000000
+	github.com/lifeos/life/autonomic v0.0.0-00010101000000-000000000000
+	github.com/lifeos/life/bridges v0.0.0-00010101000000-000000000000
+	github.com/lifeos/life/lago v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	github.com/zeebo/blake3 v0.2.4 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)
+
+replace (
+	github.com/lifeos/life/aios => ../../../aios
+	github.com/lifeos/life/autonomic => ../..
+	github.com/lifeos/life/bridges => ../../../bridges
+	github.com/lifeos/life/lago => ../../../lago
+)

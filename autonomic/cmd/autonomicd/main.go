@@ -1,0 +1,120 @@
+// Command autonomicd serves autonomic's gating decisions over HTTP, keeping
+// the projection of every stream of a lago journal live by subscription.
+//
+//	autonomicd --port 3002 --data DIR [--config FILE] [--host 127.0.0.1]
+//
+// DIR holds the lago journal (DIR/journal.db) it follows; mode and gate
+// changes are journaled back into each stream unless --read-only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/lifeos/life/autonomic/controller"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	host, data, config string
+	port               int
+	readOnly           bool
+	snapshotEvery      int
+	logLevel           slog.Level
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("autonomicd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.host, "host", "127.0.0.1", "address to listen on")
+	fs.IntVar(&o.port, "port", 3002, "TCP port to listen on (0 picks a free one)")
+	fs.StringVar(&o.data, "data", "autonomic-data", "lago data directory holding journal.db")
+	fs.StringVar(&o.config, "config", "", "JSON configuration file (prices, limits, rules); defaults when empty")
+	fs.BoolVar(&o.readOnly, "read-only", false, "do not journal mode and gate changes")
+	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "save a projection snapshot every N events per stream (<0: never)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.port < 0 || o.port > 65535 {
+		return o, fmt.Errorf("--port %d: want 0..65535", o.port)
+	}
+	if o.data == "" {
+		return o, errors.New("--data must name a directory")
+	}
+	if net.ParseIP(o.host) == nil && o.host != "localhost" {
+		return o, fmt.Errorf("--host %q: want an IP address or localhost", o.host)
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	return o, nil
+}
+
+func loadConfig(path string) (controller.Config, error) {
+	if path == "" {
+		return controller.DefaultConfig(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return controller.Config{}, err
+	}
+	defer f.Close()
+	cfg, err := controller.LoadConfig(f)
+	if err != nil {
+		return controller.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "autonomicd:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		fmt.Fprintln(stderr, "autonomicd: config:", err)
+		return 2
+	}
+	d, err := openDaemon(o, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "autonomicd:", err)
+		return 1
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
+	if err != nil {
+		fmt.Fprintln(stderr, "autonomicd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "autonomicd listening on http://%s\n", ln.Addr())
+	if err := d.Serve(ctx, ln); err != nil {
+		fmt.Fprintln(stderr, "autonomicd:", err)
+		return 1
+	}
+	return 0
+}
