@@ -19,9 +19,15 @@ import (
 // RunTracer derives spans from a run's journal events, so that any runtime
 // that journals the contract's events gets the same span tree, live or from
 // a replayed journal: RunStarted opens `invoke_agent` (ended by RunFinished
-// or RunErrored), StepStarted opens `step {n}` (ended by StepFinished) and
-// PhaseEntered opens a span named after the phase (ended by the next phase,
-// the step's or the run's end). Mode, budget and cost events feed metrics.
+// or RunErrored), StepStarted opens `step {n}` (ended by StepFinished or
+// the next step) and PhaseEntered opens a span named after the phase (ended
+// by the next phase, or the end of the step or run it is in). A step opened
+// inside a phase nests under it and a phase opened inside a step nests under
+// the step, so both orders a runtime may journal them in give a sensible
+// tree. Spans are timed by the events' timestamps when those are close to
+// the wall clock (a runtime that batches its appends still shows each
+// phase's real length), else by the time the event is observed. Mode,
+// budget and cost events feed metrics.
 //
 // Live events usually arrive through a journal wrapped by
 // [Telemetry.WrapJournal]; [RunTracer.Observe] feeds one directly. It keeps
@@ -32,10 +38,23 @@ type RunTracer struct {
 	streams map[aios.StreamID]*streamState
 }
 
+type frameKind uint8
+
+const (
+	frameRun frameKind = iota
+	framePhase
+	frameStep
+)
+
+type frame struct {
+	kind frameKind
+	span trace.Span
+}
+
 type streamState struct {
-	run, step, phase trace.Span
-	runID            string
-	pending          []pendingCall // tool calls requested and not finished
+	stack   []frame // open spans, outermost (the run) first
+	runID   string
+	pending []pendingCall // tool calls requested and not finished
 	// replay only: where derived chat and tool spans start
 	mark       time.Time
 	toolStarts map[string]time.Time // by tool name
@@ -133,17 +152,31 @@ func (r *RunTracer) claimCall(stream aios.StreamID, tool string) string {
 }
 
 func (st *streamState) innermost() trace.Span {
-	switch {
-	case st.phase != nil:
-		return st.phase
-	case st.step != nil:
-		return st.step
+	if n := len(st.stack); n > 0 {
+		return st.stack[n-1].span
 	}
-	return st.run
+	return nil
+}
+
+func (st *streamState) run() trace.Span {
+	if len(st.stack) > 0 && st.stack[0].kind == frameRun {
+		return st.stack[0].span
+	}
+	return nil
+}
+
+// find returns the index of the innermost open frame of kind k, or -1.
+func (st *streamState) find(k frameKind) int {
+	for i := len(st.stack) - 1; i >= 0; i-- {
+		if st.stack[i].kind == k {
+			return i
+		}
+	}
+	return -1
 }
 
 func (st *streamState) idle() bool {
-	return st.run == nil && st.step == nil && st.phase == nil && len(st.pending) == 0
+	return len(st.stack) == 0 && len(st.pending) == 0
 }
 
 // closeAll ends every open span, marking it unfinished.
@@ -151,11 +184,9 @@ func (r *RunTracer) closeAll(reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, st := range r.streams {
-		for _, sp := range []trace.Span{st.phase, st.step, st.run} {
-			if sp != nil {
-				sp.SetAttributes(AttrRunReason.String(reason))
-				sp.End()
-			}
+		for i := len(st.stack) - 1; i >= 0; i-- {
+			st.stack[i].span.SetAttributes(AttrRunReason.String(reason))
+			st.stack[i].span.End()
 		}
 		delete(r.streams, id)
 	}
@@ -166,9 +197,11 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 	ts := env.Time()
 	var startOpts []trace.SpanStartOption
 	var endOpts []trace.SpanEndOption
-	if replay {
+	if replay || trustedTime(ts) {
 		startOpts = append(startOpts, trace.WithTimestamp(ts))
 		endOpts = append(endOpts, trace.WithTimestamp(ts))
+	}
+	if replay {
 		if orig, ok := SpanContextFromEvent(*env); ok {
 			startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: orig}))
 		}
@@ -205,22 +238,39 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		o.opened = sp
 		return sp
 	}
+	// popTo ends the frames above index i and, with inclusive, frame i too.
+	popTo := func(i int, inclusive bool, kv ...attribute.KeyValue) trace.Span {
+		if i < 0 {
+			return nil
+		}
+		for j := len(st.stack) - 1; j > i; j-- {
+			endSpan(st.stack[j].span)
+		}
+		st.stack = st.stack[:i+1]
+		sp := st.stack[i].span
+		if inclusive {
+			endSpan(sp, kv...)
+			st.stack = st.stack[:i]
+		}
+		return sp
+	}
+	push := func(k frameKind, sp trace.Span) { st.stack = append(st.stack, frame{k, sp}) }
 	closeRun := func(kv ...attribute.KeyValue) trace.Span {
-		endSpan(st.phase)
-		endSpan(st.step)
-		run := st.run
-		endSpan(run, kv...)
-		st.phase, st.step, st.run, st.runID = nil, nil, nil, ""
+		var run trace.Span
+		if len(st.stack) > 0 {
+			run = popTo(0, true, kv...)
+		}
+		st.runID = ""
 		return run
 	}
 
 	var sc trace.SpanContext
 	switch p := env.Payload.(type) {
 	case *aios.RunStarted:
-		if st.run != nil {
-			st.run.SetStatus(codes.Error, "superseded by a new run")
-			closeRun(AttrRunReason.String("superseded"))
+		if run := st.run(); run != nil {
+			run.SetStatus(codes.Error, "superseded by a new run")
 		}
+		closeRun(AttrRunReason.String("superseded"))
 		name := "invoke_agent"
 		kv := []attribute.KeyValue{
 			semconv.GenAIOperationNameInvokeAgent,
@@ -237,35 +287,31 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		if id := env.AgentID(); id != "" {
 			kv = append(kv, semconv.GenAIAgentID(id))
 		}
-		st.run = start(ctx, name, kv...)
+		run := start(ctx, name, kv...)
+		push(frameRun, run)
 		st.runID = env.RunID
 		st.mark = ts
-		sc = st.run.SpanContext()
+		sc = run.SpanContext()
 	case *aios.StepStarted:
-		endSpan(st.phase)
-		endSpan(st.step)
-		st.phase = nil
-		st.step = start(parentCtx(st.run), "step "+strconv.FormatUint(uint64(p.Index), 10),
+		popTo(st.find(frameStep), true)
+		step := start(parentCtx(st.innermost()), "step "+strconv.FormatUint(uint64(p.Index), 10),
 			AttrStep.Int64(int64(p.Index)), AttrRunID.String(st.runID))
+		push(frameStep, step)
 		st.mark = ts
-		sc = st.step.SpanContext()
+		sc = step.SpanContext()
 	case *aios.StepFinished:
-		endSpan(st.phase)
-		step := st.step
-		endSpan(step, attribute.String("life.step.stop_reason", p.StopReason))
-		st.phase, st.step = nil, nil
-		if step != nil {
+		if step := popTo(st.find(frameStep), true, attribute.String("life.step.stop_reason", p.StopReason)); step != nil {
 			sc = step.SpanContext()
 		}
 	case *aios.PhaseEntered:
-		endSpan(st.phase)
-		parent := st.step
-		if parent == nil {
-			parent = st.run
+		// A new phase replaces the phases open above the innermost step or run.
+		for len(st.stack) > 0 && st.stack[len(st.stack)-1].kind == framePhase {
+			popTo(len(st.stack)-1, true)
 		}
-		st.phase = start(parentCtx(parent), string(p.Phase), AttrPhase.String(string(p.Phase)), AttrRunID.String(st.runID))
+		phase := start(parentCtx(st.innermost()), string(p.Phase), AttrPhase.String(string(p.Phase)), AttrRunID.String(st.runID))
+		push(framePhase, phase)
 		st.mark = ts
-		sc = st.phase.SpanContext()
+		sc = phase.SpanContext()
 	case *aios.RunFinished:
 		kv := []attribute.KeyValue{AttrRunReason.String(p.Reason), AttrIterations.Int64(int64(p.TotalIterations))}
 		if p.Usage != nil {
@@ -276,9 +322,9 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			sc = run.SpanContext()
 		}
 	case *aios.RunErrored:
-		if st.run != nil {
-			st.run.SetStatus(codes.Error, p.Error)
-			st.run.SetAttributes(semconv.ErrorTypeKey.String("run_errored"))
+		if run := st.run(); run != nil {
+			run.SetStatus(codes.Error, p.Error)
+			run.SetAttributes(semconv.ErrorTypeKey.String("run_errored"))
 		}
 		if run := closeRun(AttrRunReason.String("error")); run != nil {
 			sc = run.SpanContext()
@@ -434,4 +480,11 @@ func (r *RunTracer) replayChat(ctx context.Context, st *streamState, base []attr
 	opts = append(opts, trace.WithTimestamp(from))
 	_, sp := r.t.tracer.Start(ctx, name, opts...)
 	sp.End(trace.WithTimestamp(to))
+}
+
+// trustedTime reports whether an event's timestamp is close enough to the
+// wall clock to time a live span by (a runtime under a fake clock is not).
+func trustedTime(ts time.Time) bool {
+	d := time.Since(ts)
+	return d > -time.Second && d < time.Minute
 }

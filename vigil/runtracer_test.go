@@ -1,0 +1,118 @@
+package vigil
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+)
+
+// TestRunTracerTrees feeds event sequences in the orders runtimes journal
+// them and checks the tree: each span as "name<parent".
+func TestRunTracerTrees(t *testing.T) {
+	run := &aios.RunStarted{Provider: "mock"}
+	ph := func(p aios.LoopPhase) aios.Payload { return &aios.PhaseEntered{Phase: p} }
+	step := func(i uint32) aios.Payload { return &aios.StepStarted{Index: i} }
+	stepEnd := func(i uint32) aios.Payload { return &aios.StepFinished{Index: i, StopReason: "end_turn"} }
+	done := &aios.RunFinished{Reason: "completed"}
+	tests := []struct {
+		name   string
+		events []aios.Payload
+		want   []string
+	}{
+		{
+			name:   "phase then step (arcan's order)",
+			events: []aios.Payload{run, ph(aios.PhasePerceive), ph(aios.PhaseGate), ph(aios.PhaseDeliberate), step(0), stepEnd(0), ph(aios.PhaseExecute), ph(aios.PhaseReflect), ph(aios.PhaseDeliberate), step(1), stepEnd(1), ph(aios.PhaseCommit), done},
+			want: []string{"commit<invoke_agent", "deliberate<invoke_agent", "deliberate<invoke_agent", "execute<invoke_agent", "gate<invoke_agent",
+				"invoke_agent<", "perceive<invoke_agent", "reflect<invoke_agent", "step 0<deliberate", "step 1<deliberate"},
+		},
+		{
+			name:   "step then phases",
+			events: []aios.Payload{run, step(0), ph(aios.PhasePerceive), ph(aios.PhaseDeliberate), stepEnd(0), ph(aios.PhaseCommit), done},
+			want:   []string{"commit<invoke_agent", "deliberate<step 0", "invoke_agent<", "perceive<step 0", "step 0<invoke_agent"},
+		},
+		{
+			name:   "step without finish is closed by the next step and the run",
+			events: []aios.Payload{run, step(0), step(1), done},
+			want:   []string{"invoke_agent<", "step 0<invoke_agent", "step 1<invoke_agent"},
+		},
+		{
+			name:   "errored run closes everything",
+			events: []aios.Payload{run, ph(aios.PhaseDeliberate), step(0), &aios.RunErrored{Error: "boom"}},
+			want:   []string{"deliberate<invoke_agent", "invoke_agent<", "step 0<deliberate"},
+		},
+		{
+			name:   "new run supersedes an open one",
+			events: []aios.Payload{run, ph(aios.PhaseExecute), run, done},
+			want:   []string{"execute<invoke_agent", "invoke_agent<", "invoke_agent<"},
+		},
+		{
+			name:   "session closed ends the run",
+			events: []aios.Payload{run, ph(aios.PhaseExecute), &aios.SessionClosed{Reason: "bye"}},
+			want:   []string{"execute<invoke_agent", "invoke_agent<"},
+		},
+		{
+			name:   "phases without a run",
+			events: []aios.Payload{ph(aios.PhaseSleep), ph(aios.PhasePerceive)},
+			want:   []string{"sleep<"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			ids := aios.NewULIDGenerator(nil, nil)
+			for _, p := range tt.events {
+				env := aios.NewEnvelope(ids, aios.SystemClock{}, "s", "main", p)
+				h.tel.Runs().Observe(context.Background(), env)
+			}
+			spans := h.rec.Ended()
+			idx := byID(spans)
+			var got []string
+			for _, s := range spans {
+				parent := ""
+				if p, ok := idx[s.Parent().SpanID()]; ok {
+					parent = p.Name()
+				}
+				got = append(got, strings.ReplaceAll(s.Name()+"<"+parent, "invoke_agent tester", "invoke_agent"))
+			}
+			sort.Strings(got)
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("tree\n got  %v\n want %v", got, tt.want)
+			}
+			for _, s := range spans {
+				if s.EndTime().Before(s.StartTime()) {
+					t.Errorf("%s ends before it starts", s.Name())
+				}
+			}
+		})
+	}
+}
+
+// TestRunTracerTimesByEvents checks that live spans take the events' times
+// when those are near the wall clock, and the observation time otherwise.
+func TestRunTracerTimesByEvents(t *testing.T) {
+	h := newHarness(t, Config{})
+	now := time.Now()
+	mk := func(p aios.Payload, at time.Time) aios.EventEnvelope {
+		return aios.EventEnvelope{EventID: "e", SessionID: "s", BranchID: "main", Timestamp: aios.Micros(at), Payload: p, SchemaVersion: 1}
+	}
+	h.tel.Runs().Observe(context.Background(), mk(&aios.RunStarted{}, now.Add(-30*time.Millisecond)))
+	h.tel.Runs().Observe(context.Background(), mk(&aios.PhaseEntered{Phase: aios.PhaseGate}, now.Add(-20*time.Millisecond)))
+	h.tel.Runs().Observe(context.Background(), mk(&aios.PhaseEntered{Phase: aios.PhaseDeliberate}, now.Add(-5*time.Millisecond)))
+	h.tel.Runs().Observe(context.Background(), mk(&aios.RunFinished{Reason: "completed"}, now))
+	gate := one(t, h.rec.Ended(), "gate")
+	if d := gate.EndTime().Sub(gate.StartTime()); d < 14*time.Millisecond || d > 16*time.Millisecond {
+		t.Errorf("gate lasted %v, want the 15ms between its events", d)
+	}
+	// A fake clock far in the past is not trusted.
+	h2 := newHarness(t, Config{})
+	before := time.Now()
+	h2.tel.Runs().Observe(context.Background(), mk(&aios.RunStarted{}, time.Unix(1000, 0)))
+	h2.tel.Runs().Observe(context.Background(), mk(&aios.RunFinished{}, time.Unix(2000, 0)))
+	if run := one(t, h2.rec.Ended(), "invoke_agent tester"); run.StartTime().Before(before) {
+		t.Errorf("run started at the fake clock's %v", run.StartTime())
+	}
+}
