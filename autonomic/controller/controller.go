@@ -151,7 +151,6 @@ func (c *Controller) Apply(st *Stream, e *aios.EventEnvelope) []aios.Payload {
 func (c *Controller) evaluate(st *Stream) []string {
 	now := st.State.Now
 	var changed []string
-	active := make([]rules.Active, 0, 2)
 	for i := range c.rules {
 		r := &c.rules[i]
 		v := r.Value(st.State)
@@ -160,12 +159,12 @@ func (c *Controller) evaluate(st *Stream) []string {
 			changed = append(changed, fmt.Sprintf("%s: %s -> %s (%s=%s)",
 				r.Name, r.Ladder.Name(from), r.Ladder.Name(st.Latches[i].Level), r.Signal, formatValue(v)))
 		}
-		if lv := st.Latches[i].Level; lv > 0 {
-			active = append(active, rules.Active{Rule: r.Name, Level: r.Ladder.Name(lv), Value: v, Decision: r.Levels[lv-1]})
-		}
 	}
-	st.Gating = rules.Merge(active)
-	st.State.Economic.Mode = st.Gating.EconomicMode
+	// The gating follows from the ladder levels alone: merge only when one
+	// moved, or on the first evaluation.
+	if len(changed) > 0 || !st.Gating.EconomicMode.Valid() {
+		c.regate(st)
+	}
 	return changed
 }
 

@@ -265,7 +265,6 @@ func severity(m aios.OperatingMode) int { return slices.Index(operatingSeverity,
 type Active struct {
 	Rule     string
 	Level    string
-	Value    float64
 	Decision Decision
 }
 
