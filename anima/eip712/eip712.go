@@ -47,8 +47,14 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
 }
 
+// MaxSize bounds the typed data Parse accepts.
+const MaxSize = 256 << 10
+
 // Parse decodes typed data JSON, keeping numbers exact.
 func Parse(b []byte) (*TypedData, error) {
+	if len(b) > MaxSize {
+		return nil, invalid("%d bytes, at most %d", len(b), MaxSize)
+	}
 	td := new(TypedData)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -214,6 +220,9 @@ var sized = regexp.MustCompile(`^(u?int|bytes)([0-9]+)$`)
 
 func (td *TypedData) encodeValue(typ string, v any, depth int) ([32]byte, error) {
 	var out [32]byte
+	if depth > maxDepth {
+		return out, invalid("values nest deeper than %d", maxDepth)
+	}
 	if m := arraySuffix.FindStringIndex(typ); m != nil {
 		items, ok := v.([]any)
 		if !ok {
