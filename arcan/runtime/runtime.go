@@ -469,3 +469,30 @@ func (r *Runtime) Resolve(ctx context.Context, stream aios.StreamID, approvalID 
 	_, err = b.flush(ctx)
 	return err
 }
+
+// Append journals payloads on stream outside any run (history imported by
+// the OpenAI-compatible endpoint, notes, external signals). It fails while
+// a run is active on the stream.
+func (r *Runtime) Append(ctx context.Context, stream aios.StreamID, payloads ...aios.Payload) error {
+	s, err := r.load(ctx, stream)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active != nil {
+		return fmt.Errorf("%w: %s", ErrRunActive, s.active.id)
+	}
+	if err := r.catchUp(ctx, s); err != nil {
+		return err
+	}
+	b := r.batch(s, "")
+	for _, p := range payloads {
+		if p == nil {
+			return fmt.Errorf("%w: nil payload", ErrBadInput)
+		}
+		b.add(p)
+	}
+	_, err = b.flush(ctx)
+	return err
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeos/life/arcan/provider/wire"
+)
+
+func chatCmd(io IO) *cobra.Command {
+	var url, session, tok string
+	c := &cobra.Command{
+		Use:   "chat [MESSAGE]",
+		Short: "Talk to a running arcand, streaming (reads messages from stdin without an argument)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			url = strings.TrimRight(url, "/")
+			ctx := background(c)
+			if session == "" {
+				resp, err := post(c, url+"/v1/sessions", tok, `{"name":"chat"}`)
+				if err != nil {
+					return err
+				}
+				var s struct {
+					SessionID string `json:"session_id"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&s)
+				resp.Body.Close()
+				if err != nil || s.SessionID == "" {
+					return fmt.Errorf("create session: bad answer (%v)", err)
+				}
+				session = s.SessionID
+				fmt.Fprintf(io.Err, "session %s\n", session)
+			}
+			send := func(msg string) error {
+				body, _ := json.Marshal(map[string]any{"input": msg, "stream": true})
+				resp, err := post(c, url+"/v1/sessions/"+session+"/runs", tok, string(body))
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				for ev, err := range wire.ReadSSE(resp.Body) {
+					if err != nil {
+						return err
+					}
+					switch ev.Name {
+					case "AssistantTextDelta":
+						var d struct {
+							Delta string `json:"delta"`
+						}
+						json.Unmarshal([]byte(ev.Data), &d)
+						fmt.Fprint(io.Out, d.Delta)
+					case "ToolCallRequested":
+						var e struct {
+							Payload struct {
+								ToolName  string          `json:"tool_name"`
+								Arguments json.RawMessage `json:"arguments"`
+							} `json:"payload"`
+						}
+						json.Unmarshal([]byte(ev.Data), &e)
+						fmt.Fprintf(io.Err, "\n  → %s %s\n", e.Payload.ToolName, e.Payload.Arguments)
+					case "done":
+						fmt.Fprintln(io.Out)
+						var res struct {
+							Status, Error string
+						}
+						json.Unmarshal([]byte(ev.Data), &res)
+						if res.Status != "completed" {
+							fmt.Fprintf(io.Err, "[run ended: %s %s]\n", res.Status, res.Error)
+						}
+					}
+				}
+				_ = ctx
+				return nil
+			}
+			if len(args) == 1 {
+				return send(args[0])
+			}
+			sc := bufio.NewScanner(io.In)
+			for sc.Scan() {
+				if line := strings.TrimSpace(sc.Text()); line != "" {
+					if err := send(line); err != nil {
+						return err
+					}
+				}
+			}
+			return sc.Err()
+		},
+	}
+	c.Flags().StringVar(&url, "url", "http://127.0.0.1:3000", "arcand base URL")
+	c.Flags().StringVar(&session, "session", "", "continue this session")
+	c.Flags().StringVar(&tok, "token", "", "agent JWT for an arcand started with --auth")
+	return c
+}
+
+func post(c *cobra.Command, url, tok, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(background(c), http.MethodPost, url, bytes.NewReader([]byte(body)))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		typ, msg := wire.DecodeErrorBody(readAll(resp))
+		return nil, fmt.Errorf("%s: HTTP %d %s: %s", url, resp.StatusCode, typ, msg)
+	}
+	return resp, nil
+}
+
+func readAll(resp *http.Response) []byte {
+	var b bytes.Buffer
+	b.ReadFrom(http.MaxBytesReader(nil, resp.Body, 1<<20))
+	return b.Bytes()
+}
