@@ -1,0 +1,229 @@
+package mcpbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/praxis"
+	"github.com/lifeos/life/praxis/policy"
+	"github.com/lifeos/life/praxis/sandbox"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+const serverEnv = "PRAXIS_MCPBRIDGE_TEST_SERVER"
+
+// crashTool kills the server process: a stand-in for an MCP server crash.
+type crashTool struct{}
+
+func (crashTool) Spec() aios.ToolSpec {
+	return aios.ToolSpec{Name: "crash", InputSchema: json.RawMessage(`{"type":"object"}`)}
+}
+func (crashTool) Call(context.Context, json.RawMessage) (aios.ToolResult, error) {
+	os.Exit(3)
+	return aios.ToolResult{}, nil
+}
+
+// TestMain lets the test binary act as a stdio MCP server (and Landlock helper).
+func TestMain(m *testing.M) {
+	sandbox.MaybeRunHelper()
+	if dir := os.Getenv(serverEnv); dir != "" {
+		reg, err := praxis.NewCanonicalRegistry(dir, praxis.Options{})
+		if err != nil {
+			panic(err)
+		}
+		_ = reg.Register(crashTool{})
+		if err := ServeStdio(context.Background(), NewServer(reg, ServerOptions{}), os.Stdin, os.Stdout, nil); err != nil {
+			panic(err)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func testWorkspace(t *testing.T) (string, string) {
+	t.Helper()
+	base := t.TempDir()
+	root := filepath.Join(base, "ws")
+	must(t, os.MkdirAll(root, 0o755))
+	must(t, os.MkdirAll(filepath.Join(base, "outside"), 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "outside", "secret.txt"), []byte("TOP SECRET"), 0o600))
+	must(t, os.WriteFile(filepath.Join(root, "hello.txt"), []byte("hello\nworld\n"), 0o644))
+	must(t, os.Symlink(filepath.Join(base, "outside"), filepath.Join(root, "escape")))
+	return root, base
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func canonical(t *testing.T, root string) *praxis.Canonical {
+	reg, err := praxis.NewCanonicalRegistry(root, praxis.Options{})
+	must(t, err)
+	t.Cleanup(func() { _ = reg.Close() })
+	return reg
+}
+
+func text(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := mcp.AsTextContent(c); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+func TestServerInProcess(t *testing.T) {
+	root, _ := testWorkspace(t)
+	reg := canonical(t, root)
+	gate, _ := policy.NewGate(policy.Config{Rules: []policy.Rule{{ID: "no-shell-here", Tool: "bash", Decision: aios.PolicyDeny, Reason: "test"}}}, reg)
+	var journaled []string
+	srv := NewServer(reg, ServerOptions{Gate: gate, Journal: func(_ context.Context, p aios.Payload) error {
+		journaled = append(journaled, p.Type())
+		return nil
+	}})
+	cl, err := client.NewInProcessClient(srv)
+	must(t, err)
+	defer cl.Close()
+	ctx := t.Context()
+	must(t, cl.Start(ctx))
+	_, err = cl.Initialize(ctx, mcp.InitializeRequest{})
+	must(t, err)
+	lt, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
+	must(t, err)
+	var names []string
+	for _, tl := range lt.Tools {
+		names = append(names, tl.Name)
+	}
+	slices.Sort(names)
+	want := []string{"bash", "edit_file", "glob", "grep", "list_dir", "read_file", "read_memory", "write_file", "write_memory"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("tools %v", names)
+	}
+	callT := func(name string, args map[string]any) *mcp.CallToolResult {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = name
+		req.Params.Arguments = args
+		res, err := cl.CallTool(ctx, req)
+		must(t, err)
+		return res
+	}
+	res := callT("read_file", map[string]any{"path": "hello.txt"})
+	if res.IsError || !strings.Contains(text(res), "world") {
+		t.Fatalf("read_file: %+v", res)
+	}
+	res = callT("read_file", map[string]any{"path": "escape/secret.txt"})
+	if !res.IsError || !strings.Contains(text(res), sandbox.RuleSymlinkEscape) || strings.Contains(text(res), "TOP SECRET") {
+		t.Fatalf("denial: %s", text(res))
+	}
+	res = callT("bash", map[string]any{"command": "echo hi"})
+	if !res.IsError || !strings.Contains(text(res), "no-shell-here") {
+		t.Fatalf("policy denial: %s", text(res))
+	}
+	if !slices.Contains(journaled, "SandboxViolation") || !slices.Contains(journaled, "PolicyEvaluated") {
+		t.Fatalf("journal %v", journaled)
+	}
+}
+
+func TestHTTPClientServer(t *testing.T) {
+	root, _ := testWorkspace(t)
+	reg := canonical(t, root)
+	ts := httptest.NewServer(HTTPHandler(NewServer(reg, ServerOptions{}), "/mcp"))
+	defer ts.Close()
+	c, err := NewClient(ServerConfig{Namespace: "ws", URL: ts.URL + "/mcp", Timeout: 10 * time.Second}, nil)
+	must(t, err)
+	defer c.Close()
+	local := praxis.NewRegistry()
+	tools, err := c.Attach(t.Context(), local)
+	must(t, err)
+	if len(tools) != 9 {
+		t.Fatalf("%d tools", len(tools))
+	}
+	rf, ok := local.Tool("ws__read_file")
+	if !ok || !rf.Spec().Annotations.ReadOnly || rf.Spec().Annotations.Category != "mcp" {
+		t.Fatalf("namespaced read_file: %+v", rf)
+	}
+	res, err := rf.Call(t.Context(), json.RawMessage(`{"path":"hello.txt"}`))
+	must(t, err)
+	var out struct{ Content string }
+	must(t, json.Unmarshal(res.Output, &out))
+	if res.IsError || !strings.Contains(out.Content, "hello") {
+		t.Fatalf("remote read: %s", res.Output)
+	}
+	res, err = rf.Call(t.Context(), json.RawMessage(`{"path":"../outside/secret.txt"}`))
+	must(t, err)
+	if !res.IsError || !strings.Contains(string(res.Output), sandbox.RuleOutsideWorkspace) {
+		t.Fatalf("remote denial: %s", res.Output)
+	}
+	// Server gone: an error result, not a hang or a Go error.
+	ts.Close()
+	res, err = rf.Call(t.Context(), json.RawMessage(`{"path":"hello.txt"}`))
+	if err != nil || !res.IsError {
+		t.Fatalf("after server stop: %v %s", err, res.Output)
+	}
+}
+
+// TestStdioCrashAndReconnect runs this test binary as a stdio MCP server,
+// crashes it through a tool, and checks that the next call reconnects.
+func TestStdioCrashAndReconnect(t *testing.T) {
+	root, _ := testWorkspace(t)
+	exe, err := os.Executable()
+	must(t, err)
+	c, err := NewClient(ServerConfig{Namespace: "local", Command: exe, Env: []string{serverEnv + "=" + root}, Timeout: 10 * time.Second}, nil)
+	must(t, err)
+	defer c.Close()
+	reg := praxis.NewRegistry()
+	_, err = c.Attach(t.Context(), reg)
+	must(t, err)
+	crash, _ := reg.Tool("local__crash")
+	read, _ := reg.Tool("local__read_file")
+	if crash == nil || read == nil {
+		t.Fatalf("tools %v", reg.Specs())
+	}
+	start := time.Now()
+	res, err := crash.Call(t.Context(), nil)
+	if err != nil || !res.IsError || !strings.Contains(string(res.Output), "unavailable") {
+		t.Fatalf("crash call: %v %s", err, res.Output)
+	}
+	if time.Since(start) > 9*time.Second {
+		t.Fatalf("crash detected only by timeout")
+	}
+	res, err = read.Call(t.Context(), json.RawMessage(`{"path":"hello.txt"}`))
+	if err != nil || res.IsError || !strings.Contains(string(res.Output), "hello") {
+		t.Fatalf("after reconnect: %v %s", err, res.Output)
+	}
+}
+
+func TestServerConfigValidate(t *testing.T) {
+	for _, c := range []ServerConfig{
+		{Namespace: "", Command: "x"},
+		{Namespace: "a__b", Command: "x"},
+		{Namespace: "ok"},
+		{Namespace: "ok", Command: "x", URL: "http://h"},
+		{Namespace: "ok", URL: "ftp://h"},
+		{Namespace: "ok", URL: "http://"},
+		{Namespace: "ok", Command: "x", Env: []string{"NOEQUALS"}},
+	} {
+		if _, err := NewClient(c, nil); err == nil {
+			t.Fatalf("config %+v accepted", c)
+		}
+	}
+	c, err := NewClient(ServerConfig{Namespace: "dead", Command: "/nonexistent/praxis-mcp", Timeout: 2 * time.Second}, nil)
+	must(t, err)
+	if _, err := c.Tools(t.Context()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("dead server: %v", err)
+	}
+}

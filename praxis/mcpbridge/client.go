@@ -1,0 +1,301 @@
+package mcpbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/praxis/tools"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Separator joins a server's namespace and its tool name.
+const Separator = "__"
+
+var namespaceRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,31}$`)
+
+// ErrUnavailable is matched when an external server cannot be reached.
+var ErrUnavailable = errors.New("mcpbridge: server unavailable")
+
+// ServerConfig names one external MCP server: a command (stdio) or a URL
+// (streamable HTTP).
+type ServerConfig struct {
+	// Namespace prefixes the server's tool names ("{ns}__{tool}").
+	Namespace string            `json:"namespace"`
+	Command   string            `json:"command,omitempty"`
+	Args      []string          `json:"args,omitempty"`
+	Env       []string          `json:"env,omitempty"` // KEY=VALUE, added to the environment
+	URL       string            `json:"url,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	// Timeout caps each call (default 60 s) and the connection (default 30 s).
+	Timeout time.Duration `json:"-"`
+	// Category of the exposed tools for policy (default "mcp").
+	Category string `json:"category,omitempty"`
+}
+
+// Validate checks the config.
+func (c ServerConfig) Validate() error {
+	if !namespaceRe.MatchString(c.Namespace) {
+		return fmt.Errorf("mcpbridge: namespace %q must match %s", c.Namespace, namespaceRe)
+	}
+	if (c.Command == "") == (c.URL == "") {
+		return fmt.Errorf("mcpbridge: server %q needs exactly one of command or url", c.Namespace)
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("mcpbridge: server %q: bad url %q", c.Namespace, c.URL)
+		}
+	}
+	for _, e := range c.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("mcpbridge: server %q: env entry %q is not KEY=VALUE", c.Namespace, e)
+		}
+	}
+	return nil
+}
+
+// Client is a connection to one external MCP server that survives the
+// server's crash: a failed call returns an error result and drops the
+// connection, and the next call reconnects.
+type Client struct {
+	cfg ServerConfig
+	log *slog.Logger
+
+	mu sync.Mutex
+	c  *client.Client // nil when disconnected
+}
+
+// NewClient makes a client; it connects on first use.
+func NewClient(cfg ServerConfig, log *slog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Category == "" {
+		cfg.Category = "mcp"
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, log: log}, nil
+}
+
+// conn returns a live connection, connecting when needed.
+func (c *Client) conn(ctx context.Context) (*client.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c != nil {
+		return c.c, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(c.cfg.Timeout, 30*time.Second))
+	defer cancel()
+	var cl *client.Client
+	var err error
+	if c.cfg.URL != "" {
+		var tr *transport.StreamableHTTP
+		tr, err = transport.NewStreamableHTTP(c.cfg.URL, transport.WithHTTPHeaders(c.cfg.Headers))
+		if err == nil {
+			cl = client.NewClient(tr)
+		}
+	} else {
+		tr := transport.NewStdioWithOptions(c.cfg.Command, c.cfg.Env, c.cfg.Args, transport.WithCommandStderrWriter(io.Discard))
+		cl = client.NewClient(tr)
+	}
+	if err == nil {
+		// The stdio transport ties the server process to this context: it
+		// must outlive the connect timeout.
+		err = cl.Start(context.WithoutCancel(ctx))
+	}
+	if err == nil {
+		req := mcp.InitializeRequest{}
+		req.Params.ClientInfo = mcp.Implementation{Name: "praxis", Version: "0.1.0"}
+		_, err = cl.Initialize(ctx, req)
+	}
+	if err != nil {
+		if cl != nil {
+			_ = cl.Close()
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, c.cfg.Namespace, err)
+	}
+	c.c = cl
+	return cl, nil
+}
+
+// drop closes a broken connection so the next call reconnects.
+func (c *Client) drop(broken *client.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == broken && broken != nil {
+		_ = broken.Close()
+		c.c = nil
+	}
+}
+
+// Close ends the connection (and a stdio server process).
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil {
+		return nil
+	}
+	err := c.c.Close()
+	c.c = nil
+	return err
+}
+
+// Tools lists the server's tools as aios tools named "{ns}__{tool}".
+func (c *Client) Tools(ctx context.Context) ([]aios.Tool, error) {
+	cl, err := c.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	res, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		c.drop(cl)
+		return nil, fmt.Errorf("%w: %s: list tools: %v", ErrUnavailable, c.cfg.Namespace, err)
+	}
+	out := make([]aios.Tool, 0, len(res.Tools))
+	for _, t := range res.Tools {
+		out = append(out, &remoteTool{c: c, remote: t.Name, spec: c.spec(t)})
+	}
+	return out, nil
+}
+
+func (c *Client) spec(t mcp.Tool) aios.ToolSpec {
+	schema := t.RawInputSchema
+	if len(schema) == 0 {
+		schema, _ = json.Marshal(t.InputSchema)
+	}
+	deref := func(b *bool) bool { return b != nil && *b }
+	a := t.Annotations
+	return aios.ToolSpec{
+		Name:        c.cfg.Namespace + Separator + t.Name,
+		Description: t.Description,
+		InputSchema: schema,
+		Annotations: aios.ToolAnnotations{
+			ReadOnly: deref(a.ReadOnlyHint), Idempotent: deref(a.IdempotentHint),
+			// MCP's defaults: destructive and open-world unless said otherwise.
+			Destructive: a.DestructiveHint == nil || *a.DestructiveHint,
+			OpenWorld:   a.OpenWorldHint == nil || *a.OpenWorldHint,
+			Category:    c.cfg.Category,
+		},
+	}
+}
+
+type remoteTool struct {
+	c      *Client
+	remote string
+	spec   aios.ToolSpec
+}
+
+func (t *remoteTool) Spec() aios.ToolSpec { return t.spec }
+
+// Call forwards the call with the configured timeout. A transport failure
+// (server crashed, timed out) is an error result; the next call reconnects.
+func (t *remoteTool) Call(ctx context.Context, args json.RawMessage) (aios.ToolResult, error) {
+	if len(args) == 0 {
+		args = json.RawMessage(`{}`)
+	}
+	if !json.Valid(args) {
+		return errOut("invalid arguments: not JSON"), nil
+	}
+	cl, err := t.c.conn(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return aios.ToolResult{}, ctx.Err()
+		}
+		return errOut(err.Error()), nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, t.c.cfg.Timeout)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = t.remote
+	req.Params.Arguments = args
+	res, err := cl.CallTool(cctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return aios.ToolResult{}, ctx.Err()
+		}
+		if isProtocolError(err) {
+			// The server answered: the connection is fine.
+			return errOut(fmt.Sprintf("%s: %v", t.spec.Name, err)), nil
+		}
+		t.c.drop(cl)
+		t.c.log.Warn("mcp server call failed; will reconnect", "server", t.c.cfg.Namespace, "err", err)
+		return errOut(fmt.Sprintf("%v: %s: %v", ErrUnavailable, t.c.cfg.Namespace, err)), nil
+	}
+	return fromMCPResult(res), nil
+}
+
+// isProtocolError reports a JSON-RPC error answer (unknown tool, bad
+// params), as opposed to a dead transport.
+func isProtocolError(err error) bool {
+	for _, sentinel := range []error{mcp.ErrMethodNotFound, mcp.ErrInvalidParams, mcp.ErrInvalidRequest, mcp.ErrInternalError, mcp.ErrResourceNotFound} {
+		if errors.Is(err, sentinel) {
+			return true
+		}
+	}
+	return false
+}
+
+func errOut(msg string) aios.ToolResult {
+	b, _ := json.Marshal(tools.ErrorOutput{Error: msg})
+	return aios.ToolResult{Output: b, IsError: true}
+}
+
+// RemoteOutput is a remote result without structured content.
+type RemoteOutput struct {
+	Text string `json:"text"`
+}
+
+func fromMCPResult(res *mcp.CallToolResult) aios.ToolResult {
+	if len(res.RawStructuredContent) > 0 && json.Valid(res.RawStructuredContent) {
+		return aios.ToolResult{Output: res.RawStructuredContent, IsError: res.IsError}
+	}
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := mcp.AsTextContent(c); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	text := strings.Join(parts, "\n")
+	// Our own servers send the output JSON as text; keep it as JSON.
+	if t := strings.TrimSpace(text); strings.HasPrefix(t, "{") && json.Valid([]byte(t)) {
+		return aios.ToolResult{Output: json.RawMessage(t), IsError: res.IsError}
+	}
+	b, _ := json.Marshal(RemoteOutput{Text: text})
+	return aios.ToolResult{Output: b, IsError: res.IsError}
+}
+
+// Registrar is where Attach puts remote tools (a *praxis.Registry).
+type Registrar interface {
+	Register(ts ...aios.Tool) error
+}
+
+// Attach connects to the server, lists its tools and registers them.
+func (c *Client) Attach(ctx context.Context, reg Registrar) ([]aios.Tool, error) {
+	ts, err := c.Tools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(ts...); err != nil {
+		return nil, fmt.Errorf("mcpbridge: %s: %w", c.cfg.Namespace, err)
+	}
+	return ts, nil
+}
