@@ -16,11 +16,14 @@ import (
 type fakeJournal struct {
 	mu      sync.Mutex
 	streams map[aios.StreamID][]aios.EventEnvelope
+	heads   map[aios.StreamID]uint64
 	failing bool
+	discard bool // keep only the heads (benchmarks)
+	appends int  // Append calls
 }
 
 func newFakeJournal() *fakeJournal {
-	return &fakeJournal{streams: map[aios.StreamID][]aios.EventEnvelope{}}
+	return &fakeJournal{streams: map[aios.StreamID][]aios.EventEnvelope{}, heads: map[aios.StreamID]uint64{}}
 }
 
 var errFakeAppend = errors.New("fake journal: append refused")
@@ -28,6 +31,7 @@ var errFakeAppend = errors.New("fake journal: append refused")
 func (j *fakeJournal) Append(_ context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.appends++
 	if j.failing {
 		return nil, errFakeAppend
 	}
@@ -39,8 +43,11 @@ func (j *fakeJournal) Append(_ context.Context, events ...aios.EventEnvelope) ([
 	seqs := make([]uint64, len(events))
 	for i, e := range events {
 		id := aios.StreamID{Session: e.SessionID, Branch: e.BranchID}
-		e.Seq = uint64(len(j.streams[id]) + 1)
-		j.streams[id] = append(j.streams[id], e)
+		j.heads[id]++
+		e.Seq = j.heads[id]
+		if !j.discard {
+			j.streams[id] = append(j.streams[id], e)
+		}
 		seqs[i] = e.Seq
 	}
 	return seqs, nil
@@ -155,38 +162,39 @@ type turnPorts struct {
 }
 
 // runTurn is a minimal agent loop over the contract, the shape of one
-// runtime turn: it journals the run's events the way a runtime does and
-// calls the provider and the tool in between. It is a test driver, not the
-// runtime (arcan's e2e test runs the real one).
+// runtime turn: it journals the run's events in batches the way a runtime
+// does (made durable before each provider and tool call and at the end)
+// and calls the provider and the tool in between. It is a test driver, not
+// the runtime (the e2e module runs arcan's).
 func runTurn(ctx context.Context, p turnPorts, stream aios.StreamID, prompt string) (string, error) {
 	clock := aios.SystemClock{}
 	runID := p.ids.NewID()
 	if p.bind != nil {
 		ctx = p.bind(ctx, stream)
 	}
-	emit := func(pl aios.Payload) error {
-		env := aios.NewEnvelope(p.ids, clock, stream.Session, stream.Branch, pl)
-		env.RunID = runID
-		env.SetAgentID("agent-test")
-		_, err := p.journal.Append(ctx, env)
+	var pending []aios.EventEnvelope
+	add := func(pls ...aios.Payload) {
+		for _, pl := range pls {
+			env := aios.NewEnvelope(p.ids, clock, stream.Session, stream.Branch, pl)
+			env.RunID = runID
+			env.SetAgentID("agent-test")
+			pending = append(pending, env)
+		}
+	}
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		_, err := p.journal.Append(ctx, pending...)
+		pending = pending[:0]
 		return err
 	}
-	must := func(pls ...aios.Payload) error {
-		for _, pl := range pls {
-			if err := emit(pl); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := must(&aios.UserMessage{Content: prompt}, &aios.RunStarted{Provider: p.provider.Name(), MaxIterations: 4}); err != nil {
-		return "", err
-	}
+	add(&aios.UserMessage{Content: prompt}, &aios.RunStarted{Provider: p.provider.Name(), MaxIterations: 4})
 	msgs := []aios.ChatMessage{{Role: aios.RoleUser, Content: prompt}}
 	var total aios.TokenUsage
 	for step := uint32(0); step < 4; step++ {
-		if err := must(&aios.StepStarted{Index: step}, &aios.PhaseEntered{Phase: aios.PhasePerceive},
-			&aios.PhaseEntered{Phase: aios.PhaseDeliberate}); err != nil {
+		add(&aios.StepStarted{Index: step}, &aios.PhaseEntered{Phase: aios.PhasePerceive}, &aios.PhaseEntered{Phase: aios.PhaseDeliberate})
+		if err := flush(); err != nil {
 			return "", err
 		}
 		temp := 0.2
@@ -196,7 +204,8 @@ func runTurn(ctx context.Context, p turnPorts, stream aios.StreamID, prompt stri
 		var fin *aios.Finish
 		for ev, err := range p.provider.Stream(ctx, req) {
 			if err != nil {
-				_ = emit(&aios.RunErrored{Error: err.Error()})
+				add(&aios.RunErrored{Error: err.Error()})
+				_ = flush()
 				return "", err
 			}
 			switch ev.Kind {
@@ -210,25 +219,20 @@ func runTurn(ctx context.Context, p turnPorts, stream aios.StreamID, prompt stri
 		}
 		total = total.Add(fin.Usage)
 		u := fin.Usage
-		if err := emit(&aios.AssistantMessageCommitted{Role: "assistant", Content: text, Model: fin.Model, TokenUsage: &u}); err != nil {
-			return "", err
-		}
+		add(&aios.AssistantMessageCommitted{Role: "assistant", Content: text, Model: fin.Model, TokenUsage: &u})
 		msgs = append(msgs, aios.ChatMessage{Role: aios.RoleAssistant, Content: text, ToolCalls: calls})
 		if len(calls) == 0 {
 			fu := total
-			if err := must(&aios.StepFinished{Index: step, StopReason: fin.StopReason},
+			add(&aios.StepFinished{Index: step, StopReason: fin.StopReason},
 				&aios.PhaseEntered{Phase: aios.PhaseCommit},
-				&aios.RunFinished{Reason: "completed", TotalIterations: step + 1, FinalAnswer: text, Usage: &fu}); err != nil {
-				return "", err
-			}
-			return text, nil
+				&aios.RunFinished{Reason: "completed", TotalIterations: step + 1, FinalAnswer: text, Usage: &fu})
+			return text, flush()
 		}
-		if err := emit(&aios.PhaseEntered{Phase: aios.PhaseExecute}); err != nil {
-			return "", err
-		}
+		add(&aios.PhaseEntered{Phase: aios.PhaseExecute})
 		for _, c := range calls {
-			if err := must(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments},
-				&aios.ToolCallStarted{ToolRunID: "run-" + c.ID, ToolName: c.Name}); err != nil {
+			add(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments},
+				&aios.ToolCallStarted{ToolRunID: "run-" + c.ID, ToolName: c.Name})
+			if err := flush(); err != nil {
 				return "", err
 			}
 			tool, ok := p.tools.Tool(c.Name)
@@ -237,21 +241,14 @@ func runTurn(ctx context.Context, p turnPorts, stream aios.StreamID, prompt stri
 			}
 			res, err := tool.Call(ctx, c.Arguments)
 			if err != nil {
-				if err := emit(&aios.ToolCallFailed{CallID: c.ID, ToolName: c.Name, Error: err.Error()}); err != nil {
-					return "", err
-				}
+				add(&aios.ToolCallFailed{CallID: c.ID, ToolName: c.Name, Error: err.Error()})
 				msgs = append(msgs, aios.ChatMessage{Role: aios.RoleTool, ToolCallID: c.ID, Content: err.Error(), IsError: true})
 				continue
 			}
-			if err := emit(&aios.ToolCallCompleted{ToolRunID: "run-" + c.ID, CallID: c.ID, ToolName: c.Name,
-				Result: res.Output, Status: aios.SpanOK}); err != nil {
-				return "", err
-			}
+			add(&aios.ToolCallCompleted{ToolRunID: "run-" + c.ID, CallID: c.ID, ToolName: c.Name, Result: res.Output, Status: aios.SpanOK})
 			msgs = append(msgs, aios.ChatMessage{Role: aios.RoleTool, ToolCallID: c.ID, Content: string(res.Output)})
 		}
-		if err := emit(&aios.StepFinished{Index: step, StopReason: "tool_use"}); err != nil {
-			return "", err
-		}
+		add(&aios.StepFinished{Index: step, StopReason: "tool_use"})
 	}
 	return "", errors.New("turn did not finish")
 }

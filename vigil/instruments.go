@@ -44,6 +44,8 @@ type instruments struct {
 	modeTransition metric.Int64Counter
 	appendDuration metric.Float64Histogram
 	appendBatch    metric.Int64Histogram
+
+	outcomeOK, outcomeErr metric.MeasurementOption // cached: a set per record is costly
 }
 
 // newInstruments creates every instrument; one that the SDK refuses is
@@ -108,6 +110,8 @@ func newInstruments(m metric.Meter, log *slog.Logger) *instruments {
 		metric.WithExplicitBucketBoundaries(batchBuckets...)); !check(MetricAppendBatchSize, err) {
 		in.appendBatch, _ = noop.Int64Histogram(MetricAppendBatchSize)
 	}
+	in.outcomeOK = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("ok")))
+	in.outcomeErr = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("error")))
 	return &in
 }
 

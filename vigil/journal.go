@@ -9,7 +9,6 @@ import (
 	"github.com/lifeos/life/aios"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -42,7 +41,9 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	obs := make([]observation, len(events))
 	out := make([]aios.EventEnvelope, len(events))
 	for i, env := range events {
-		env.Metadata = maps.Clone(env.Metadata)
+		md := make(map[string]string, len(env.Metadata)+2) // room for the trace keys
+		maps.Copy(md, env.Metadata)
+		env.Metadata = md
 		obs[i] = t.runs.observe(ctx, &env, false)
 		if env.TraceID() == "" && obs[i].sc.IsValid() && obs[i].sc.IsSampled() {
 			env.SetTrace(obs[i].sc.TraceID().String(), obs[i].sc.SpanID().String())
@@ -68,9 +69,7 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	seqs, err := j.next.Append(pctx, out...)
 	dur := time.Since(began)
 
-	outcome := "ok"
 	if err != nil {
-		outcome = "error"
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
@@ -78,7 +77,10 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		span.SetAttributes(AttrSeq.Int64(int64(seqs[len(seqs)-1])), attribute.Int64("life.seq.first", int64(seqs[0])))
 	}
 	span.End()
-	mkv := metric.WithAttributes(AttrOutcome.String(outcome))
+	mkv := t.inst.outcomeOK
+	if err != nil {
+		mkv = t.inst.outcomeErr
+	}
 	t.inst.appendDuration.Record(ctx, dur.Seconds(), mkv)
 	t.inst.appendBatch.Record(ctx, int64(len(events)), mkv)
 

@@ -206,10 +206,13 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: orig}))
 		}
 	}
-	base := []attribute.KeyValue{AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)}
+	// Stream ids go on the run span (and derived chat and tool spans);
+	// phases and steps inherit them from it.
+	var base []attribute.KeyValue
 	if replay {
 		base = append(base, AttrReplay.Bool(true))
 	}
+	ids := []attribute.KeyValue{AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -233,7 +236,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		return ctx
 	}
 	start := func(parent context.Context, name string, kv ...attribute.KeyValue) trace.Span {
-		opts := append([]trace.SpanStartOption{trace.WithAttributes(base...), trace.WithAttributes(kv...)}, startOpts...)
+		opts := append([]trace.SpanStartOption{trace.WithAttributes(append(kv, base...)...)}, startOpts...)
 		_, sp := r.t.tracer.Start(parent, name, opts...)
 		o.opened = sp
 		return sp
@@ -273,6 +276,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		closeRun(AttrRunReason.String("superseded"))
 		name := "invoke_agent"
 		kv := []attribute.KeyValue{
+			ids[0], ids[1],
 			semconv.GenAIOperationNameInvokeAgent,
 			semconv.GenAIConversationID(env.SessionID),
 			AttrRunID.String(env.RunID),
@@ -295,7 +299,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 	case *aios.StepStarted:
 		popTo(st.find(frameStep), true)
 		step := start(parentCtx(st.innermost()), "step "+strconv.FormatUint(uint64(p.Index), 10),
-			AttrStep.Int64(int64(p.Index)), AttrRunID.String(st.runID))
+			AttrStep.Int64(int64(p.Index)))
 		push(frameStep, step)
 		st.mark = ts
 		sc = step.SpanContext()
@@ -308,7 +312,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		for len(st.stack) > 0 && st.stack[len(st.stack)-1].kind == framePhase {
 			popTo(len(st.stack)-1, true)
 		}
-		phase := start(parentCtx(st.innermost()), string(p.Phase), AttrPhase.String(string(p.Phase)), AttrRunID.String(st.runID))
+		phase := start(parentCtx(st.innermost()), string(p.Phase), AttrPhase.String(string(p.Phase)))
 		push(framePhase, phase)
 		st.mark = ts
 		sc = phase.SpanContext()
@@ -345,17 +349,17 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		st.dropPending(p.CallID, p.ToolName)
 		if replay {
 			from := st.toolStart(p.ToolName, ts, p.DurationMs)
-			r.replayTool(ctx, st, base, startOpts, from, ts, p.ToolName, p.CallID, p.Status != aios.SpanOK, string(p.Status))
+			r.replayTool(ctx, st, append(base, ids...), startOpts, from, ts, p.ToolName, p.CallID, p.Status != aios.SpanOK, string(p.Status))
 		}
 	case *aios.ToolCallFailed:
 		st.dropPending(p.CallID, p.ToolName)
 		if replay {
 			from := st.toolStart(p.ToolName, ts, 0)
-			r.replayTool(ctx, st, base, startOpts, from, ts, p.ToolName, p.CallID, true, p.Error)
+			r.replayTool(ctx, st, append(base, ids...), startOpts, from, ts, p.ToolName, p.CallID, true, p.Error)
 		}
 	case *aios.AssistantMessageCommitted:
 		if replay {
-			r.replayChat(ctx, st, base, startOpts, st.mark, ts, p.Model, p.TokenUsage)
+			r.replayChat(ctx, st, append(base, ids...), startOpts, st.mark, ts, p.Model, p.TokenUsage)
 			st.mark = ts
 		}
 	case *aios.ModeChanged:

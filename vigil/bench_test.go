@@ -1,0 +1,134 @@
+package vigil
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// discardExporter is the no-op span exporter of the benchmark: the SDK does
+// all its work (sampling at 1.0, recording, batching) and the spans are
+// then dropped.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// boundedMemory is the in-memory exporter of the benchmark, emptied now
+// and then so a long run does not hold every span.
+type boundedMemory struct {
+	*tracetest.InMemoryExporter
+	n int
+}
+
+func (m *boundedMemory) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	m.n += len(spans) // the batch processor exports from one goroutine
+	if m.n > 1<<14 {
+		m.Reset()
+		m.n = 0
+	}
+	return m.InMemoryExporter.ExportSpans(ctx, spans)
+}
+
+// benchSetup is one tracing configuration of the turn benchmark.
+type benchSetup struct {
+	name  string
+	ports func(b *testing.B) (turnPorts, func())
+}
+
+func benchSetups() []benchSetup {
+	raw := func() turnPorts {
+		fj := newFakeJournal()
+		fj.discard = true
+		return turnPorts{journal: fj, provider: &scriptedProvider{},
+			tools: oneToolRegistry{echoTool{}}, ids: aios.NewULIDGenerator(nil, nil)}
+	}
+	traced := func(b *testing.B, sp sdktrace.SpanProcessor) (turnPorts, func()) {
+		tel, err := New(context.Background(), Config{Sampler: SamplerAlwaysOn},
+			WithSpanProcessor(sp), WithMetricReader(sdkmetric.NewManualReader()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := raw()
+		p.journal = tel.WrapJournal(p.journal)
+		p.provider = tel.WrapProvider(p.provider)
+		p.tools = tel.WrapRegistry(p.tools)
+		p.bind = tel.Bind
+		return p, func() { _ = tel.Shutdown(context.Background()) }
+	}
+	return []benchSetup{
+		{"off", func(*testing.B) (turnPorts, func()) { return raw(), func() {} }},
+		{"noop-exporter", func(b *testing.B) (turnPorts, func()) {
+			return traced(b, sdktrace.NewBatchSpanProcessor(discardExporter{}))
+		}},
+		{"memory-exporter", func(b *testing.B) (turnPorts, func()) {
+			return traced(b, sdktrace.NewBatchSpanProcessor(&boundedMemory{InMemoryExporter: tracetest.NewInMemoryExporter()}))
+		}},
+	}
+}
+
+// BenchmarkTurn measures one agent turn (two provider calls, one tool call,
+// 18 journaled events) over the contract's ports with tracing off, on with
+// sampling 1.0 to a no-op exporter, and on to an in-memory exporter. The
+// provider, tool and journal are in-memory fakes, so the turn itself costs
+// microseconds and the ratio shows vigil's cost at its most visible; a
+// real turn (network model call, fsync'd journal) dilutes it by orders of
+// magnitude.
+func BenchmarkTurn(b *testing.B) {
+	for _, s := range benchSetups() {
+		b.Run(s.name, func(b *testing.B) {
+			ports, done := s.ports(b)
+			defer done()
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, err := runTurn(ctx, ports, aios.StreamID{Session: fmt.Sprintf("s%d", i%64), Branch: "main"}, "say hi"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTurnOverhead runs the three configurations interleaved in one
+// loop, so they share machine conditions, and reports the traced turn
+// times as ratios of the untraced one (1.05 = 5% overhead).
+func BenchmarkTurnOverhead(b *testing.B) {
+	setups := benchSetups()
+	ports := make([]turnPorts, len(setups))
+	for i, s := range setups {
+		p, done := s.ports(b)
+		defer done()
+		ports[i] = p
+	}
+	ctx := context.Background()
+	total := make([]time.Duration, len(setups))
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		stream := aios.StreamID{Session: fmt.Sprintf("s%d", i%64), Branch: "main"}
+		for j := range setups {
+			k := (i + j) % len(setups) // rotate the order
+			start := time.Now()
+			if _, err := runTurn(ctx, ports[k], stream, "say hi"); err != nil {
+				b.Fatal(err)
+			}
+			total[k] += time.Since(start)
+		}
+	}
+	n := float64(b.N)
+	base := float64(total[0]) / n
+	b.ReportMetric(base/1e3, "µs/turn-off")
+	for k := 1; k < len(setups); k++ {
+		per := float64(total[k]) / n
+		b.ReportMetric(per/1e3, "µs/turn-"+setups[k].name)
+		b.ReportMetric(per/base, "x-"+setups[k].name)
+		b.ReportMetric((per-base)/1e3, "µs-added-"+setups[k].name)
+	}
+}
