@@ -417,4 +417,3 @@ func TestIssueValidates(t *testing.T) {
 		t.Fatalf("bad purpose: %v", err)
 	}
 }
-
