@@ -295,21 +295,22 @@ func checkState(s *projection.State) error {
 }
 
 // Envelopes wraps the payloads Apply returned for trigger into envelopes on
-// the trigger's stream and run, stamped with its time. Their event ids are
-// ULIDs derived from the trigger, so journaling the same transitions again
-// (after a restart replays the stream) stores nothing new.
-func Envelopes(trigger *aios.EventEnvelope, payloads []aios.Payload) []aios.EventEnvelope {
+// stream (the trigger's own, or a branch that inherited it from its parent),
+// in the trigger's run and at its time. Their event ids are ULIDs derived
+// from stream and trigger, so journaling the same changes again (after a
+// restart replays the stream) stores nothing new.
+func Envelopes(stream aios.StreamID, trigger *aios.EventEnvelope, payloads []aios.Payload) []aios.EventEnvelope {
 	out := make([]aios.EventEnvelope, len(payloads))
 	for i, p := range payloads {
 		h := sha256.New()
-		h.Write([]byte(trigger.SessionID + "\x00" + trigger.BranchID + "\x00" + trigger.EventID + "\x00"))
+		h.Write([]byte(stream.Session + "\x00" + stream.Branch + "\x00" + trigger.EventID + "\x00"))
 		_ = binary.Write(h, binary.BigEndian, [2]uint64{trigger.Seq, uint64(i)})
 		sum := h.Sum(nil)
 		ids := aios.NewULIDGenerator(fixedClock(trigger.Time()), bytes.NewReader(sum[:10]))
 		e := aios.EventEnvelope{
 			EventID:       ids.NewID(),
-			SessionID:     trigger.SessionID,
-			BranchID:      trigger.BranchID,
+			SessionID:     stream.Session,
+			BranchID:      stream.Branch,
 			RunID:         trigger.RunID,
 			Timestamp:     trigger.Timestamp,
 			ParentID:      trigger.EventID,

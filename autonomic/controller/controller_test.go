@@ -129,7 +129,11 @@ func TestResumeErrors(t *testing.T) {
 func TestEnvelopesDeterministic(t *testing.T) {
 	trig := build("s", []step{{0, "r1", &aios.UserMessage{Content: "x"}}})[0]
 	ps := []aios.Payload{&aios.ModeChanged{From: aios.ModeExecute, To: aios.ModeRecover, Reason: "r"}, &aios.GatesUpdated{Gates: []byte(`{}`), Reason: "r"}}
-	a, b := Envelopes(&trig, ps), Envelopes(&trig, ps)
+	id := aios.StreamID{Session: "s", Branch: "main"}
+	a, b := Envelopes(id, &trig, ps), Envelopes(id, &trig, ps)
+	if o := Envelopes(aios.StreamID{Session: "s", Branch: "fork"}, &trig, ps); o[0].EventID == a[0].EventID || o[0].BranchID != "fork" {
+		t.Fatalf("branch envelope %+v", o[0])
+	}
 	if a[0].EventID != b[0].EventID || a[0].EventID == a[1].EventID || len(a[0].EventID) != 26 {
 		t.Fatalf("ids %s %s %s", a[0].EventID, b[0].EventID, a[1].EventID)
 	}

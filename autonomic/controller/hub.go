@@ -33,16 +33,24 @@ func (h *Hub) stream(id aios.StreamID) *Stream {
 	return st
 }
 
-// Apply folds e into its stream and returns the envelopes to journal for
-// the changes it caused (see [Controller.Apply] and [Envelopes]).
+// Apply folds e into its own stream (e.SessionID, e.BranchID) and returns
+// the envelopes to journal for the changes it caused (see
+// [Controller.Apply] and [Envelopes]).
 func (h *Hub) Apply(e *aios.EventEnvelope) []aios.EventEnvelope {
+	return h.ApplyTo(aios.StreamID{Session: e.SessionID, Branch: e.BranchID}, e)
+}
+
+// ApplyTo folds e into stream, which may differ from e's own: reading a
+// forked branch yields its parent's events up to the fork point, and they
+// belong to the branch's projection too.
+func (h *Hub) ApplyTo(stream aios.StreamID, e *aios.EventEnvelope) []aios.EventEnvelope {
 	h.mu.Lock()
-	out := h.c.Apply(h.stream(aios.StreamID{Session: e.SessionID, Branch: e.BranchID}), e)
+	out := h.c.Apply(h.stream(stream), e)
 	h.mu.Unlock()
 	if len(out) == 0 {
 		return nil
 	}
-	return Envelopes(e, out)
+	return Envelopes(stream, e, out)
 }
 
 // Seq returns the last seq folded for a stream, 0 for an unknown stream.

@@ -158,7 +158,7 @@ func (p *Projector) apply(ctx context.Context, id aios.StreamID, e *aios.EventEn
 	if e.Seq <= p.hub.Seq(id) {
 		return nil // already folded (CatchUp and Follow overlap)
 	}
-	out := p.hub.Apply(e)
+	out := p.hub.ApplyTo(id, e)
 	if len(out) > 0 && !p.opts.ReadOnly {
 		if _, err := p.j.Append(ctx, out...); err != nil {
 			return fmt.Errorf("autonomiclago: journal %d changes after seq %d: %w", len(out), e.Seq, err)

@@ -51,3 +51,51 @@ func TestLagoSnapshots(t *testing.T) {
 		t.Fatalf("resumed gating %+v, want %+v (err %v)", got, want, err)
 	}
 }
+
+// TestLagoBranch: a forked branch inherits its parent's events up to the
+// fork point; its projection folds them, its changes go into the branch,
+// and what happens on the branch does not touch the parent.
+func TestLagoBranch(t *testing.T) {
+	ctx := context.Background()
+	j := openLago(t)
+	evs := goingBroke()
+	if _, err := j.Append(ctx, evs[:2]...); err != nil { // balance synced, no spending yet
+		t.Fatal(err)
+	}
+	if _, err := j.Fork(ctx, aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, stream, "feature", 2); err != nil {
+		t.Fatal(err)
+	}
+	feature := aios.StreamID{Session: stream.Session, Branch: "feature"}
+	spend := evs[2]
+	spend.BranchID = "feature"
+	if _, err := j.Append(ctx, spend); err != nil {
+		t.Fatal(err)
+	}
+	p := newProjector(t, j, Options{})
+	gf, err := p.Decide(ctx, feature)
+	if err != nil || gf.EconomicMode != aios.EconomicHibernate {
+		t.Fatalf("feature gating %+v err %v", gf, err)
+	}
+	gm, err := p.Decide(ctx, stream)
+	if err != nil || gm.EconomicMode != aios.EconomicSovereign {
+		t.Fatalf("main gating %+v err %v", gm, err)
+	}
+	var own int
+	for e, err := range j.Read(ctx, aios.ReadQuery{Stream: feature}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := e.Payload.(*aios.ModeChanged); ok {
+			own++
+			if e.BranchID != "feature" {
+				t.Errorf("change journaled on %q", e.BranchID)
+			}
+		}
+	}
+	if own != 1 {
+		t.Fatalf("%d ModeChanged on the branch, want 1", own)
+	}
+	if n := countOwn(readAll(t, j)); n != 0 {
+		t.Fatalf("%d changes journaled on main", n)
+	}
+}
