@@ -154,3 +154,23 @@ func TestSpecJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyConsistent: without dwell, after every update the level is
+// one the value is allowed to hold: not past the current level's exit, and
+// not at the next level's enter.
+func TestPropertyConsistent(t *testing.T) {
+	spec := zones()
+	spec.MinDwell = 0
+	r := rand.New(rand.NewPCG(7, 7))
+	var st State
+	for i := range 20000 {
+		v := r.Float64()
+		spec.Update(&st, v, uint64(i))
+		if st.Level > 0 && spec.left(st.Level-1, v) {
+			t.Fatalf("step %d: v=%v held level %d past its exit", i, v, st.Level)
+		}
+		if st.Level < len(spec.Levels) && spec.entered(st.Level, v) {
+			t.Fatalf("step %d: v=%v at level %d though level %d's enter is reached", i, v, st.Level, st.Level+1)
+		}
+	}
+}
