@@ -163,7 +163,7 @@ type Index struct {
 	lens     map[string]int
 	total    int
 	postings map[string]map[string]int // term -> doc -> tf
-	byKey    map[string]string          // normalised title / file stem -> doc id
+	byKey    map[string]string         // normalised title / file stem -> doc id
 }
 
 // NewIndex returns an empty index.

@@ -1,0 +1,140 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/lago/journal"
+)
+
+// fakeClock is a settable clock for the rate limiter tests.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func setup(t *testing.T, q Quotas) (*journal.Journal, *Engine, *fakeClock) {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	c := &fakeClock{t: time.Unix(1700000000, 0)}
+	return j, New(j, q, nil, c), c
+}
+
+func refusals(t *testing.T, j *journal.Journal) int {
+	n := 0
+	for e, err := range j.Read(context.Background(), aios.ReadQuery{Stream: SystemStream}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := e.Payload.(*aios.Custom); ok && c.EventType == EventRefused {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRoles(t *testing.T) {
+	ctx := context.Background()
+	j, e, _ := setup(t, Quotas{})
+	if err := e.Authorize(ctx, "anyone", "s", Write); err != nil {
+		t.Fatalf("open session refused: %v", err)
+	}
+	if err := e.Grant(ctx, "alice", "s", "alice", Owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Grant(ctx, "alice", "s", "bob", Writer); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Grant(ctx, "alice", "s", "carol", Reader); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		who    string
+		action Action
+		ok     bool
+	}{
+		{"alice", Admin, true}, {"alice", Write, true}, {"bob", Write, true}, {"bob", Admin, false},
+		{"carol", Read, true}, {"carol", Write, false}, {"mallory", Read, false},
+	}
+	for _, tt := range tests {
+		err := e.Authorize(ctx, tt.who, "s", tt.action)
+		var r *Refusal
+		if tt.ok != (err == nil) || (!tt.ok && (!errors.As(err, &r) || r.Status != http.StatusForbidden || !errors.Is(err, ErrForbidden))) {
+			t.Errorf("%s %s: %v", tt.who, tt.action, err)
+		}
+	}
+	if err := e.Grant(ctx, "bob", "s", "bob", Owner); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("writer granted owner: %v", err)
+	}
+	if n := refusals(t, j); n != 4 {
+		t.Fatalf("%d refusals journaled, want 4", n)
+	}
+	// a fresh engine rebuilds the ACL from the journal
+	e2 := New(j, Quotas{}, nil, nil)
+	if r, _ := e2.Role(ctx, "s", "bob"); r != Writer {
+		t.Fatalf("reloaded role %q", r)
+	}
+}
+
+func TestEventRate(t *testing.T) {
+	ctx := context.Background()
+	j, e, c := setup(t, Quotas{EventsPerMinute: 60})
+	if err := e.ChargeEvents(ctx, "t", 60); err != nil {
+		t.Fatal(err)
+	}
+	err := e.ChargeEvents(ctx, "t", 1)
+	if !errors.Is(err, ErrQuota) {
+		t.Fatalf("over rate: %v", err)
+	}
+	if err := e.ChargeEvents(ctx, "other", 1); err != nil {
+		t.Fatalf("other tenant limited: %v", err)
+	}
+	c.add(10 * time.Second) // refills 10
+	if err := e.ChargeEvents(ctx, "t", 10); err != nil {
+		t.Fatalf("after refill: %v", err)
+	}
+	if err := e.ChargeEvents(ctx, "t", 1); !errors.Is(err, ErrQuota) {
+		t.Fatalf("refill overshoot: %v", err)
+	}
+	if n := refusals(t, j); n != 2 {
+		t.Fatalf("%d refusals journaled", n)
+	}
+}
+
+func TestBlobQuota(t *testing.T) {
+	ctx := context.Background()
+	j, e, _ := setup(t, Quotas{BlobBytes: 100})
+	if err := e.ChargeBlob(ctx, "t", "h1", 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ChargeBlob(ctx, "t", "h1", 60); err != nil {
+		t.Fatalf("same blob charged twice: %v", err)
+	}
+	if r, _ := e.Remaining(ctx, "t"); r != 40 {
+		t.Fatalf("remaining %d", r)
+	}
+	if err := e.ChargeBlob(ctx, "t", "h2", 41); !errors.Is(err, ErrQuota) {
+		t.Fatalf("over quota: %v", err)
+	}
+	e2 := New(j, Quotas{BlobBytes: 100}, nil, nil)
+	if u, _ := e2.BlobUsage(ctx, "t"); u != 60 {
+		t.Fatalf("usage after reload %d", u)
+	}
+}
