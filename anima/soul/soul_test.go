@@ -61,10 +61,12 @@ func TestHashSensitivity(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	tests := map[string]func(*Soul){
-		"no name":          func(s *Soul) { s.Origin.Name = "" },
-		"bad creator":      func(s *Soul) { s.Origin.Creator.Kind = "robot" },
-		"bad severity":     func(s *Soul) { s.Values.SafetyConstraints[0].Severity = "extreme" },
-		"duplicate id":     func(s *Soul) { s.Values.SafetyConstraints = append(s.Values.SafetyConstraints, s.Values.SafetyConstraints[0]) },
+		"no name":      func(s *Soul) { s.Origin.Name = "" },
+		"bad creator":  func(s *Soul) { s.Origin.Creator.Kind = "robot" },
+		"bad severity": func(s *Soul) { s.Values.SafetyConstraints[0].Severity = "extreme" },
+		"duplicate id": func(s *Soul) {
+			s.Values.SafetyConstraints = append(s.Values.SafetyConstraints, s.Values.SafetyConstraints[0])
+		},
 		"bad capability":   func(s *Soul) { s.Values.CapabilityCeiling = []string{"*"} },
 		"bad root key":     func(s *Soul) { s.RootPublicKey = "did:key:zBAD" },
 		"bad parent":       func(s *Soul) { s.Lineage.Parents = []string{"x"} },

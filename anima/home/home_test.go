@@ -1,0 +1,215 @@
+package home
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/anima/identity"
+	"github.com/lifeos/life/anima/seal"
+	"github.com/lifeos/life/anima/soul"
+	"github.com/lifeos/life/anima/token"
+)
+
+var fast = seal.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+
+type stepClock struct{ t time.Time }
+
+func (c *stepClock) Now() time.Time { c.t = c.t.Add(time.Second); return c.t }
+
+func create(t *testing.T) (string, *Identity) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "agent")
+	_, id, err := Create(context.Background(), dir, []byte("pw"), Options{Name: "scout", KDF: fast,
+		Values: soul.Values{CapabilityCeiling: []string{"chat:*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, id
+}
+
+func TestCreateLoadModes(t *testing.T) {
+	dir, id := create(t)
+	if !strings.HasPrefix(id.DID, "did:key:zDn") {
+		t.Fatalf("DID %s", id.DID)
+	}
+	if _, err := identity.ParseAddress(id.WalletAddress); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(dir)
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("dir mode %v", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, _ := e.Info()
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Fatalf("%s mode %v", e.Name(), info.Mode().Perm())
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		if bytes.Contains(b, []byte(`"pw"`)) {
+			t.Fatalf("%s contains the passphrase", e.Name())
+		}
+	}
+	back, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.DID != id.DID || back.Soul.Origin.Name != "scout" || back.Genesis.SoulHash != back.Soul.Hash() {
+		t.Fatal("reloaded identity differs")
+	}
+	if _, _, err := Create(context.Background(), dir, []byte("pw"), Options{Name: "again", KDF: fast}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, _, err := Unlock(dir, []byte("wrong")); !errors.Is(err, seal.ErrWrongPassphrase) {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	c, _, err := Unlock(dir, []byte("pw"))
+	if err != nil || c.DID() != id.DID {
+		t.Fatalf("unlock: %v", err)
+	}
+}
+
+func TestRotateTwiceAndRevoke(t *testing.T) {
+	dir, id := create(t)
+	clock := &stepClock{t: time.Now()}
+	c0, _, _ := Unlock(dir, []byte("pw"))
+	oldTok, err := token.Issue(context.Background(), c0, aios.KeyAuth, token.Request{Audience: []string{"x"}, TTL: time.Minute}, &stepClock{t: time.Now().Add(-5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot1, id1, err := Rotate(context.Background(), dir, []byte("pw"), fast, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot2, id2, err := Rotate(context.Background(), dir, []byte("pw"), fast, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot1.OldDID != id.DID || rot2.OldDID != id1.DID || id2.DID == id1.DID {
+		t.Fatal("rotations do not chain")
+	}
+	if len(id2.History) != 3 || id2.History[0] != id.DID || id2.History[2] != id2.DID {
+		t.Fatalf("history %v", id2.History)
+	}
+	if id2.WalletAddress == id.WalletAddress || id2.WalletDID != rot2.NewWalletDID {
+		t.Fatalf("wallet not followed: %s %s", id2.WalletAddress, id2.WalletDID)
+	}
+	// The new seed is what is sealed now, and the old passphrase opens it.
+	c, _, err := Unlock(dir, []byte("pw"))
+	if err != nil || c.DID() != id2.DID || c.WalletAddress() != id2.WalletAddress {
+		t.Fatalf("unlock after rotation: %v", err)
+	}
+	// A token from the genesis key, issued before the rotation, still
+	// verifies against the home's chain and leads to the current DID.
+	v := token.NewVerifier(token.WithRegistry(id2.Registry))
+	r, err := v.VerifyDetail(context.Background(), oldTok, "x")
+	if err != nil || r.CurrentDID != id2.DID || r.Hops != 2 {
+		t.Fatalf("old token: %+v %v", r, err)
+	}
+	// Revoke the current DID: rotation is refused and tokens die.
+	id3, err := Revoke(dir, id2.DID, "compromised", nil)
+	if err != nil || !id3.Revoked {
+		t.Fatalf("revoke: %v", err)
+	}
+	if _, _, err := Rotate(context.Background(), dir, []byte("pw"), fast, nil); err == nil {
+		t.Fatal("revoked identity rotated")
+	}
+	v.SetRegistry(id3.Registry)
+	if _, err := v.Verify(context.Background(), oldTok, "x"); !errors.Is(err, token.ErrRevoked) {
+		t.Fatalf("token after revocation: %v", err)
+	}
+	if _, err := Revoke(dir, "did:web:x", "nope", nil); err == nil {
+		t.Fatal("revocation of a non did:key accepted")
+	}
+}
+
+// A crash after the events were written but before the new seed replaced
+// the old one is finished on the next load; a crash before the events is
+// rolled back.
+func TestPendingRotation(t *testing.T) {
+	dir, _ := create(t)
+	_, id1, err := Rotate(context.Background(), dir, []byte("pw"), fast, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Simulate the crash: move the current seed back to pending and put
+	// a stale seed in place.
+	cur := filepath.Join(dir, SeedFile)
+	if err := os.Rename(cur, filepath.Join(dir, pendingSeed)); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := seal.Seal(identity.Seed{9}, []byte("pw"), fast, nil)
+	if err := seal.Save(cur, stale); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Unlock(dir, []byte("pw")); err != nil {
+		t.Fatalf("unlock after interrupted rotation: %v", err)
+	}
+	s, _ := seal.Load(cur)
+	if s.DID != id1.DID {
+		t.Fatal("pending seed not installed")
+	}
+	// Pending seed that the events never mention: discarded.
+	if err := seal.Save(filepath.Join(dir, pendingSeed), stale); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pendingSeed)); !os.IsNotExist(err) {
+		t.Fatal("orphan pending seed kept")
+	}
+}
+
+func TestTamperedEventsRejected(t *testing.T) {
+	dir, _ := create(t)
+	if _, _, err := Rotate(context.Background(), dir, []byte("pw"), fast, nil); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, EventsFile)
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	tests := map[string]string{
+		"proof swapped": strings.Replace(string(b), `"rotation_proof_jws":"ey`, `"rotation_proof_jws":"eyX`, 1),
+		"soul edited":   strings.Replace(string(b), `scout`, `sc0ut`, 1),
+		"genesis gone":  strings.Join(lines[1:], "\n"),
+		"not json":      string(b) + "{oops\n",
+		"empty":         "",
+	}
+	for name, content := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Load(dir); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func FuzzDecodeEvents(f *testing.F) {
+	dir := f.TempDir()
+	_, _, err := Create(context.Background(), filepath.Join(dir, "a"), []byte("pw"), Options{Name: "f", KDF: fast})
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "a", EventsFile))
+	f.Add(b)
+	f.Add([]byte("{}\n"))
+	f.Add([]byte(`{"event_id":"x","session_id":"s","branch_id":"b","seq":1,"timestamp":1,"payload":{"type":"Custom","event_type":"anima.identity_rotated","data":{}},"metadata":{},"schema_version":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		events, err := DecodeEvents(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		_, _ = FromEvents("fuzz", events) // must not panic
+	})
+}
