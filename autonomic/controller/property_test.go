@@ -20,7 +20,10 @@ func randomSteps(r *rand.Rand, n int) []step {
 	models := []string{"claude-sonnet-4", "gpt-4o-mini", "mock", "unknown-model"}
 	for len(st) < n {
 		at += time.Duration(r.IntN(90_000)) * time.Millisecond
-		switch k := r.IntN(14); k {
+		switch k := r.IntN(15); k {
+		case 14:
+			st = append(st, step{at, "", &aios.PolicyEvaluated{ToolName: "bash", Decision: aios.PolicyDeny}},
+				step{at, "", &aios.ToolCallFailed{CallID: "d", ToolName: "bash", Error: "denied"}})
 		case 0:
 			run++
 			st = append(st, chatTurn(at, fmt.Sprint("r", run), models[r.IntN(len(models))], uint32(r.IntN(200_000)), uint32(r.IntN(4000)))...)

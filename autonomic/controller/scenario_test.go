@@ -134,5 +134,20 @@ func scenarios() []scenario {
 		st = append(st, step{15 * time.Minute, "", &aios.UserMessage{Content: "calm"}})
 		sc = append(sc, scenario{name: "spend-velocity", steps: st})
 	}
+	{
+		// Calls the gate refuses (as arcan journals them: a PolicyEvaluated
+		// deny, then ToolCallFailed) are not errors: no recover mode after.
+		st := []step{
+			{0, "", &aios.BalanceSynced{BalanceMicroCredits: 0}},
+		}
+		for i := range 6 {
+			at := time.Duration(i+1) * time.Second
+			st = append(st,
+				step{at, "r1", &aios.PolicyEvaluated{ToolName: "bash", Decision: aios.PolicyDeny, RuleID: "autonomic", Explanation: "tools are not allowed in this mode"}},
+				step{at, "r1", &aios.ToolCallFailed{CallID: fmt.Sprint("c", i), ToolName: "bash", Error: "blocked by autonomic gate: tools are not allowed in this mode"}})
+		}
+		st = append(st, step{time.Minute, "", &aios.RevenueReceived{AmountMicroCredits: 100_000_000, Source: "grant"}})
+		sc = append(sc, scenario{name: "gate-denials-inert", steps: st})
+	}
 	return sc
 }

@@ -111,10 +111,30 @@ func (p *Projector) Apply(s *State, e *aios.EventEnvelope) bool {
 			s.Operational.ToolFailures++
 			outcome(&s.Operational, true, p.cfg.ErrorWindow)
 		}
+	case *aios.PolicyEvaluated:
+		if pl.Decision == aios.PolicyDeny {
+			o := &s.Operational
+			if o.PendingDenials == nil {
+				o.PendingDenials = make(map[string]uint32)
+			}
+			if len(o.PendingDenials) < maxOpenRuns {
+				o.PendingDenials[pl.ToolName]++
+			}
+		}
 	case *aios.ToolCallFailed:
-		s.Operational.ToolCalls++
-		s.Operational.ToolFailures++
-		outcome(&s.Operational, true, p.cfg.ErrorWindow)
+		o := &s.Operational
+		if n := o.PendingDenials[pl.ToolName]; n > 0 {
+			if n == 1 {
+				delete(o.PendingDenials, pl.ToolName)
+			} else {
+				o.PendingDenials[pl.ToolName] = n - 1
+			}
+			o.Denials++
+			break
+		}
+		o.ToolCalls++
+		o.ToolFailures++
+		outcome(o, true, p.cfg.ErrorWindow)
 	case *aios.ErrorRaised:
 		outcome(&s.Operational, true, p.cfg.ErrorWindow)
 	case *aios.ContextCompacted:

@@ -94,6 +94,21 @@ func TestFold(t *testing.T) {
 			},
 		},
 		{
+			name: "policy denials are not errors",
+			evs: []ev{
+				{0, "", &aios.PolicyEvaluated{ToolName: "bash", Decision: aios.PolicyDeny, RuleID: "autonomic"}},
+				{1, "", &aios.ToolCallFailed{CallID: "1", ToolName: "bash", Error: "blocked by autonomic gate"}},
+				{2, "", &aios.PolicyEvaluated{ToolName: "read", Decision: aios.PolicyAllow}},
+				{3, "", &aios.ToolCallFailed{CallID: "2", ToolName: "bash", Error: "exit 1"}},
+			},
+			check: func(t *testing.T, s *State) {
+				o := s.Operational
+				if o.Denials != 1 || o.ToolFailures != 1 || o.Errors != 1 || o.ToolCalls != 1 || len(o.PendingDenials) != 0 {
+					t.Errorf("operational = %+v", o)
+				}
+			},
+		},
+		{
 			name: "run latency",
 			evs: []ev{
 				{0, "r1", &aios.RunStarted{Provider: "mock"}},

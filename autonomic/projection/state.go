@@ -38,6 +38,14 @@ type Operational struct {
 
 	ToolCalls    uint64 `json:"tool_calls"`
 	ToolFailures uint64 `json:"tool_failures"`
+	// Denials counts tool calls refused by policy or by the gate itself
+	// (a PolicyEvaluated deny, then the ToolCallFailed that reports it).
+	// They are not errors: counting them would let a restriction feed the
+	// error rate and tighten itself.
+	Denials uint64 `json:"denials"`
+	// PendingDenials counts, per tool, denials whose ToolCallFailed is
+	// still to come.
+	PendingDenials map[string]uint32 `json:"pending_denials,omitempty"`
 
 	Runs              uint64 `json:"runs"`
 	RunErrors         uint64 `json:"run_errors"`
