@@ -295,17 +295,17 @@ func (v *vercelEnc) event(e aios.EventEnvelope) {
 		if json.Unmarshal(p.Arguments, &input) != nil {
 			input = map[string]any{}
 		}
-		v.sw.json("", "", map[string]any{"type": "tool-input-available", "toolCallId": p.CallID, "toolName": p.ToolName, "input": input})
+		v.sw.json("", "", map[string]any{"type": "tool-input-available", "toolCallId": p.CallID, "toolName": p.ToolName, "input": input, "dynamic": true})
 	case *aios.ToolCallCompleted:
 		v.start()
 		var out any
 		if json.Unmarshal(p.Result, &out) != nil {
 			out = string(p.Result)
 		}
-		v.sw.json("", "", map[string]any{"type": "tool-output-available", "toolCallId": p.CallID, "output": out})
+		v.sw.json("", "", map[string]any{"type": "tool-output-available", "toolCallId": p.CallID, "output": out, "dynamic": true})
 	case *aios.ToolCallFailed:
 		v.start()
-		v.sw.json("", "", map[string]any{"type": "tool-output-error", "toolCallId": p.CallID, "errorText": p.Error})
+		v.sw.json("", "", map[string]any{"type": "tool-output-error", "toolCallId": p.CallID, "errorText": p.Error, "dynamic": true})
 	case *aios.StepFinished:
 		v.start()
 		v.closeText()
