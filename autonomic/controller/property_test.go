@@ -56,11 +56,6 @@ func randomSteps(r *rand.Rand, n int) []step {
 	return st[:n]
 }
 
-type result struct {
-	snapshot    []byte
-	transitions []string
-}
-
 func foldAll(t testing.TB, c *Controller, id aios.StreamID, events []aios.EventEnvelope, from *Stream) (*Stream, []string) {
 	t.Helper()
 	st := from
