@@ -9,7 +9,14 @@
 //   - hysteresis: leveled latches with enter/exit thresholds and a dwell time;
 //   - rules: the rules, their thresholds and the merge;
 //   - controller: per-stream state (projection + latches), the gating
-//     decision and the transition events to journal; an aios.Gate.
+//     decision and the transition events to journal; an aios.Gate;
+//   - api: autonomicd's HTTP interface (healthz, gating, projection, rules);
+//   - cmd/autonomicd: the daemon, a nested module because it links lago.
+//
+// The journal adapter (bridges/autonomiclago) and the fail-open gate the
+// runtime uses (bridges/gate) live in the bridges module, so this module
+// imports nothing but aios. config.example.json is the default
+// configuration written out in full.
 //
 // Time comes only from event timestamps, never from the wall clock, so a
 // replay of the same journal always yields the same decisions.
