@@ -17,8 +17,9 @@ import (
 // `lago replay` span per Read, the append latency and batch size metrics,
 // and the run tracer fed with every appended event. Each appended event
 // that carries no trace context yet gets the trace_id and span_id of the
-// span it belongs to (its run, step or phase span, else the caller's span)
-// in its metadata; the caller's envelopes are not modified. A disabled
+// span it belongs to (its run, step or phase span, else the caller's span,
+// else the span of the next event in its batch that has one) in its
+// metadata; the caller's envelopes are not modified. A disabled
 // Telemetry returns j itself.
 func (t *Telemetry) WrapJournal(j aios.Journal) aios.Journal {
 	if !t.enabled || j == nil {
@@ -45,10 +46,21 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		maps.Copy(md, env.Metadata)
 		env.Metadata = md
 		obs[i] = t.runs.observe(ctx, &env, false)
-		if env.TraceID() == "" && obs[i].sc.IsValid() && obs[i].sc.IsSampled() {
-			env.SetTrace(obs[i].sc.TraceID().String(), obs[i].sc.SpanID().String())
-		}
 		out[i] = env
+	}
+	// An event with no span yet (the user message a run starts with) joins
+	// the span of the next event of its batch that has one.
+	var next trace.SpanContext
+	for i := len(out) - 1; i >= 0; i-- {
+		sc := obs[i].sc
+		if sc.IsValid() {
+			next = sc
+		} else {
+			sc = next
+		}
+		if out[i].TraceID() == "" && sc.IsValid() && sc.IsSampled() {
+			out[i].SetTrace(sc.TraceID().String(), sc.SpanID().String())
+		}
 	}
 
 	pctx, _, _ := t.parent(ctx)

@@ -17,7 +17,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// WrapProvider returns p with a `chat {model}` client span per call carrying
+// WrapProvider returns p with a `chat {model}` client span per call (the
+// request's model, else the one the response names) carrying
 // the GenAI request and response attributes, and the token usage, operation
 // duration and estimated cost metrics. Message content goes on the span only
 // when capture is on. A disabled Telemetry returns p itself.
@@ -117,6 +118,10 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 			if finish.Model != "" {
 				out = append(out, semconv.GenAIResponseModel(finish.Model))
 				metricAttrs = append(metricAttrs, semconv.GenAIResponseModel(finish.Model))
+				if req.Model == "" {
+					// The provider picked its default model: name the span after it.
+					span.SetName("chat " + finish.Model)
+				}
 			}
 			if finish.StopReason != "" {
 				out = append(out, semconv.GenAIResponseFinishReasons(finish.StopReason))

@@ -290,12 +290,10 @@ func TestTurnSpanTree(t *testing.T) {
 		}
 	}
 
-	// Every event of the run carries the trace; the run's own events carry
-	// the span they opened or closed.
+	// Every event of the run carries the trace (the user message too: it
+	// joins the run its batch starts); the run's own events carry the span
+	// they opened or closed.
 	for _, e := range h.fj.events(stream) {
-		if _, ok := e.Payload.(*aios.UserMessage); ok {
-			continue // before the run: no span in the caller's context
-		}
 		if e.TraceID() != run.SpanContext().TraceID().String() {
 			t.Errorf("%s: trace_id %q, want the run's", e.Payload.Type(), e.TraceID())
 		}
