@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lifeos/life/aios"
@@ -44,6 +45,9 @@ func workspace(t *testing.T, opts praxis.Options) (*praxis.Canonical, string) {
 		}
 	}
 	if err := os.Symlink(filepath.Join(base, "outside"), filepath.Join(root, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if opts.Deny == nil {
@@ -115,6 +119,7 @@ func TestToolResults(t *testing.T) {
 		{"read_file", `{"path":"bin.dat"}`, true, "", "binary"},
 		{"read_file", `{"path":"docs"}`, true, "", "directory"},
 		{"read_file", `{"path":"missing"}`, true, "", "no such file"},
+		{"read_file", `{"path":"fifo"}`, true, "", "not a regular file"},
 		{"read_file", `{}`, true, "", "path is required"},
 		{"read_file", `{"path":"main.go","bogus":1}`, true, "", "unknown field"},
 		{"read_file", `[1]`, true, "", "invalid arguments"},

@@ -19,13 +19,17 @@ import (
 
 // Tag is the hashline tag of line n (from 1) with the given text.
 func Tag(n int, text string) string {
-	h := blake3.New()
-	var num [20]byte
-	_, _ = h.Write(strconv.AppendInt(num[:0], int64(n), 10))
-	_, _ = h.Write([]byte{':'})
-	_, _ = h.WriteString(text)
-	var sum [32]byte
-	h.Sum(sum[:0])
+	var stack [256]byte
+	return tagInto(stack[:0], n, text)
+}
+
+// tagInto hashes "{n}:{text}" built in buf (reused by Tags to avoid an
+// allocation per line).
+func tagInto(buf []byte, n int, text string) string {
+	buf = strconv.AppendInt(buf, int64(n), 10)
+	buf = append(buf, ':')
+	buf = append(buf, text...)
+	sum := blake3.Sum256(buf)
 	return hex.EncodeToString(sum[:4])
 }
 
@@ -94,8 +98,9 @@ func (d *Doc) EOL() string {
 // Tags returns the tag of every line.
 func (d *Doc) Tags() []string {
 	tags := make([]string, len(d.Lines))
+	buf := make([]byte, 0, 256)
 	for i, l := range d.Lines {
-		tags[i] = Tag(i+1, l.Text)
+		tags[i] = tagInto(buf[:0], i+1, l.Text)
 	}
 	return tags
 }

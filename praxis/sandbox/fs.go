@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -199,13 +200,14 @@ func (p *FsPolicy) writable(name string) error {
 	return nil
 }
 
-// Open opens a file for reading.
+// Open opens a file for reading. O_NONBLOCK keeps a FIFO planted in the
+// workspace from blocking the open; callers check the file's type.
 func (p *FsPolicy) Open(name string) (*os.File, error) {
 	rel, err := p.Resolve(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := p.root.OpenFile(rel, os.O_RDONLY, 0)
+	f, err := p.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	return f, mapErr("open", name, err)
 }
 

@@ -165,3 +165,47 @@ func TestNewFsPolicyErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRaceSymlinkSwap flips a directory between a real one and a symlink to
+// the outside while reads and writes run: the outside is never read or
+// written, whatever the interleaving.
+func TestRaceSymlinkSwap(t *testing.T) {
+	p, root, outside := newFs(t, FsOptions{})
+	must(t, os.WriteFile(filepath.Join(outside, "b.txt"), []byte("TOP SECRET"), 0o644))
+	sub := filepath.Join(root, "sub")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = os.RemoveAll(sub)
+			_ = os.Symlink(outside, sub)
+			_ = os.Remove(sub)
+			_ = os.Mkdir(sub, 0o755)
+			_ = os.WriteFile(filepath.Join(sub, "b.txt"), []byte("inside"), 0o644)
+		}
+	}()
+	for range 2000 {
+		if b, err := p.ReadFile("sub/b.txt"); err == nil && string(b) == "TOP SECRET" {
+			t.Errorf("read %q through a swapped symlink", b)
+			break
+		}
+		_ = p.WriteFile("sub/w.txt", []byte("x"), 0o644)
+	}
+	close(stop)
+	<-done
+	if _, err := os.Stat(filepath.Join(outside, "w.txt")); err == nil {
+		t.Fatal("wrote outside through a swapped symlink")
+	}
+	entries, _ := os.ReadDir(outside)
+	for _, e := range entries {
+		if e.Name() != "secret.txt" && e.Name() != "b.txt" {
+			t.Fatalf("stray file outside: %s", e.Name())
+		}
+	}
+}

@@ -32,6 +32,9 @@ func readCapped(p *sandbox.FsPolicy, name string, limit int64) ([]byte, error) {
 	if fi.IsDir() {
 		return nil, fmt.Errorf("%q is a directory", name)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file", name)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
