@@ -190,15 +190,24 @@ func TestRaceSymlinkSwap(t *testing.T) {
 			_ = os.WriteFile(filepath.Join(sub, "b.txt"), []byte("inside"), 0o644)
 		}
 	}()
+	var refused, race int
 	for range 2000 {
-		if b, err := p.ReadFile("sub/b.txt"); err == nil && string(b) == "TOP SECRET" {
+		b, err := p.ReadFile("sub/b.txt")
+		if err == nil && string(b) == "TOP SECRET" {
 			t.Errorf("read %q through a swapped symlink", b)
 			break
+		}
+		if v, ok := AsViolation(err); ok {
+			refused++
+			if v.Rule == RuleRaceEscape {
+				race++
+			}
 		}
 		_ = p.WriteFile("sub/w.txt", []byte("x"), 0o644)
 	}
 	close(stop)
 	<-done
+	t.Logf("%d reads refused, %d of them caught at use (os.Root) after passing the check", refused, race)
 	if _, err := os.Stat(filepath.Join(outside, "w.txt")); err == nil {
 		t.Fatal("wrote outside through a swapped symlink")
 	}
