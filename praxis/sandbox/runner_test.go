@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,5 +241,30 @@ func TestIsolatedBrokenBwrap(t *testing.T) {
 	res, err := r2.Run(t.Context(), Request{Argv: []string{"true"}})
 	if err != nil || res.Tier != TierRestricted || slices.Contains(res.Mechanisms, "bwrap") {
 		t.Fatalf("fallback: %+v %v", res, err)
+	}
+}
+
+// TestIsolatedTimeoutKillsAll: under bwrap the command runs in its own
+// session and pid namespace; a timeout must still leave nothing running.
+func TestIsolatedTimeoutKillsAll(t *testing.T) {
+	r, _ := newRunner(t, RunnerOptions{Tier: TierIsolated, AllowShell: true, Helper: helperArgv(t)})
+	if bw, ll, why := r.Isolation(t.Context()); !bw && !ll {
+		t.Skipf("no isolation mechanism works here: %v", why)
+	}
+	marker := fmt.Sprintf("%d.%d", 300+os.Getpid()%1000, time.Now().UnixNano()%1000)
+	res, err := r.Run(t.Context(), Request{Shell: "sleep " + marker + " & sleep " + marker, Timeout: 300 * time.Millisecond})
+	if err != nil || !res.TimedOut {
+		t.Fatalf("%+v %v", res, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := exec.Command("pgrep", "-f", "sleep "+marker).Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes survived the timeout: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -321,3 +321,13 @@ func (r *Registry) Body(name string) (string, error) {
 	_, body, err := Parse(s.Path, data)
 	return body, err
 }
+
+// DefaultSources are the workspace's .skills dir, then the user's
+// ~/.life/skills (when the home dir is known): workspace skills win.
+func DefaultSources(workspace string) []Source {
+	src := []Source{{Dir: filepath.Join(workspace, ".skills"), Label: "workspace"}}
+	if home, err := os.UserHomeDir(); err == nil {
+		src = append(src, Source{Dir: filepath.Join(home, ".life", "skills"), Label: "user"})
+	}
+	return src
+}

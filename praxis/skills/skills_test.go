@@ -147,3 +147,11 @@ func ExampleLoad() {
 	// 0 greet Say hello
 	// Say hello politely.
 }
+
+func TestDefaultSources(t *testing.T) {
+	t.Setenv("HOME", "/home/agent")
+	src := DefaultSources("/ws")
+	if len(src) != 2 || src[0].Dir != "/ws/.skills" || src[1].Dir != "/home/agent/.life/skills" || src[0].Label != "workspace" {
+		t.Fatalf("%+v", src)
+	}
+}
