@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lifeos/life/aios"
@@ -234,4 +235,44 @@ func ExampleNewCanonicalRegistry() {
 	// Output:
 	//    1 7feab20a | hello
 	// true path_outside_workspace
+}
+
+// TestConcurrentDispatch runs canonical tools from many goroutines through
+// one dispatcher and gate (run with -race).
+func TestConcurrentDispatch(t *testing.T) {
+	c, _ := workspace(t, praxis.Options{})
+	gate, _ := policy.NewGate(policy.Config{}, c)
+	var mu sync.Mutex
+	count := map[string]int{}
+	d := &praxis.Dispatcher{Tools: c, Gate: gate, Journal: func(_ context.Context, p aios.Payload) error {
+		mu.Lock()
+		count[p.Type()]++
+		mu.Unlock()
+		return nil
+	}}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 10 {
+				name := fmt.Sprintf("f%d-%d.txt", i, j)
+				calls := []aios.ToolCall{
+					{Name: "write_file", Arguments: json.RawMessage(fmt.Sprintf(`{"path":%q,"content":"x%d"}`, name, j))},
+					{Name: "read_file", Arguments: json.RawMessage(fmt.Sprintf(`{"path":%q}`, name))},
+					{Name: "grep", Arguments: json.RawMessage(`{"pattern":"x","max_results":5}`)},
+				}
+				for _, cl := range calls {
+					if res, err := d.Call(t.Context(), cl); err != nil || res.IsError {
+						t.Errorf("%s: %v %s", cl.Name, err, res.Output)
+					}
+				}
+				if j == 5 && i%2 == 0 {
+					_ = gate.SetCapability(policy.CapExec, i%4 == 0, "flip")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if count["ToolCallCompleted"] != 240 || count["FileMutated"] != 80 {
+		t.Fatalf("journal counts %v", count)
+	}
 }
