@@ -14,21 +14,39 @@ import (
 	"github.com/lifeos/life/autonomic/api"
 	"github.com/lifeos/life/autonomic/controller"
 	"github.com/lifeos/life/bridges/autonomiclago"
+	"github.com/lifeos/life/bridges/lagoremote"
 	"github.com/lifeos/life/lago/journal"
 	"github.com/lifeos/life/lago/store"
 )
 
-// daemon is the wiring: lago's journal, the projector following it and the
-// HTTP handler.
+// daemon is the wiring: a lago journal (embedded, or lagod's over HTTP),
+// the projector following it and the HTTP handler.
 type daemon struct {
-	j     *journal.Journal
-	proj  *autonomiclago.Projector
-	log   *slog.Logger
-	h     http.Handler
-	close func() error
+	j    aios.Journal
+	proj *autonomiclago.Projector
+	log  *slog.Logger
+	h    http.Handler
+	// list names every stream of the journal; changed, when not nil,
+	// signals a commit (embedded), else the list is polled every poll.
+	list    func(context.Context) ([]aios.StreamID, error)
+	changed func() <-chan struct{}
+	poll    time.Duration
+	close   func() error
 }
 
 func openDaemon(o options, cfg controller.Config, log *slog.Logger) (*daemon, error) {
+	if o.lagod != "" {
+		rj, err := lagoremote.New(o.lagod, lagoremote.Options{Token: o.lagodToken})
+		if err != nil {
+			return nil, err
+		}
+		d, err := newDaemon(rj, cfg, o, log)
+		if err != nil {
+			return nil, err
+		}
+		d.list = rj.Streams
+		return d, nil
+	}
 	st, err := store.Open(o.data, store.Options{Journal: journal.Options{Logger: log}})
 	if err != nil {
 		return nil, fmt.Errorf("open lago data dir: %w", err)
@@ -42,7 +60,9 @@ func openDaemon(o options, cfg controller.Config, log *slog.Logger) (*daemon, er
 	return d, nil
 }
 
-func newDaemon(j *journal.Journal, cfg controller.Config, o options, log *slog.Logger) (*daemon, error) {
+// newDaemon wires j. For lago's embedded journal it lists streams and
+// waits for commits itself; other journals need d.list set.
+func newDaemon(j aios.Journal, cfg controller.Config, o options, log *slog.Logger) (*daemon, error) {
 	c, err := controller.New(cfg)
 	if err != nil {
 		return nil, err
@@ -50,8 +70,23 @@ func newDaemon(j *journal.Journal, cfg controller.Config, o options, log *slog.L
 	p := autonomiclago.New(j, controller.NewHub(c), autonomiclago.Options{
 		ReadOnly: o.readOnly, SnapshotEvery: o.snapshotEvery, Logger: log,
 	})
-	return &daemon{j: j, proj: p, log: log, h: api.NewHandler(p.Hub(), api.Options{Sync: p, Logger: log}),
-		close: func() error { return nil }}, nil
+	d := &daemon{j: j, proj: p, log: log, h: api.NewHandler(p.Hub(), api.Options{Sync: p, Logger: log}),
+		poll: o.poll, close: func() error { return nil }}
+	if d.poll <= 0 {
+		d.poll = time.Second
+	}
+	if lj, ok := j.(*journal.Journal); ok {
+		d.list = func(ctx context.Context) ([]aios.StreamID, error) {
+			infos, err := lj.Streams(ctx, "")
+			ids := make([]aios.StreamID, len(infos))
+			for i, in := range infos {
+				ids[i] = in.Stream
+			}
+			return ids, err
+		}
+		d.changed = lj.Changed
+	}
+	return d, nil
 }
 
 // Close closes the journal.
@@ -88,37 +123,47 @@ func (d *daemon) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // followAll starts a follower for every stream in the journal, and for each
-// new one as it appears (checked after commits, at most every 200 ms).
+// new one as it appears: after commits (at most every 200 ms) for the
+// embedded journal, every poll interval for a remote one.
 func (d *daemon) followAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	following := map[aios.StreamID]bool{}
 	for {
-		changed := d.j.Changed()
-		streams, err := d.j.Streams(ctx, "")
+		var changed <-chan struct{}
+		if d.changed != nil {
+			changed = d.changed()
+		}
+		streams, err := d.list(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("autonomic: list streams", "err", err)
 		}
-		for _, s := range streams {
-			if following[s.Stream] {
+		for _, id := range streams {
+			if following[id] {
 				continue
 			}
-			following[s.Stream] = true
+			following[id] = true
 			wg.Add(1)
-			go func(id aios.StreamID) {
+			go func() {
 				defer wg.Done()
 				d.follow(ctx, id)
-			}(s.Stream)
+			}()
+		}
+		if changed != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+		}
+		wait := d.poll
+		if changed != nil {
+			wait = 200 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/autonomic/controller"
 	"github.com/lifeos/life/lago/journal"
+	"github.com/lifeos/life/lago/server"
+	"github.com/lifeos/life/lago/store"
 )
 
 const t0 = uint64(1_767_225_600_000_000)
@@ -128,7 +131,7 @@ func TestDaemonFollowsJournal(t *testing.T) {
 func TestFlags(t *testing.T) {
 	bad := [][]string{
 		{"--port", "70000"}, {"--port", "x"}, {"--data", ""}, {"--host", "example.com"},
-		{"--log-level", "loud"}, {"extra"}, {"--nope"},
+		{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--poll", "0s"}, {"--lagod", "ftp://x"},
 	}
 	for _, args := range bad {
 		var stderr bytes.Buffer
@@ -199,5 +202,72 @@ func TestCommandLineContract(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "journal.db")); err != nil {
 		t.Fatalf("no journal in --data: %v", err)
+	}
+}
+
+// TestDaemonFollowsLagod runs the daemon against lago's real HTTP API:
+// streams are discovered by polling, events arrive by SSE, and changes are
+// appended back over HTTP.
+func TestDaemonFollowsLagod(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lagod := httptest.NewServer(server.New(server.Config{Store: st, Logger: log}))
+	defer func() { lagod.Close(); st.Close() }()
+
+	d, err := openDaemon(options{lagod: lagod.URL, poll: 50 * time.Millisecond, snapshotEvery: 1000}, controller.DefaultConfig(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	id := aios.StreamID{Session: "remote", Branch: "main"}
+	ev := func(i int, p aios.Payload) aios.EventEnvelope {
+		return aios.EventEnvelope{EventID: fmt.Sprintf("01JLAGOD%018d", i), SessionID: id.Session, BranchID: id.Branch,
+			Timestamp: t0 + uint64(i)*1_000_000, Payload: p, Metadata: map[string]string{}, SchemaVersion: 1}
+	}
+	if _, err := st.Journal.Append(ctx, ev(1, &aios.BalanceSynced{BalanceMicroCredits: 0})); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var own int
+		for e, err := range st.Journal.Read(ctx, aios.ReadQuery{Stream: id}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, ok := e.Actor(); ok && a.Component == "autonomic" {
+				own++
+			}
+		}
+		if own == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d autonomic events in lagod's journal, want 3", own)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := getGating(t, base, "remote"); g.EconomicMode != aios.EconomicHibernate {
+		t.Fatalf("gating %+v", g)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop")
 	}
 }

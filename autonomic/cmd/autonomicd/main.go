@@ -2,9 +2,11 @@
 // the projection of every stream of a lago journal live by subscription.
 //
 //	autonomicd --port 3002 --data DIR [--config FILE] [--host 127.0.0.1]
+//	autonomicd --port 3002 --lagod http://127.0.0.1:3001
 //
-// DIR holds the lago journal (DIR/journal.db) it follows; mode and gate
-// changes are journaled back into each stream unless --read-only.
+// DIR holds the lago journal (DIR/journal.db) it follows; with --lagod it
+// follows a lagod over HTTP instead. Mode and gate changes are journaled
+// back into each stream unless --read-only.
 package main
 
 import (
@@ -15,10 +17,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/lifeos/life/autonomic/controller"
 )
@@ -31,9 +35,11 @@ func main() {
 
 type options struct {
 	host, data, config string
+	lagod, lagodToken  string
 	port               int
 	readOnly           bool
 	snapshotEvery      int
+	poll               time.Duration
 	logLevel           slog.Level
 }
 
@@ -43,7 +49,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.host, "host", "127.0.0.1", "address to listen on")
 	fs.IntVar(&o.port, "port", 3002, "TCP port to listen on (0 picks a free one)")
-	fs.StringVar(&o.data, "data", "autonomic-data", "lago data directory holding journal.db")
+	fs.StringVar(&o.data, "data", "autonomic-data", "lago data directory holding journal.db (embedded journal)")
+	fs.StringVar(&o.lagod, "lagod", "", "follow the lagod at this URL instead of an embedded journal (token from $AUTONOMICD_LAGOD_TOKEN)")
+	fs.DurationVar(&o.poll, "poll", time.Second, "with --lagod, how often to look for new streams")
 	fs.StringVar(&o.config, "config", "", "JSON configuration file (prices, limits, rules); defaults when empty")
 	fs.BoolVar(&o.readOnly, "read-only", false, "do not journal mode and gate changes")
 	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "save a projection snapshot every N events per stream (<0: never)")
@@ -57,9 +65,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.port < 0 || o.port > 65535 {
 		return o, fmt.Errorf("--port %d: want 0..65535", o.port)
 	}
-	if o.data == "" {
+	if o.data == "" && o.lagod == "" {
 		return o, errors.New("--data must name a directory")
 	}
+	if o.lagod != "" {
+		u, err := url.Parse(o.lagod)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, fmt.Errorf("--lagod %q: want http(s)://host:port", o.lagod)
+		}
+	}
+	if o.poll <= 0 {
+		return o, fmt.Errorf("--poll %v: must be positive", o.poll)
+	}
+	o.lagodToken = os.Getenv("AUTONOMICD_LAGOD_TOKEN")
 	if net.ParseIP(o.host) == nil && o.host != "localhost" {
 		return o, fmt.Errorf("--host %q: want an IP address or localhost", o.host)
 	}

@@ -1,0 +1,359 @@
+// Package lagoremote is an aios.Journal over lagod's HTTP API, for daemons
+// that follow a lago journal they do not own (autonomicd --lagod URL):
+//
+//	POST /v1/sessions/{id}/events?branch=B          Append
+//	GET  /v1/sessions/{id}/events?branch=B&after=N  Read (NDJSON)
+//	GET  /v1/sessions/{id}/head?branch=B            Head
+//	GET  /v1/sessions/{id}/events/stream?branch=B   Subscribe (SSE, lago format, resumed with Last-Event-ID)
+//	GET  /v1/sessions                               Streams
+package lagoremote
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeos/life/aios"
+)
+
+// ErrRemote is matched by every error lagod answered with (non-2xx).
+var ErrRemote = errors.New("lagoremote: lagod refused")
+
+// Options tune a Journal.
+type Options struct {
+	// HTTPClient makes the requests (default: one without a timeout, since
+	// subscriptions are long-lived; requests are bounded by their ctx).
+	HTTPClient *http.Client
+	// Token, when set, is sent as a bearer token on every request.
+	Token string
+	// RetryDelay is the first wait before a dropped subscription reconnects
+	// (default 200 ms, doubling up to 10 s).
+	RetryDelay time.Duration
+}
+
+// Journal is the client. It is safe for concurrent use.
+type Journal struct {
+	base string
+	hc   *http.Client
+	opts Options
+}
+
+var _ aios.Journal = (*Journal)(nil)
+
+// New returns a client of the lagod at baseURL.
+func New(baseURL string, opts Options) (*Journal, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("lagoremote: URL %q: %w", baseURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("lagoremote: URL %q: want http(s)://host:port", baseURL)
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 200 * time.Millisecond
+	}
+	return &Journal{base: strings.TrimSuffix(u.String(), "/"), hc: opts.HTTPClient, opts: opts}, nil
+}
+
+func (j *Journal) url(session, suffix string, q url.Values) string {
+	u := j.base + "/v1/sessions"
+	if session != "" {
+		u += "/" + url.PathEscape(session) + suffix
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+func (j *Journal) do(ctx context.Context, method, target string, body []byte, hdr map[string]string) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("lagoremote: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if j.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+j.opts.Token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := j.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("lagoremote: %s %s: %w", method, req.URL.Redacted(), err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var apiErr struct {
+			Error string `json:"error"`
+		}
+		text := strings.TrimSpace(string(msg))
+		if json.Unmarshal(msg, &apiErr) == nil && apiErr.Error != "" {
+			text = apiErr.Error
+		}
+		err := fmt.Errorf("%w: %s %s: %s: %s", ErrRemote, method, req.URL.Redacted(), resp.Status, text)
+		if resp.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w (%w)", err, aios.ErrNotFound)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+func branchQuery(branch string) url.Values { return url.Values{"branch": {branch}} }
+
+// Append posts events, which must all belong to one stream (lagod appends
+// one stream per request, atomically).
+func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	st := aios.StreamID{Session: events[0].SessionID, Branch: events[0].BranchID}
+	raw := make([]json.RawMessage, len(events))
+	for i := range events {
+		if events[i].SessionID != st.Session || events[i].BranchID != st.Branch {
+			return nil, fmt.Errorf("lagoremote: one stream per append: event %d is for %s/%s, not %s/%s",
+				i, events[i].SessionID, events[i].BranchID, st.Session, st.Branch)
+		}
+		b, err := aios.EncodeEnvelope(events[i])
+		if err != nil {
+			return nil, fmt.Errorf("lagoremote: event %d: %w", i, err)
+		}
+		raw[i] = b
+	}
+	body, _ := json.Marshal(raw)
+	resp, err := j.do(ctx, http.MethodPost, j.url(st.Session, "/events", branchQuery(st.Branch)), body, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Seqs []uint64 `json:"seqs"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("lagoremote: append answer: %w", err)
+	}
+	if len(out.Seqs) != len(events) {
+		return nil, fmt.Errorf("lagoremote: append answer has %d seqs for %d events", len(out.Seqs), len(events))
+	}
+	return out.Seqs, nil
+}
+
+// Read yields the events of q as lagod returns them (NDJSON). An empty or
+// unknown stream yields nothing.
+func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.EventEnvelope, error] {
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		v := branchQuery(q.Stream.Branch)
+		v.Set("format", "ndjson")
+		if q.After > 0 {
+			v.Set("after", strconv.FormatUint(q.After, 10))
+		}
+		if q.Until > 0 {
+			v.Set("until", strconv.FormatUint(q.Until, 10))
+		}
+		if q.Limit > 0 {
+			v.Set("limit", strconv.Itoa(q.Limit))
+		}
+		resp, err := j.do(ctx, http.MethodGet, j.url(q.Stream.Session, "/events", v), nil, nil)
+		if errors.Is(err, aios.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			yield(aios.EventEnvelope{}, err)
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 64<<10), 32<<20)
+		for sc.Scan() {
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) == 0 {
+				continue
+			}
+			e, err := aios.DecodeEnvelope(line)
+			if err != nil {
+				yield(aios.EventEnvelope{}, fmt.Errorf("lagoremote: read %s/%s: %w", q.Stream.Session, q.Stream.Branch, err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			yield(aios.EventEnvelope{}, fmt.Errorf("lagoremote: read %s/%s: %w", q.Stream.Session, q.Stream.Branch, err))
+		}
+	}
+}
+
+// Head returns the last seq of a stream.
+func (j *Journal) Head(ctx context.Context, st aios.StreamID) (uint64, error) {
+	resp, err := j.do(ctx, http.MethodGet, j.url(st.Session, "/head", branchQuery(st.Branch)), nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Head *uint64 `json:"head"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out); err != nil || out.Head == nil {
+		return 0, fmt.Errorf("lagoremote: head answer without a head (%v)", err)
+	}
+	return *out.Head, nil
+}
+
+// Streams lists every stream lagod holds, as (session, branch) pairs.
+func (j *Journal) Streams(ctx context.Context) ([]aios.StreamID, error) {
+	resp, err := j.do(ctx, http.MethodGet, j.url("", "", nil), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Sessions []struct {
+			SessionID string   `json:"session_id"`
+			Branches  []string `json:"branches"`
+		} `json:"sessions"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("lagoremote: sessions answer: %w", err)
+	}
+	var ids []aios.StreamID
+	for _, s := range out.Sessions {
+		for _, b := range s.Branches {
+			ids = append(ids, aios.StreamID{Session: s.SessionID, Branch: b})
+		}
+	}
+	return ids, nil
+}
+
+// Subscribe yields the events after `after`, then live ones, over lagod's
+// SSE stream; a dropped connection is resumed from the last seq seen
+// (Last-Event-ID), so nothing is missed or repeated. It ends when ctx does
+// (yielding ctx's error) or when lagod refuses the stream.
+func (j *Journal) Subscribe(ctx context.Context, st aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		delay := j.opts.RetryDelay
+		for {
+			last, stop, err := j.stream(ctx, st, after, yield)
+			if stop {
+				return
+			}
+			if last > after {
+				after, delay = last, j.opts.RetryDelay
+			}
+			if errors.Is(err, ErrRemote) {
+				yield(aios.EventEnvelope{}, err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				yield(aios.EventEnvelope{}, ctx.Err())
+				return
+			case <-time.After(delay):
+			}
+			delay = min(delay*2, 10*time.Second)
+		}
+	}
+}
+
+// stream reads one SSE connection. It returns the last seq yielded, whether
+// the consumer stopped, and why the connection ended.
+func (j *Journal) stream(ctx context.Context, st aios.StreamID, after uint64, yield func(aios.EventEnvelope, error) bool) (uint64, bool, error) {
+	hdr := map[string]string{"Accept": "text/event-stream"}
+	if after > 0 {
+		hdr["Last-Event-ID"] = strconv.FormatUint(after, 10)
+	}
+	resp, err := j.do(ctx, http.MethodGet, j.url(st.Session, "/events/stream", branchQuery(st.Branch)), nil, hdr)
+	if err != nil {
+		return after, false, err
+	}
+	defer resp.Body.Close()
+	last := after
+	err = readSSE(resp.Body, func(id string, data []byte) error {
+		e, err := aios.DecodeEnvelope(data)
+		if err != nil {
+			return fmt.Errorf("lagoremote: stream %s/%s event %s: %w", st.Session, st.Branch, id, err)
+		}
+		if e.Seq <= last {
+			return nil // already seen before a reconnect
+		}
+		if !yield(e, nil) {
+			return errStop
+		}
+		last = e.Seq
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return last, true, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+		var de *aios.DecodeError
+		if errors.As(err, &de) {
+			yield(aios.EventEnvelope{}, err)
+			return last, true, err
+		}
+	}
+	return last, false, err
+}
+
+var errStop = errors.New("consumer stopped")
+
+// readSSE calls fn for each event of an SSE body with its id and data.
+// Hand-written: a dozen lines of the WHATWG framing (data, id, comments)
+// against a dependency for it.
+func readSSE(r io.Reader, fn func(id string, data []byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 32<<20)
+	var id string
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			if len(data) > 0 {
+				if err := fn(id, data); err != nil {
+					return err
+				}
+			}
+			data = data[:0]
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+		case "id":
+			id = string(value)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.EOF
+}
