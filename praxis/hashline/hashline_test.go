@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,6 +114,19 @@ func TestStaleShowsNearby(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "re-read") {
 		t.Fatal(err)
+	}
+}
+
+// TestStaleMovedLine: a line pushed down by an insertion above keeps its
+// text; the refusal finds it and shows the lines around its new place.
+func TestStaleMovedLine(t *testing.T) {
+	old := Parse([]byte("a\nb\nc\nd\n"))
+	tagC := old.Tags()[2]
+	now := Parse([]byte("new\na\nb\nc\nd\n"))
+	_, err := Apply(now, []Op{{Op: OpDeleteLine, Tag: tagC}})
+	var se *StaleError
+	if !errors.As(err, &se) || len(se.Nearby) == 0 || !slices.Contains(se.Nearby, FormatLine(4, "c")) {
+		t.Fatalf("stale error %v", err)
 	}
 }
 

@@ -161,6 +161,9 @@ func (d *Doc) locate(index map[string][]int, raw string) (int, error) {
 		return 0, fmt.Errorf("%w: tag %q matches %d lines; write it as \"n:%s\"", ErrBadOp, tag, len(idx), tag)
 	}
 	stale := &StaleError{Tag: raw}
+	if hint == 0 {
+		hint = d.moved(tag)
+	}
 	if hint > 0 {
 		from, to := max(hint-3, 1), min(hint+3, len(d.Lines))
 		for n := from; n <= to; n++ {
@@ -168,6 +171,28 @@ func (d *Doc) locate(index map[string][]int, raw string) (int, error) {
 		}
 	}
 	return 0, stale
+}
+
+// moveWindow bounds how far moved is willing to look.
+const moveWindow = 20
+
+// moved finds where the line a stale tag named has gone when only its
+// number changed (lines inserted or deleted above it): some current line j
+// whose text hashes to tag at a line number within moveWindow of j. It
+// returns j's number, or 0.
+func (d *Doc) moved(tag string) int {
+	if len(d.Lines) > 50000 {
+		return 0 // error path only; keep it cheap on huge files
+	}
+	buf := make([]byte, 0, 256)
+	for j, l := range d.Lines {
+		for n := max(j+1-moveWindow, 1); n <= j+1+moveWindow; n++ {
+			if n != j+1 && tagInto(buf[:0], n, l.Text) == tag {
+				return j + 1
+			}
+		}
+	}
+	return 0
 }
 
 // Apply applies ops to d, all or none. Every tag refers to d as it is (the
