@@ -20,6 +20,7 @@ import (
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/lago/journal"
+	"github.com/lifeos/life/lago/sse"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
@@ -33,9 +34,6 @@ type Config struct {
 	ReplayEvents int    // stream length for the replay rows (default 100000)
 	Subscribers  int    // SSE fan-out subscribers (default 100)
 	FanoutEvents int    // events fanned out (default 500)
-	// Fanout runs the fan-out row; nil skips it. It gets a journal and must
-	// return once every subscriber has received n events after seq `after`.
-	Fanout func(ctx context.Context, j *journal.Journal, st aios.StreamID, subscribers, n int, after uint64, appendAll func() error) error
 }
 
 func (c *Config) defaults() {
@@ -133,11 +131,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench replay: %w", err)
 	}
 	res.Rows = append(res.Rows, rows...)
-	if cfg.Fanout != nil {
-		r, err := fanout(ctx, filepath.Join(dir, "fanout.db"), cfg)
-		if err := add(r, err); err != nil {
-			return nil, err
-		}
+	fo, err := Fanout(ctx, filepath.Join(dir, "fanout.db"), cfg.Subscribers, cfg.FanoutEvents)
+	if err := add(fo, err); err != nil {
+		return nil, err
 	}
 	res.Ratios = append(res.Ratios,
 		fmt.Sprintf("raw bbolt / raw fsync rate: %.2fx", rawBolt.Rate/rawFsync.Rate),
@@ -354,35 +350,68 @@ func Replay(ctx context.Context, path string, n int) ([]Row, error) {
 	return []Row{raw, dec}, nil
 }
 
-func fanout(ctx context.Context, path string, cfg Config) (Row, error) {
-	row := Row{Name: fmt.Sprintf("SSE fan-out to %d subscribers", cfg.Subscribers)}
+// Fanout subscribes n SSE clients (canonical format, framed into a
+// discarding writer) to one stream, appends events in batches of 10
+// durably, and measures until every client has received every event.
+func Fanout(ctx context.Context, path string, subscribers, events int) (Row, error) {
+	row := Row{Name: fmt.Sprintf("SSE fan-out to %d subscribers", subscribers), Ops: subscribers * events}
 	j, err := journal.Open(path, journal.Options{})
 	if err != nil {
 		return row, err
 	}
 	defer j.Close()
 	st := aios.StreamID{Session: "fanout", Branch: "main"}
-	appendAll := func() error {
-		batch := make([]aios.EventEnvelope, 0, 10)
-		for i := range cfg.FanoutEvents {
-			batch = append(batch, Event(fmt.Sprintf("f-%d", i), st.Session, st.Branch))
-			if len(batch) == cap(batch) || i == cfg.FanoutEvents-1 {
-				if _, err := j.Append(ctx, batch...); err != nil {
-					return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ready, done sync.WaitGroup
+	errs := make(chan error, subscribers)
+	lat := make([]time.Duration, subscribers)
+	var start time.Time
+	for i := range subscribers {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			enc := &sse.Lago{}
+			w := sse.NewWriter(io.Discard)
+			for ev, err := range j.SubscribeRaw(ctx, st, 0) {
+				if err != nil {
+					errs <- err
+					return
 				}
-				batch = batch[:0]
+				if err := w.Write(enc.EncodeRaw(ev.Seq, ev.Data)...); err != nil {
+					errs <- err
+					return
+				}
+				if ev.Seq == uint64(events) {
+					lat[i] = time.Since(start)
+					return
+				}
 			}
-		}
-		return nil
+		}()
+		ready.Done()
 	}
-	start := time.Now()
-	if err := cfg.Fanout(ctx, j, st, cfg.Subscribers, cfg.FanoutEvents, 0, appendAll); err != nil {
+	ready.Wait()
+	start = time.Now()
+	batch := make([]aios.EventEnvelope, 0, 10)
+	for i := range events {
+		batch = append(batch, Event(fmt.Sprintf("f-%d", i), st.Session, st.Branch))
+		if len(batch) == cap(batch) || i == events-1 {
+			if _, err := j.Append(ctx, batch...); err != nil {
+				return row, err
+			}
+			batch = batch[:0]
+		}
+	}
+	done.Wait()
+	el := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
 		return row, err
 	}
-	el := time.Since(start)
-	row.Ops = cfg.Subscribers * cfg.FanoutEvents
 	row.Rate = float64(row.Ops) / el.Seconds()
-	row.Note = fmt.Sprintf("%d events appended in batches of 10 while streaming; rate = deliveries/s", cfg.FanoutEvents)
+	row.P50, row.P99 = latencies(lat)
+	row.Note = fmt.Sprintf("%d events in durable batches of 10; rate = deliveries/s, p50/p99 = time for a client to get all", events)
 	return row, nil
 }
 

@@ -15,12 +15,12 @@ import (
 // is produced and sane, not how fast anything is.
 func TestRunSmall(t *testing.T) {
 	res, err := Run(context.Background(), Config{
-		Dir: t.TempDir(), SyncOps: 20, Writers: []int{1, 8}, ConcEvents: 80, ReplayEvents: 3000,
+		Dir: t.TempDir(), SyncOps: 20, Writers: []int{1, 8}, ConcEvents: 80, ReplayEvents: 3000, Subscribers: 5, FanoutEvents: 30,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rows) != 7 {
+	if len(res.Rows) != 8 {
 		t.Fatalf("%d rows", len(res.Rows))
 	}
 	for _, r := range res.Rows {

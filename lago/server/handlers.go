@@ -83,6 +83,8 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.stopStreams:
+			return
 		case <-tick.C:
 			if out.Comment("keep-alive") != nil {
 				return

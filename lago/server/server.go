@@ -61,6 +61,9 @@ type Server struct {
 	wsMu   sync.Mutex
 	spaces map[aios.StreamID]*knowledge.Workspace
 
+	stopStreams chan struct{}
+	stopOnce    sync.Once
+
 	requests   sync.Map // status code -> *atomic.Uint64
 	sseClients atomic.Int64
 	sseSent    atomic.Uint64
@@ -88,9 +91,10 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg: cfg, st: cfg.Store, j: cfg.Store.Journal, log: cfg.Logger, ids: cfg.IDs, clock: cfg.Clock,
-		pol:    policy.New(cfg.Store.Journal, cfg.Quotas, cfg.IDs, cfg.Clock),
-		mux:    http.NewServeMux(),
-		spaces: map[aios.StreamID]*knowledge.Workspace{},
+		pol:         policy.New(cfg.Store.Journal, cfg.Quotas, cfg.IDs, cfg.Clock),
+		mux:         http.NewServeMux(),
+		spaces:      map[aios.StreamID]*knowledge.Workspace{},
+		stopStreams: make(chan struct{}),
 	}
 	s.routes()
 	return s
@@ -148,6 +152,10 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// StopStreams ends every open SSE stream (they never end by themselves):
+// call it when shutting down, e.g. from http.Server.RegisterOnShutdown.
+func (s *Server) StopStreams() { s.stopOnce.Do(func() { close(s.stopStreams) }) }
 
 // ServeHTTP counts responses by status and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

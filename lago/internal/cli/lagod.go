@@ -60,6 +60,7 @@ func NewLagod(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+			hs.RegisterOnShutdown(srv.StopStreams)
 			fmt.Fprintf(stdout, "lagod listening on http://%s\n", ln.Addr())
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
@@ -70,7 +71,6 @@ func NewLagod(stdout, stderr io.Writer) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			// SSE streams never end by themselves: close them after the grace period
 			if err := hs.Shutdown(ctx); err != nil {
 				hs.Close()
 			}
