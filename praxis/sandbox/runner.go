@@ -51,9 +51,10 @@ type Limits struct {
 	Processes         uint64 // RLIMIT_NPROC counts per user; root ignores it
 }
 
-// DefaultLimits are generous limits for build-and-test style commands.
+// DefaultLimits are generous limits for build-and-test style commands (node
+// and Go toolchains run under them).
 func DefaultLimits() Limits {
-	return Limits{CPUSeconds: 300, AddressSpaceBytes: 16 << 30, OpenFiles: 1024, Processes: 512}
+	return Limits{CPUSeconds: 300, AddressSpaceBytes: 16 << 30, OpenFiles: 1024, Processes: 4096}
 }
 
 // RunnerOptions configure a [Runner].

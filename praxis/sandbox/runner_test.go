@@ -268,3 +268,23 @@ func TestIsolatedTimeoutKillsAll(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestToolchainUnderDefaultLimits: real toolchains start under the default
+// limits (the address-space limit is the one that bites runtimes).
+func TestToolchainUnderDefaultLimits(t *testing.T) {
+	r, _ := newRunner(t, RunnerOptions{Limits: DefaultLimits()})
+	ran := 0
+	for _, argv := range [][]string{{"node", "-e", "new WebAssembly.Memory({initial: 1}); console.log(42)"}, {"go", "version"}} {
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			continue
+		}
+		ran++
+		res, err := r.Run(t.Context(), Request{Argv: argv})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("%v under default limits: %v %+v", argv, err, res)
+		}
+	}
+	if ran == 0 {
+		t.Skip("neither node nor go on PATH")
+	}
+}
