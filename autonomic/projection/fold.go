@@ -228,13 +228,13 @@ func (p *Projector) messageUsage(s *State, e *aios.EventEnvelope, model string, 
 	if u == nil {
 		return
 	}
-	if e.RunID != "" {
-		if s.Cognitive.RunsWithUsage == nil {
-			s.Cognitive.RunsWithUsage = make(map[string]bool)
-		}
-		if len(s.Cognitive.RunsWithUsage) < maxOpenRuns {
-			s.Cognitive.RunsWithUsage[e.RunID] = true
-		}
+	// Remember the run (even an unnamed one) so that its RunFinished total
+	// is not counted again.
+	if s.Cognitive.RunsWithUsage == nil {
+		s.Cognitive.RunsWithUsage = make(map[string]bool)
+	}
+	if len(s.Cognitive.RunsWithUsage) < maxOpenRuns {
+		s.Cognitive.RunsWithUsage[e.RunID] = true
 	}
 	p.usage(s, e, s.Cognitive.Model, *u, true)
 }
