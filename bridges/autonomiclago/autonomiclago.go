@@ -182,6 +182,29 @@ func (p *Projector) apply(ctx context.Context, id aios.StreamID, e *aios.EventEn
 	return nil
 }
 
+// Checkpoint saves a snapshot of every stream the projector holds, when the
+// journal keeps snapshots (a daemon does this on shutdown, so its restart
+// reads only what came after). It returns the first error.
+func (p *Projector) Checkpoint(ctx context.Context) error {
+	if p.snaps == nil {
+		return nil
+	}
+	var first error
+	for _, id := range p.hub.Streams() {
+		l := p.lock(id)
+		l.Lock()
+		data, err := p.hub.Snapshot(id)
+		if err == nil {
+			err = p.snaps.SaveSnapshot(ctx, id, SnapshotName, p.hub.Seq(id), data)
+		}
+		l.Unlock()
+		if err != nil && first == nil {
+			first = fmt.Errorf("autonomiclago: checkpoint %s/%s: %w", id.Session, id.Branch, err)
+		}
+	}
+	return first
+}
+
 func (p *Projector) saveSnapshot(ctx context.Context, id aios.StreamID) {
 	data, err := p.hub.Snapshot(id)
 	if err == nil {

@@ -99,3 +99,25 @@ func TestLagoBranch(t *testing.T) {
 		t.Fatalf("%d changes journaled on main", n)
 	}
 }
+
+func TestLagoCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	j := openLago(t)
+	if _, err := j.Append(ctx, goingBroke()...); err != nil {
+		t.Fatal(err)
+	}
+	p := newProjector(t, j, Options{SnapshotEvery: 1 << 20})
+	if _, err := p.CatchUp(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := j.LoadSnapshot(ctx, stream, SnapshotName); err == nil {
+		t.Fatal("snapshot before checkpoint")
+	}
+	if err := p.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seq, _, err := j.LoadSnapshot(ctx, stream, SnapshotName)
+	if err != nil || seq != p.Hub().Seq(stream) {
+		t.Fatalf("checkpoint at %d (hub at %d): %v", seq, p.Hub().Seq(stream), err)
+	}
+}

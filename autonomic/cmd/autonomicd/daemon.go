@@ -116,6 +116,9 @@ func (d *daemon) Serve(ctx context.Context, ln net.Listener) error {
 	_ = srv.Shutdown(sctx)
 	cancel()
 	wg.Wait()
+	if cerr := d.proj.Checkpoint(sctx); cerr != nil {
+		d.log.Warn("autonomic: checkpoint on shutdown", "err", cerr)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

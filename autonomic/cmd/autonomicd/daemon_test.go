@@ -131,7 +131,7 @@ func TestDaemonFollowsJournal(t *testing.T) {
 func TestFlags(t *testing.T) {
 	bad := [][]string{
 		{"--port", "70000"}, {"--port", "x"}, {"--data", ""}, {"--host", "example.com"},
-		{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--poll", "0s"}, {"--lagod", "ftp://x"},
+		{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--poll", "0s"}, {"--lagod", "ftp://x"}, {"--host", "0.0.0.0"},
 	}
 	for _, args := range bad {
 		var stderr bytes.Buffer

@@ -37,7 +37,7 @@ type options struct {
 	host, data, config string
 	lagod, lagodToken  string
 	port               int
-	readOnly           bool
+	readOnly, public   bool
 	snapshotEvery      int
 	poll               time.Duration
 	logLevel           slog.Level
@@ -54,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.poll, "poll", time.Second, "with --lagod, how often to look for new streams")
 	fs.StringVar(&o.config, "config", "", "JSON configuration file (prices, limits, rules); defaults when empty")
 	fs.BoolVar(&o.readOnly, "read-only", false, "do not journal mode and gate changes")
+	fs.BoolVar(&o.public, "public", false, "allow a non-loopback --host (the API has no authentication)")
 	fs.IntVar(&o.snapshotEvery, "snapshot-every", 1000, "save a projection snapshot every N events per stream (<0: never)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -78,8 +79,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--poll %v: must be positive", o.poll)
 	}
 	o.lagodToken = os.Getenv("AUTONOMICD_LAGOD_TOKEN")
-	if net.ParseIP(o.host) == nil && o.host != "localhost" {
+	if ip := net.ParseIP(o.host); ip == nil && o.host != "localhost" {
 		return o, fmt.Errorf("--host %q: want an IP address or localhost", o.host)
+	} else if ip != nil && !ip.IsLoopback() && !o.public {
+		return o, fmt.Errorf("--host %s is not loopback and the API has no authentication (it shows balances); pass --public to do it anyway", o.host)
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
