@@ -256,13 +256,11 @@ func VerifyProof(proof, oldDID, newDID string, rotatedAt uint64) error {
 	if err := tok.Verify(key); err != nil {
 		return fmt.Errorf("rotation proof: %w", err)
 	}
-	raw, err := jws.DecodeObject(tok.Payload)
-	if err != nil {
+	if err := jws.CheckObject(tok.Payload); err != nil {
 		return fmt.Errorf("rotation proof claims: %w", err)
 	}
 	var c ProofClaims
-	b, _ := json.Marshal(raw)
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := json.Unmarshal(tok.Payload, &c); err != nil {
 		return fmt.Errorf("rotation proof claims: %w", err)
 	}
 	switch {

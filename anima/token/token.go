@@ -13,7 +13,6 @@
 package token
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -312,74 +311,81 @@ func contains(list []string, s string) bool {
 }
 
 // parseClaims decodes the claims strictly: an object without duplicate keys,
-// with string iss, sub, jti, aud a string or array of strings, and integer
-// NumericDates (fractions are truncated).
+// with string iss, sub, jti, aud a string or array of strings, and
+// NumericDates as JSON numbers (fractions are truncated).
 func parseClaims(b []byte) (aios.TokenClaims, error) {
 	var c aios.TokenClaims
-	raw, err := jws.DecodeObject(b)
-	if err != nil {
+	if err := jws.CheckObject(b); err != nil {
 		return c, fmt.Errorf("claims: %w", err)
 	}
-	str := func(name string, dst *string) error {
-		v, ok := raw[name]
-		if !ok {
-			return fmt.Errorf("claims: %s missing", name)
-		}
-		if err := json.Unmarshal(v, dst); err != nil || *dst == "" {
-			return fmt.Errorf("claims: %s is not a non-empty string", name)
-		}
-		return nil
+	var w struct {
+		Iss, Sub, Jti *string
+		Aud           json.RawMessage
+		Iat, Exp, Nbf json.RawMessage
 	}
-	num := func(name string, dst *int64, required bool) error {
-		v, ok := raw[name]
-		if !ok {
-			if required {
-				return fmt.Errorf("claims: %s missing", name)
+	if err := json.Unmarshal(b, &w); err != nil {
+		return c, fmt.Errorf("claims: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		src  *string
+		dst  *string
+	}{{"iss", w.Iss, &c.Issuer}, {"sub", w.Sub, &c.Subject}, {"jti", w.Jti, &c.ID}} {
+		if f.src == nil || *f.src == "" {
+			return c, fmt.Errorf("claims: %s missing or empty", f.name)
+		}
+		*f.dst = *f.src
+	}
+	for _, f := range []struct {
+		name     string
+		raw      json.RawMessage
+		dst      *int64
+		required bool
+	}{{"iat", w.Iat, &c.IssuedAt, true}, {"exp", w.Exp, &c.ExpiresAt, true}, {"nbf", w.Nbf, &c.NotBefore, false}} {
+		if f.raw == nil {
+			if f.required {
+				return c, fmt.Errorf("claims: %s missing", f.name)
 			}
-			return nil
+			continue
 		}
-		d := json.NewDecoder(bytes.NewReader(v))
-		d.UseNumber()
-		var n json.Number
-		if err := d.Decode(&n); err != nil {
-			return fmt.Errorf("claims: %s is not a number", name)
+		n, err := numericDate(f.raw)
+		if err != nil {
+			return c, fmt.Errorf("claims: %s: %w", f.name, err)
 		}
-		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-			if i < 0 || i > 1<<53 {
-				return fmt.Errorf("claims: %s is out of range", name)
-			}
-			*dst = i
-			return nil
-		}
-		f, err := strconv.ParseFloat(string(n), 64)
-		if err != nil || math.IsNaN(f) || f < 0 || f > 1<<53 {
-			return fmt.Errorf("claims: %s is not a valid NumericDate", name)
-		}
-		*dst = int64(f)
-		return nil
+		*f.dst = n
 	}
-	for _, e := range []error{
-		str("iss", &c.Issuer), str("sub", &c.Subject), str("jti", &c.ID),
-		num("iat", &c.IssuedAt, true), num("exp", &c.ExpiresAt, true), num("nbf", &c.NotBefore, false),
-	} {
-		if e != nil {
-			return c, e
-		}
-	}
-	aud, ok := raw["aud"]
-	if !ok {
+	if w.Aud == nil {
 		return c, errors.New("claims: aud missing")
 	}
 	var one string
-	if json.Unmarshal(aud, &one) == nil {
+	if json.Unmarshal(w.Aud, &one) == nil {
 		c.Audience = []string{one}
-	} else if err := json.Unmarshal(aud, &c.Audience); err != nil {
+	} else if err := json.Unmarshal(w.Aud, &c.Audience); err != nil {
 		return c, errors.New("claims: aud is not a string or array of strings")
 	}
-	if len(c.Audience) == 0 {
+	if len(c.Audience) == 0 || c.Audience[0] == "" {
 		return c, errors.New("claims: aud is empty")
 	}
 	return c, nil
+}
+
+// numericDate reads a JSON number of seconds in [0, 2^53].
+func numericDate(raw json.RawMessage) (int64, error) {
+	s := string(raw)
+	if s == "" || s[0] == '"' || s == "null" {
+		return 0, errors.New("not a number")
+	}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if i < 0 || i > 1<<53 {
+			return 0, errors.New("out of range")
+		}
+		return i, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1<<53 {
+		return 0, errors.New("not a valid NumericDate")
+	}
+	return int64(f), nil
 }
 
 // keyCache keeps resolved kids: decompressing a point costs a square root,

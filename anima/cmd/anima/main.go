@@ -6,6 +6,7 @@
 //	anima revoke --home DIR       journal a revocation of a DID
 //	anima issue-token --home DIR  sign an agent JWT
 //	anima verify-token TOKEN      verify an agent JWT with the canonical verifier
+//	anima bench                   sign/verify throughput against the raw library calls
 //
 // The passphrase comes from ANIMA_PASSPHRASE or, when unset, a terminal prompt.
 package main
@@ -27,6 +28,7 @@ import (
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/anima/chain"
 	"github.com/lifeos/life/anima/home"
+	"github.com/lifeos/life/anima/internal/bench"
 	"github.com/lifeos/life/anima/seal"
 	"github.com/lifeos/life/anima/soul"
 	"github.com/lifeos/life/anima/token"
@@ -59,7 +61,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(cmdNew(), cmdShow(), cmdRotate(), cmdRevoke(), cmdIssue(), cmdVerify())
+	root.AddCommand(cmdNew(), cmdShow(), cmdRotate(), cmdRevoke(), cmdIssue(), cmdVerify(), cmdBench())
 	return root
 }
 
@@ -343,5 +345,25 @@ func cmdVerify() *cobra.Command {
 	c.Flags().StringVar(&dir, "home", "", "read rotations and revocations from this identity")
 	c.Flags().StringVar(&eventsFile, "events", "", "read rotations and revocations from a JSON-lines journal export")
 	c.Flags().DurationVar(&maxTTL, "max-ttl", token.DefaultMaxTTL, "longest token lifetime accepted")
+	return c
+}
+
+func cmdBench() *cobra.Command {
+	var rounds int
+	c := &cobra.Command{
+		Use: "bench", Short: "Measure JWS sign/verify against the raw library calls, in the same run", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rounds < 1 || rounds > 50 {
+				return errors.New("--rounds must be in 1..50")
+			}
+			rows, err := bench.Run(rounds)
+			if err != nil {
+				return err
+			}
+			bench.Print(cmd.OutOrStdout(), rows)
+			return nil
+		},
+	}
+	c.Flags().IntVar(&rounds, "rounds", 5, "interleaved rounds per side; the fastest counts")
 	return c
 }

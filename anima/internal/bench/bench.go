@@ -1,0 +1,258 @@
+// Package bench measures anima's JWS signing and token verification against
+// the raw library calls they wrap (go-jose for ES256, btcec for ES256K), in
+// the same run, so the overhead is a ratio rather than a machine-dependent
+// number.
+package bench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	becdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/anima/custody"
+	"github.com/lifeos/life/anima/did"
+	"github.com/lifeos/life/anima/identity"
+	"github.com/lifeos/life/anima/jws"
+	"github.com/lifeos/life/anima/token"
+)
+
+// Case is one measured operation: ours and the raw baseline.
+type Case struct {
+	Name     string
+	Anima    func(b *testing.B)
+	Baseline func(b *testing.B)
+	Target   float64 // the ratio anima/baseline must stay under
+}
+
+// Cases builds the four cases with a fixed identity.
+func Cases() ([]Case, error) {
+	ctx := context.Background()
+	seed := identity.Seed{1, 2, 3}
+	c, err := custody.NewInProcess(seed)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := identity.Derive(seed)
+	if err != nil {
+		return nil, err
+	}
+	claims := json.RawMessage(`{"iss":"x","sub":"y","aud":["lagod"],"jti":"1","iat":1,"exp":2}`)
+	hdr := map[string]any{"typ": token.Type, "kid": c.DID()}
+
+	// Tokens for the verify cases; iat is now so they stay valid.
+	v := token.NewVerifier()
+	es256Tok, err := token.Issue(ctx, c, aios.KeyAuth, token.Request{Audience: []string{"lagod"}, TTL: time.Hour}, aios.SystemClock{})
+	if err != nil {
+		return nil, err
+	}
+	es256kTok, err := token.Issue(ctx, c, aios.KeyWallet, token.Request{Audience: []string{"lagod"}, TTL: time.Hour}, aios.SystemClock{})
+	if err != nil {
+		return nil, err
+	}
+	parsedA, err := jws.Parse(es256Tok)
+	if err != nil {
+		return nil, err
+	}
+	parsedK, err := jws.Parse(es256kTok)
+	if err != nil {
+		return nil, err
+	}
+	// The baseline uses the key as the verifier holds it: parsed from the
+	// compressed point of the DID.
+	wk, err := did.Resolve(keys.WalletDID())
+	if err != nil {
+		return nil, err
+	}
+	walletPub := wk.Secp256k1
+
+	joseSigner, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: keys.Auth},
+		(&jose.SignerOptions{}).WithType(token.Type).WithHeader("kid", c.DID()))
+	if err != nil {
+		return nil, err
+	}
+	authPub := &keys.Auth.PublicKey
+	return []Case{
+		{
+			Name: "sign ES256 (JWS)", Target: 1.2,
+			Anima: func(b *testing.B) {
+				for b.Loop() {
+					if _, err := c.SignJWS(ctx, aios.KeyAuth, hdr, claims); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+			Baseline: func(b *testing.B) { // crypto/ecdsa over a precomputed digest
+				d := sha256.Sum256([]byte(es256Tok))
+				for b.Loop() {
+					if _, _, err := ecdsa.Sign(rand.Reader, keys.Auth, d[:]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+		},
+		{
+			Name: "sign ES256 (JWS) vs go-jose", Target: 1.2,
+			Anima: func(b *testing.B) {
+				for b.Loop() {
+					if _, err := c.SignJWS(ctx, aios.KeyAuth, hdr, claims); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+			Baseline: func(b *testing.B) { // go-jose, the signer reused
+				for b.Loop() {
+					o, err := joseSigner.Sign(claims)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := o.CompactSerialize(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+		},
+		{
+			Name: "sign ES256K (JWS)", Target: 1.2,
+			Anima: func(b *testing.B) {
+				for b.Loop() {
+					if _, err := c.SignJWS(ctx, aios.KeyWallet, hdr, claims); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+			Baseline: func(b *testing.B) { // btcec over a precomputed digest
+				d := sha256.Sum256([]byte(parsedK.SigningInput))
+				for b.Loop() {
+					_ = becdsa.SignCompact(keys.Wallet, d[:], false)
+				}
+			},
+		},
+		{
+			Name: "verify ES256 (agent JWT)", Target: 1.2,
+			Anima: func(b *testing.B) {
+				for b.Loop() {
+					if _, err := v.Verify(ctx, es256Tok, "lagod"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+			Baseline: func(b *testing.B) { // crypto/ecdsa over a precomputed digest
+				d := sha256.Sum256([]byte(parsedA.SigningInput))
+				for b.Loop() {
+					r := new(big.Int).SetBytes(parsedA.Signature[:32])
+					s := new(big.Int).SetBytes(parsedA.Signature[32:])
+					if !ecdsa.Verify(authPub, d[:], r, s) {
+						b.Fatal("raw verify failed")
+					}
+				}
+			},
+		},
+		{
+			Name: "verify ES256 (agent JWT) vs go-jose", Target: 1.2,
+			Anima: func(b *testing.B) {
+				for b.Loop() {
+					if _, err := v.Verify(ctx, es256Tok, "lagod"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+			Baseline: func(b *testing.B) { // go-jose parse + verify, key known
+				for b.Loop() {
+					o, err := jose.ParseSignedCompact(es256Tok, []jose.SignatureAlgorithm{jose.ES256})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := o.Verify(authPub); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+		},
+		{
+			Name: "verify ES256K (agent JWT)", Target: 1.2,
+			Anima: func(b *testing.B) {
+				for b.Loop() {
+					if _, err := v.Verify(ctx, es256kTok, "lagod"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			},
+			Baseline: func(b *testing.B) { // btcec: r, s from bytes, verify a precomputed digest
+				d := sha256.Sum256([]byte(parsedK.SigningInput))
+				for b.Loop() {
+					var r, s btcec.ModNScalar
+					r.SetByteSlice(parsedK.Signature[:32])
+					s.SetByteSlice(parsedK.Signature[32:])
+					if !becdsa.NewSignature(&r, &s).Verify(d[:], walletPub) {
+						b.Fatal("raw verify failed")
+					}
+				}
+			},
+		},
+	}, nil
+}
+
+// Row is one line of the report.
+type Row struct {
+	Name                  string
+	AnimaOps, BaselineOps float64 // operations per second
+	Ratio, Target         float64 // anima time / baseline time
+	AnimaNs, BaselineNs   float64
+}
+
+// Run measures every case and returns the rows. The machine is shared, so
+// each side runs rounds times, interleaved, and the fastest round counts:
+// interference only ever slows a round down.
+func Run(rounds int) ([]Row, error) {
+	cases, err := Cases()
+	if err != nil {
+		return nil, err
+	}
+	if rounds < 1 {
+		rounds = 1
+	}
+	var rows []Row
+	for _, c := range cases {
+		an, bn := math.Inf(1), math.Inf(1)
+		for range rounds {
+			a := testing.Benchmark(c.Anima)
+			base := testing.Benchmark(c.Baseline)
+			if a.N == 0 || base.N == 0 {
+				return nil, fmt.Errorf("bench %s: benchmark failed", c.Name)
+			}
+			an = math.Min(an, float64(a.T.Nanoseconds())/float64(a.N))
+			bn = math.Min(bn, float64(base.T.Nanoseconds())/float64(base.N))
+		}
+		rows = append(rows, Row{Name: c.Name, AnimaNs: an, BaselineNs: bn, AnimaOps: 1e9 / an,
+			BaselineOps: 1e9 / bn, Ratio: an / bn, Target: c.Target})
+	}
+	return rows, nil
+}
+
+// Print writes the rows as a table.
+func Print(w io.Writer, rows []Row) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "operation\tanima ops/s\tbaseline ops/s\tratio (time)\ttarget\t")
+	for _, r := range rows {
+		ok := "ok"
+		if r.Ratio > r.Target {
+			ok = "OVER"
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2fx\t<= %.1fx %s\t\n", r.Name, r.AnimaOps, r.BaselineOps, r.Ratio, r.Target, ok)
+	}
+	tw.Flush()
+}
