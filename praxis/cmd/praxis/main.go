@@ -45,7 +45,7 @@ func newRoot() *cobra.Command {
 type serveFlags struct {
 	workspace, httpAddr, path, tier, memoryDir, policyFile, logLevel string
 	deny                                                             []string
-	noShell, readOnly, network, fallback                             bool
+	noShell, readOnly, network, fallback, allowRemote                bool
 	timeout                                                          time.Duration
 }
 
@@ -69,6 +69,7 @@ func newServe() *cobra.Command {
 	fl.BoolVar(&f.readOnly, "read-only", false, "refuse every workspace write")
 	fl.BoolVar(&f.network, "network", false, "keep network access for commands in the isolated tier")
 	fl.BoolVar(&f.fallback, "fallback", false, "let the isolated tier run as restricted when isolation does not work here (reported per call)")
+	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow --http on a non-loopback address (the server has no authentication)")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "per-command timeout")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	_ = cmd.MarkFlagRequired("workspace")
@@ -126,6 +127,9 @@ func serve(ctx context.Context, f serveFlags) error {
 		log.Info("serving MCP on stdio", "workspace", reg.FS.Root(), "tier", tier)
 		return mcpbridge.ServeStdio(ctx, srv, os.Stdin, os.Stdout, log)
 	}
+	if err := checkLoopback(f.httpAddr, f.allowRemote); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
@@ -134,4 +138,20 @@ func serve(ctx context.Context, f serveFlags) error {
 	log.Info("serving MCP over streamable HTTP", "addr", ln.Addr().String(), "path", f.path, "workspace", reg.FS.Root(), "tier", tier)
 	fmt.Fprintf(os.Stderr, "listening on http://%s%s\n", ln.Addr(), f.path)
 	return mcpbridge.ServeHTTP(ctx, srv, ln, f.path)
+}
+
+// checkLoopback refuses a non-loopback listen address unless allowed: the
+// tools include bash, and the endpoint has no authentication.
+func checkLoopback(addr string, allow bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--http %q: %w", addr, err)
+	}
+	if allow || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--http %q is not a loopback address; the MCP endpoint has no authentication (pass --allow-remote to serve it anyway)", addr)
 }

@@ -27,6 +27,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"mcp", "serve", "--workspace", ws, "--deny", "[bad"}, "bad deny pattern"},
 		{[]string{"mcp", "serve", "--workspace", ws, "--http", "256.0.0.1:bad"}, "--http"},
 		{[]string{"mcp", "serve", "--workspace", ws, "extra"}, "unknown command"},
+		{[]string{"mcp", "serve", "--workspace", ws, "--http", "0.0.0.0:0"}, "--allow-remote"},
+		{[]string{"mcp", "serve", "--workspace", ws, "--http", ":0"}, "--allow-remote"},
+		{[]string{"mcp", "serve", "--workspace", ws, "--http", "nohostport"}, "--http"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
