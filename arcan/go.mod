@@ -34,3 +34,13 @@ replace (
 	github.com/lifeos/life/lago => ../lago
 	github.com/lifeos/life/praxis => ../praxis
 )
+
+require (
+	github.com/lifeos/life/autonomic v0.0.0-00010101000000-000000000000
+	github.com/lifeos/life/bridges v0.0.0-00010101000000-000000000000
+)
+
+replace (
+	github.com/lifeos/life/autonomic => ../autonomic
+	github.com/lifeos/life/bridges => ../bridges
+)

@@ -326,6 +326,12 @@ func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
 			evs[i].Seq = seqs[i]
 		}
 	}
+	// Another writer (the autonomic gate journals mode changes) may have
+	// appended in between: the cached fold missed its events, so rebuild
+	// it from the journal at the next load.
+	if len(seqs) > 0 && seqs[0] != b.s.state.LastSeq+1 {
+		b.s.stale = true
+	}
 	if n := len(seqs); n > 0 && seqs[n-1] > b.s.state.LastSeq {
 		b.s.state.LastSeq = seqs[n-1]
 	}

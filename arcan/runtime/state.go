@@ -39,7 +39,6 @@ type SessionState struct {
 	Branch    string             `json:"branch"`
 	Name      string             `json:"name,omitempty"`
 	LastSeq   uint64             `json:"last_seq"`
-	Events    uint64             `json:"events"`
 	Messages  []aios.ChatMessage `json:"messages"`
 	Runs      uint32             `json:"runs"`
 	Run       *RunState          `json:"run,omitempty"`
@@ -121,7 +120,6 @@ func (s *SessionState) Apply(e aios.EventEnvelope) error {
 	if e.Seq > s.LastSeq {
 		s.LastSeq = e.Seq
 	}
-	s.Events++
 	switch p := e.Payload.(type) {
 	case *aios.SessionCreated:
 		s.Name = p.Name

@@ -12,11 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/provider"
 	"github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/autonomic/controller"
+	"github.com/lifeos/life/bridges/gate"
 	"github.com/lifeos/life/lago/journal"
 	"github.com/lifeos/life/praxis"
 	"github.com/lifeos/life/praxis/policy"
@@ -45,6 +48,7 @@ type Options struct {
 	System    string
 	Approve   string // ApproveAsk (default), ApproveAuto, ApproveDeny
 	ShellTier string // enables bash in this sandbox tier (none, restricted, isolated); "" disables it
+	Gate      string // autonomic gate: "embedded" (default), "off", or an autonomicd URL
 	NoSync    bool   // journal without fsync (benchmarks only)
 	Limits    runtime.Limits
 	Logger    *slog.Logger
@@ -123,8 +127,13 @@ func Open(o Options) (*Stack, error) {
 		j.Close()
 		return nil, err
 	}
+	g, err := openGate(o.Gate, j, o.Logger)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
 	rt, err := runtime.New(runtime.Config{
-		Journal: j, Provider: prov, Tools: reg, Policy: pol,
+		Journal: j, Provider: prov, Tools: reg, Policy: pol, Gate: g,
 		Snapshots: Snapshots{J: j}, Logger: o.Logger, System: o.System, Model: o.Model, Limits: o.Limits,
 	})
 	if err != nil {
@@ -132,6 +141,28 @@ func Open(o Options) (*Stack, error) {
 		return nil, err
 	}
 	return &Stack{Journal: j, Runtime: rt, Registry: reg, Home: o.Home, Provider: prov}, nil
+}
+
+// openGate returns the autonomic gate: advisory and fail-open either way.
+func openGate(spec string, j aios.Journal, log *slog.Logger) (aios.Gate, error) {
+	opts := gate.Options{Journal: j, Logger: log}
+	switch {
+	case spec == "off":
+		return nil, nil
+	case spec == "" || spec == "embedded":
+		g, err := gate.Embedded(j, controller.DefaultConfig(), opts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: autonomic gate: %w", ErrConfig, err)
+		}
+		return g, nil
+	case strings.HasPrefix(spec, "http://") || strings.HasPrefix(spec, "https://"):
+		g, err := gate.Remote(spec, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: autonomic gate: %w", ErrConfig, err)
+		}
+		return g, nil
+	}
+	return nil, fmt.Errorf("%w: gate %q (want embedded, off or an http(s) URL)", ErrConfig, spec)
 }
 
 // Close closes the journal.
