@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -33,8 +34,8 @@ import (
 // Case is one measured operation: ours and the raw baseline.
 type Case struct {
 	Name     string
-	Anima    func(b *testing.B)
-	Baseline func(b *testing.B)
+	Anima    func() error // one operation
+	Baseline func() error
 	Target   float64 // the ratio anima/baseline must stay under
 }
 
@@ -85,125 +86,73 @@ func Cases() ([]Case, error) {
 		return nil, err
 	}
 	authPub := &keys.Auth.PublicKey
+	digestA := sha256.Sum256([]byte(parsedA.SigningInput))
+	digestK := sha256.Sum256([]byte(parsedK.SigningInput))
+	errVerify := errors.New("raw verify failed")
+	signAuth := func() error { _, err := c.SignJWS(ctx, aios.KeyAuth, hdr, claims); return err }
+	verifyA := func() error { _, err := v.Verify(ctx, es256Tok, "lagod"); return err }
 	return []Case{
-		{
-			Name: "sign ES256 (JWS)", Target: 1.2,
-			Anima: func(b *testing.B) {
-				for b.Loop() {
-					if _, err := c.SignJWS(ctx, aios.KeyAuth, hdr, claims); err != nil {
-						b.Fatal(err)
-					}
+		{Name: "sign ES256 (JWS)", Target: 1.2, Anima: signAuth,
+			Baseline: func() error { // crypto/ecdsa over a precomputed digest
+				_, _, err := ecdsa.Sign(rand.Reader, keys.Auth, digestA[:])
+				return err
+			}},
+		{Name: "sign ES256 (JWS) vs go-jose", Target: 1.2, Anima: signAuth,
+			Baseline: func() error { // go-jose, the signer reused
+				o, err := joseSigner.Sign(claims)
+				if err != nil {
+					return err
 				}
-			},
-			Baseline: func(b *testing.B) { // crypto/ecdsa over a precomputed digest
-				d := sha256.Sum256([]byte(es256Tok))
-				for b.Loop() {
-					if _, _, err := ecdsa.Sign(rand.Reader, keys.Auth, d[:]); err != nil {
-						b.Fatal(err)
-					}
+				_, err = o.CompactSerialize()
+				return err
+			}},
+		{Name: "sign ES256K (JWS)", Target: 1.2,
+			Anima: func() error { _, err := c.SignJWS(ctx, aios.KeyWallet, hdr, claims); return err },
+			Baseline: func() error { // btcec over a precomputed digest
+				_ = becdsa.SignCompact(keys.Wallet, digestK[:], false)
+				return nil
+			}},
+		{Name: "verify ES256 (agent JWT)", Target: 1.2, Anima: verifyA,
+			Baseline: func() error { // crypto/ecdsa: r, s from bytes, precomputed digest
+				r := new(big.Int).SetBytes(parsedA.Signature[:32])
+				s := new(big.Int).SetBytes(parsedA.Signature[32:])
+				if !ecdsa.Verify(authPub, digestA[:], r, s) {
+					return errVerify
 				}
-			},
-		},
-		{
-			Name: "sign ES256 (JWS) vs go-jose", Target: 1.2,
-			Anima: func(b *testing.B) {
-				for b.Loop() {
-					if _, err := c.SignJWS(ctx, aios.KeyAuth, hdr, claims); err != nil {
-						b.Fatal(err)
-					}
+				return nil
+			}},
+		{Name: "verify ES256 (agent JWT) vs go-jose", Target: 1.2, Anima: verifyA,
+			Baseline: func() error { // go-jose parse + verify, key known
+				o, err := jose.ParseSignedCompact(es256Tok, []jose.SignatureAlgorithm{jose.ES256})
+				if err != nil {
+					return err
 				}
-			},
-			Baseline: func(b *testing.B) { // go-jose, the signer reused
-				for b.Loop() {
-					o, err := joseSigner.Sign(claims)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := o.CompactSerialize(); err != nil {
-						b.Fatal(err)
-					}
+				_, err = o.Verify(authPub)
+				return err
+			}},
+		{Name: "verify ES256K (agent JWT)", Target: 1.2,
+			Anima: func() error { _, err := v.Verify(ctx, es256kTok, "lagod"); return err },
+			Baseline: func() error { // btcec: r, s from bytes, precomputed digest
+				var r, s btcec.ModNScalar
+				r.SetByteSlice(parsedK.Signature[:32])
+				s.SetByteSlice(parsedK.Signature[32:])
+				if !becdsa.NewSignature(&r, &s).Verify(digestK[:], walletPub) {
+					return errVerify
 				}
-			},
-		},
-		{
-			Name: "sign ES256K (JWS)", Target: 1.2,
-			Anima: func(b *testing.B) {
-				for b.Loop() {
-					if _, err := c.SignJWS(ctx, aios.KeyWallet, hdr, claims); err != nil {
-						b.Fatal(err)
-					}
-				}
-			},
-			Baseline: func(b *testing.B) { // btcec over a precomputed digest
-				d := sha256.Sum256([]byte(parsedK.SigningInput))
-				for b.Loop() {
-					_ = becdsa.SignCompact(keys.Wallet, d[:], false)
-				}
-			},
-		},
-		{
-			Name: "verify ES256 (agent JWT)", Target: 1.2,
-			Anima: func(b *testing.B) {
-				for b.Loop() {
-					if _, err := v.Verify(ctx, es256Tok, "lagod"); err != nil {
-						b.Fatal(err)
-					}
-				}
-			},
-			Baseline: func(b *testing.B) { // crypto/ecdsa over a precomputed digest
-				d := sha256.Sum256([]byte(parsedA.SigningInput))
-				for b.Loop() {
-					r := new(big.Int).SetBytes(parsedA.Signature[:32])
-					s := new(big.Int).SetBytes(parsedA.Signature[32:])
-					if !ecdsa.Verify(authPub, d[:], r, s) {
-						b.Fatal("raw verify failed")
-					}
-				}
-			},
-		},
-		{
-			Name: "verify ES256 (agent JWT) vs go-jose", Target: 1.2,
-			Anima: func(b *testing.B) {
-				for b.Loop() {
-					if _, err := v.Verify(ctx, es256Tok, "lagod"); err != nil {
-						b.Fatal(err)
-					}
-				}
-			},
-			Baseline: func(b *testing.B) { // go-jose parse + verify, key known
-				for b.Loop() {
-					o, err := jose.ParseSignedCompact(es256Tok, []jose.SignatureAlgorithm{jose.ES256})
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := o.Verify(authPub); err != nil {
-						b.Fatal(err)
-					}
-				}
-			},
-		},
-		{
-			Name: "verify ES256K (agent JWT)", Target: 1.2,
-			Anima: func(b *testing.B) {
-				for b.Loop() {
-					if _, err := v.Verify(ctx, es256kTok, "lagod"); err != nil {
-						b.Fatal(err)
-					}
-				}
-			},
-			Baseline: func(b *testing.B) { // btcec: r, s from bytes, verify a precomputed digest
-				d := sha256.Sum256([]byte(parsedK.SigningInput))
-				for b.Loop() {
-					var r, s btcec.ModNScalar
-					r.SetByteSlice(parsedK.Signature[:32])
-					s.SetByteSlice(parsedK.Signature[32:])
-					if !becdsa.NewSignature(&r, &s).Verify(d[:], walletPub) {
-						b.Fatal("raw verify failed")
-					}
-				}
-			},
-		},
+				return nil
+			}},
 	}, nil
+}
+
+// Bench turns an operation into a benchmark body.
+func Bench(op func() error) func(b *testing.B) {
+	return func(b *testing.B) {
+		for b.Loop() {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
 
 // Row is one line of the report.
@@ -229,8 +178,8 @@ func Run(rounds int) ([]Row, error) {
 	for _, c := range cases {
 		an, bn := math.Inf(1), math.Inf(1)
 		for range rounds {
-			a := testing.Benchmark(c.Anima)
-			base := testing.Benchmark(c.Baseline)
+			a := testing.Benchmark(Bench(c.Anima))
+			base := testing.Benchmark(Bench(c.Baseline))
 			if a.N == 0 || base.N == 0 {
 				return nil, fmt.Errorf("bench %s: benchmark failed", c.Name)
 			}
