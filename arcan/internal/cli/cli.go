@@ -56,7 +56,7 @@ func New(io IO) *cobra.Command {
 
 // runFlags are the flags every command that runs the agent shares.
 type runFlags struct {
-	home, workspace, provider, model, baseURL, system, approve, bashTier, gate string
+	home, workspace, provider, model, baseURL, system, approve, bashTier, gate, mcp string
 	maxIter                                                              uint32
 	maxTokens                                                            uint64
 	timeout                                                              time.Duration
@@ -73,6 +73,7 @@ func (f *runFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.approve, "approve", stack.ApproveAsk, "tools that change things: ask, auto or deny")
 	fl.StringVar(&f.bashTier, "bash", "", "enable the bash tool in this sandbox tier: none, restricted, isolated")
 	fl.StringVar(&f.gate, "gate", "embedded", "autonomic gate: embedded, off, or an autonomicd URL (advisory, fail-open)")
+	fl.StringVar(&f.mcp, "mcp", "", "MCP servers file (default $ARCAN_HOME/mcp.json when present); skills may name servers too")
 	fl.Uint32Var(&f.maxIter, "max-iterations", 16, "model calls per run")
 	fl.Uint64Var(&f.maxTokens, "max-tokens", 0, "token budget per run (0: none)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wall-clock budget per run (0: none)")
@@ -87,7 +88,7 @@ func (f *runFlags) options() (stack.Options, error) {
 	}
 	return stack.Options{
 		Home: f.home, Workspace: f.workspace, Provider: f.provider, Model: f.model, BaseURL: f.baseURL,
-		System: f.system, Approve: f.approve, ShellTier: f.bashTier, Gate: f.gate,
+		System: f.system, Approve: f.approve, ShellTier: f.bashTier, Gate: f.gate, MCP: f.mcp,
 		Limits: runtime.Limits{MaxIterations: f.maxIter, MaxTokens: f.maxTokens, WallClock: f.timeout},
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -48,6 +49,7 @@ type Options struct {
 	System    string
 	Approve   string // ApproveAsk (default), ApproveAuto, ApproveDeny
 	ShellTier string // enables bash in this sandbox tier (none, restricted, isolated); "" disables it
+	MCP       string // MCP servers file; "" reads $home/mcp.json when present
 	Gate      string // autonomic gate: "embedded" (default), "off", or an autonomicd URL
 	NoSync    bool   // journal without fsync (benchmarks only)
 	Limits    runtime.Limits
@@ -61,6 +63,7 @@ type Stack struct {
 	Registry *praxis.Registry
 	Home     string
 	Provider aios.Provider
+	closers  []io.Closer
 }
 
 // Home returns $ARCAN_HOME, or ~/.arcan.
@@ -118,18 +121,31 @@ func Open(o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	mcps, err := MCPServers(o.MCP, o.Home, o.Workspace, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	closers := AttachMCP(context.Background(), mcps, reg, o.Logger)
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
 	j, err := OpenJournal(o.Home, o.NoSync, o.Logger)
 	if err != nil {
+		closeAll()
 		return nil, err
 	}
 	pol, err := NewPolicy(o.Approve, reg)
 	if err != nil {
 		j.Close()
+		closeAll()
 		return nil, err
 	}
 	g, err := openGate(o.Gate, j, o.Logger)
 	if err != nil {
 		j.Close()
+		closeAll()
 		return nil, err
 	}
 	rt, err := runtime.New(runtime.Config{
@@ -138,9 +154,10 @@ func Open(o Options) (*Stack, error) {
 	})
 	if err != nil {
 		j.Close()
+		closeAll()
 		return nil, err
 	}
-	return &Stack{Journal: j, Runtime: rt, Registry: reg, Home: o.Home, Provider: prov}, nil
+	return &Stack{Journal: j, Runtime: rt, Registry: reg, Home: o.Home, Provider: prov, closers: closers}, nil
 }
 
 // openGate returns the autonomic gate: advisory and fail-open either way.
@@ -165,8 +182,13 @@ func openGate(spec string, j aios.Journal, log *slog.Logger) (aios.Gate, error) 
 	return nil, fmt.Errorf("%w: gate %q (want embedded, off or an http(s) URL)", ErrConfig, spec)
 }
 
-// Close closes the journal.
-func (s *Stack) Close() error { return s.Journal.Close() }
+// Close stops the MCP clients and closes the journal.
+func (s *Stack) Close() error {
+	for _, c := range s.closers {
+		c.Close()
+	}
+	return s.Journal.Close()
+}
 
 // NewTools returns praxis's canonical tools over workspace (bash only when
 // a shell tier is given).
