@@ -105,6 +105,9 @@ func (r *RunTracer) Observe(ctx context.Context, env aios.EventEnvelope) trace.S
 // ToolCall* events. Replay records no metrics (they were counted live). It
 // returns the first error of events.
 func (r *RunTracer) Replay(ctx context.Context, events iter.Seq2[aios.EventEnvelope, error]) error {
+	// Its own stream states: a replay never touches the live runs' spans.
+	rep := newRunTracer(r.t)
+	defer rep.closeAll("replay ended")
 	for env, err := range events {
 		if err != nil {
 			return fmt.Errorf("vigil: replay: %w", err)
@@ -112,11 +115,8 @@ func (r *RunTracer) Replay(ctx context.Context, events iter.Seq2[aios.EventEnvel
 		if !r.t.enabled {
 			continue
 		}
-		o := r.observe(ctx, &env, true)
+		o := rep.observe(ctx, &env, true)
 		o.finish(env.Seq)
-	}
-	if r.t.enabled {
-		r.closeAll("replay ended")
 	}
 	return nil
 }
@@ -264,6 +264,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			run = popTo(0, true, kv...)
 		}
 		st.runID = ""
+		st.pending = nil // calls of an ended run are never claimed
 		return run
 	}
 

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
+
+func tracetestRecorder() *tracetest.SpanRecorder { return tracetest.NewSpanRecorder() }
 
 // TestRunTracerTrees feeds event sequences in the orders runtimes journal
 // them and checks the tree: each span as "name<parent".
@@ -115,4 +118,55 @@ func TestRunTracerTimesByEvents(t *testing.T) {
 	if run := one(t, h2.rec.Ended(), "invoke_agent tester"); run.StartTime().Before(before) {
 		t.Errorf("run started at the fake clock's %v", run.StartTime())
 	}
+}
+
+// FuzzReplay replays arbitrary journal input: events in any order, with any
+// trace metadata. Replay must never panic and must close every span it
+// opens.
+func FuzzReplay(f *testing.F) {
+	f.Add([]byte(`[{"event_id":"a","session_id":"s","branch_id":"b","seq":1,"timestamp":1700000000000000,"payload":{"type":"RunStarted","provider":"mock","max_iterations":2},"metadata":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"},"schema_version":1},
+	{"event_id":"b","session_id":"s","branch_id":"b","seq":2,"timestamp":1700000000000100,"payload":{"type":"PhaseEntered","phase":"deliberate"},"metadata":{},"schema_version":1},
+	{"event_id":"c","session_id":"s","branch_id":"b","seq":3,"timestamp":1700000000000200,"payload":{"type":"ToolCallCompleted","tool_run_id":"r","tool_name":"t","result":{},"duration_ms":5,"status":"ok"},"metadata":{"trace_id":"zz"},"schema_version":1},
+	{"event_id":"d","session_id":"s","branch_id":"b","seq":4,"timestamp":1,"payload":{"type":"RunFinished","reason":"completed","total_iterations":1},"metadata":{},"schema_version":1}]`))
+	f.Add([]byte(`[{"event_id":"a","session_id":"s","branch_id":"b","seq":1,"timestamp":5,"payload":{"type":"StepFinished","index":0,"stop_reason":"x","directive_count":0},"metadata":{},"schema_version":1}]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		events, err := aios.DecodeEnvelopes(raw)
+		if err != nil {
+			return
+		}
+		rec := tracetestRecorder()
+		tel, err := New(context.Background(), Config{}, WithSpanProcessor(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := func(yield func(aios.EventEnvelope, error) bool) {
+			for _, e := range events {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+		if err := tel.Runs().Replay(context.Background(), seq); err != nil {
+			t.Fatal(err)
+		}
+		if s, e := len(rec.Started()), len(rec.Ended()); s != e {
+			t.Fatalf("%d spans started, %d ended", s, e)
+		}
+	})
+}
+
+func FuzzSpanContextFromEvent(f *testing.F) {
+	f.Add("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+	f.Add("00000000000000000000000000000000", "0000000000000000")
+	f.Add("4BF92F3577B34DA6A3CE929D0E0E4736", "xyz")
+	f.Fuzz(func(t *testing.T, tid, sid string) {
+		env := aios.EventEnvelope{Metadata: map[string]string{aios.MetaTraceID: tid, aios.MetaSpanID: sid}}
+		sc, ok := SpanContextFromEvent(env)
+		if !ok {
+			return
+		}
+		if !sc.IsValid() || sc.TraceID().String() != strings.ToLower(tid) || sc.SpanID().String() != strings.ToLower(sid) {
+			t.Fatalf("accepted %q/%q as %s/%s", tid, sid, sc.TraceID(), sc.SpanID())
+		}
+	})
 }

@@ -420,6 +420,15 @@ func TestReplayRebuildsLinkedTree(t *testing.T) {
 			}
 		}
 	}
+	// A replay on a Telemetry with a live run leaves that run open.
+	live := aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "live", "main", &aios.RunStarted{Provider: "mock"})
+	h2.tel.Runs().Observe(context.Background(), live)
+	if err := h2.tel.Runs().Replay(context.Background(), h.fj.Read(context.Background(), aios.ReadQuery{Stream: stream})); err != nil {
+		t.Fatal(err)
+	}
+	if sp, _ := h2.tel.runs.current(aios.StreamID{Session: "live", Branch: "main"}); sp == nil || !sp.IsRecording() {
+		t.Errorf("replay ended the live run")
+	}
 	// A replay's error is returned.
 	boom := errors.New("disk gone")
 	bad := func(yield func(aios.EventEnvelope, error) bool) { yield(aios.EventEnvelope{}, boom) }

@@ -99,3 +99,22 @@ func BenchmarkArcanTurnOverhead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkArcanTurn runs each configuration on its own (journal without
+// fsync), for profiling one of them.
+func BenchmarkArcanTurn(b *testing.B) {
+	for _, s := range setups() {
+		b.Run(s.name, func(b *testing.B) {
+			tel := s.tel(b)
+			st := openStack(b, tel, true)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, res, err := st.turn(ctx, tel); err != nil || res.Status != "completed" {
+					b.Fatalf("%v %q", err, res.Status)
+				}
+			}
+		})
+	}
+}
