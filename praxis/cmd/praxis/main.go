@@ -44,6 +44,7 @@ func newRoot() *cobra.Command {
 
 type serveFlags struct {
 	workspace, httpAddr, path, tier, memoryDir, policyFile, logLevel string
+	serversFile                                                      string
 	deny                                                             []string
 	noShell, readOnly, network, fallback, allowRemote                bool
 	timeout                                                          time.Duration
@@ -64,6 +65,7 @@ func newServe() *cobra.Command {
 	fl.StringVar(&f.tier, "tier", "restricted", "command isolation tier: none, restricted or isolated")
 	fl.StringVar(&f.memoryDir, "memory-dir", "", `memory notes dir (default WORKSPACE/.praxis/memory; "-" disables the memory tools)`)
 	fl.StringVar(&f.policyFile, "policy", "", "JSON policy file (rules, default decision, denied capabilities)")
+	fl.StringVar(&f.serversFile, "servers", "", `JSON file of external MCP servers whose tools are served too, as "{namespace}__{tool}"`)
 	fl.StringSliceVar(&f.deny, "deny", []string{".git/**", "**/.env"}, "workspace paths (doublestar patterns) kept off limits")
 	fl.BoolVar(&f.noShell, "no-shell", false, "leave the bash tool out")
 	fl.BoolVar(&f.readOnly, "read-only", false, "refuse every workspace write")
@@ -102,6 +104,16 @@ func serve(ctx context.Context, f serveFlags) error {
 			return fmt.Errorf("--policy %s: %w", f.policyFile, err)
 		}
 	}
+	var servers []mcpbridge.ServerConfig
+	if f.serversFile != "" {
+		b, err := os.ReadFile(f.serversFile)
+		if err != nil {
+			return fmt.Errorf("--servers: %w", err)
+		}
+		if servers, err = mcpbridge.ParseServers(b); err != nil {
+			return fmt.Errorf("--servers %s: %w", f.serversFile, err)
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -117,6 +129,20 @@ func serve(ctx context.Context, f serveFlags) error {
 	if reg.Runner != nil && tier == sandbox.TierIsolated {
 		bw, ll, why := reg.Runner.Isolation(ctx)
 		log.Info("isolated tier", "bwrap", bw, "landlock", ll, "unavailable", strings.Join(why, "; "))
+	}
+	for _, sc := range servers {
+		c, err := mcpbridge.NewClient(sc, log)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ts, err := c.Attach(ctx, reg)
+		if err != nil {
+			// One unreachable server must not take the others down.
+			log.Warn("external MCP server skipped", "namespace", sc.Namespace, "err", err)
+			continue
+		}
+		log.Info("external MCP server attached", "namespace", sc.Namespace, "tools", len(ts))
 	}
 	gate, err := policy.NewGate(cfg, reg)
 	if err != nil {

@@ -30,6 +30,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"mcp", "serve", "--workspace", ws, "--http", "0.0.0.0:0"}, "--allow-remote"},
 		{[]string{"mcp", "serve", "--workspace", ws, "--http", ":0"}, "--allow-remote"},
 		{[]string{"mcp", "serve", "--workspace", ws, "--http", "nohostport"}, "--http"},
+		{[]string{"mcp", "serve", "--workspace", ws, "--servers", badPolicy}, "bad servers config"},
+		{[]string{"mcp", "serve", "--workspace", ws, "--servers", filepath.Join(ws, "none.json")}, "--servers"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -234,3 +234,41 @@ func TestSDKServer(t *testing.T) {
 		}
 	}
 }
+
+// TestSDKThroughProxy: SDK client -> praxis mcp serve --servers -> SDK
+// server; the proxied tool is namespaced and answers.
+func TestSDKThroughProxy(t *testing.T) {
+	node, dir := nodeDir(t)
+	bin := buildPraxis(t)
+	root := workspace(t)
+	servers := filepath.Join(t.TempDir(), "servers.json")
+	cfg, _ := json.Marshal(map[string]any{"servers": []map[string]any{{"namespace": "node", "command": node, "args": []string{filepath.Join(dir, "server.mjs")}}}})
+	if err := os.WriteFile(servers, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "proxy.mjs", bin, "mcp", "serve", "--workspace", root, "--servers", servers, "--log-level", "warn")
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node proxy client: %v\n%s", err, out)
+	}
+	var r struct {
+		Tools []string
+		Echo  struct {
+			IsError bool `json:"isError"`
+			Content []struct{ Text string }
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !slices.Contains(r.Tools, "node__echo") || !slices.Contains(r.Tools, "read_file") || len(r.Tools) != 13 {
+		t.Fatalf("tools %v", r.Tools)
+	}
+	if r.Echo.IsError || len(r.Echo.Content) != 1 || !strings.Contains(r.Echo.Content[0].Text, "through praxis") {
+		t.Fatalf("echo %+v", r.Echo)
+	}
+}
