@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -460,3 +461,29 @@ func (w *capWriter) String() (string, bool) {
 }
 
 var _ io.Writer = (*capWriter)(nil)
+
+// CreatedEvent is the journal fact for this sandbox: the configured tier and
+// what isolation actually works here (probing it if not done yet).
+func (r *Runner) CreatedEvent(ctx context.Context) *aios.SandboxCreated {
+	cfg := map[string]any{
+		"workspace": r.fs.Root(), "allow_shell": r.opts.AllowShell, "limits": r.opts.Limits,
+		"timeout_ms": r.opts.Timeout.Milliseconds(), "max_output_bytes": r.opts.MaxOutputBytes,
+	}
+	tier := r.opts.Tier
+	if tier == TierIsolated {
+		bw, ll, why := r.Isolation(ctx)
+		cfg["bwrap"], cfg["landlock"], cfg["network"] = bw, ll, r.opts.Network
+		if len(why) > 0 {
+			cfg["unavailable"] = why
+		}
+		if !bw && !ll {
+			if r.opts.Fallback {
+				tier = TierRestricted
+			} else {
+				cfg["refuses_commands"] = true
+			}
+		}
+	}
+	b, _ := json.Marshal(cfg)
+	return &aios.SandboxCreated{SandboxID: r.opts.SandboxID, Tier: string(tier), Config: b}
+}

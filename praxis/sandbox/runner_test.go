@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lifeos/life/aios"
 )
 
 func TestMain(m *testing.M) {
@@ -286,5 +289,22 @@ func TestToolchainUnderDefaultLimits(t *testing.T) {
 	}
 	if ran == 0 {
 		t.Skip("neither node nor go on PATH")
+	}
+}
+
+func TestCreatedEvent(t *testing.T) {
+	r, _ := newRunner(t, RunnerOptions{Tier: TierIsolated, SandboxID: "sb1", Helper: helperArgv(t)})
+	ev := r.CreatedEvent(t.Context())
+	bw, ll, _ := r.Isolation(t.Context())
+	var cfg map[string]any
+	if err := json.Unmarshal(ev.Config, &cfg); err != nil || ev.SandboxID != "sb1" || cfg["bwrap"] != bw || cfg["landlock"] != ll {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	if _, err := aios.MarshalPayload(ev); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := newRunner(t, RunnerOptions{Tier: TierRestricted})
+	if ev := r2.CreatedEvent(t.Context()); ev.Tier != "restricted" {
+		t.Fatalf("%+v", ev)
 	}
 }
