@@ -185,6 +185,30 @@ func jsonish(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
+func TestReadFileCaps(t *testing.T) {
+	c, root := workspace(t, praxis.Options{})
+	long := strings.Repeat("x", 10000)
+	var sb strings.Builder
+	for range 100 {
+		sb.WriteString(long + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(root, "big.txt"), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, out := call(t, c, "read_file", `{"path":"big.txt"}`)
+	content := out["content"].(string)
+	if res.IsError || len(content) > 256<<10 || out["truncated"] != true || !strings.Contains(content, "more bytes in this line") {
+		t.Fatalf("caps: len %d truncated %v", len(content), out["truncated"])
+	}
+	end := int(out["end_line"].(float64))
+	if end < 50 || end >= 100 || strings.Count(content, "\n") != end {
+		t.Fatalf("end_line %d, rows %d", end, strings.Count(content, "\n"))
+	}
+	if !strings.HasPrefix(content, hashline.FormatLine(1, long)[:20]) {
+		t.Fatal("tag of a cut line must be the whole line's tag")
+	}
+}
+
 func TestEditFileFlow(t *testing.T) {
 	c, root := workspace(t, praxis.Options{})
 	_, out := call(t, c, "read_file", `{"path":"docs/readme.md"}`)

@@ -218,3 +218,25 @@ func TestRaceSymlinkSwap(t *testing.T) {
 		}
 	}
 }
+
+// TestRootThroughSymlink: a workspace configured through a symlink accepts
+// absolute paths written either way.
+func TestRootThroughSymlink(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	must(t, os.MkdirAll(real, 0o755))
+	must(t, os.WriteFile(filepath.Join(real, "a.txt"), []byte("a"), 0o644))
+	link := filepath.Join(base, "link")
+	must(t, os.Symlink(real, link))
+	p, err := NewFsPolicy(link, FsOptions{})
+	must(t, err)
+	defer p.Close()
+	for _, name := range []string{filepath.Join(link, "a.txt"), filepath.Join(real, "a.txt"), "a.txt"} {
+		if rel, err := p.Resolve(name); err != nil || rel != "a.txt" {
+			t.Fatalf("Resolve(%q) = %q, %v", name, rel, err)
+		}
+	}
+	if _, err := p.Resolve(filepath.Join(link, "..", "real2")); !errors.Is(err, ErrViolation) {
+		t.Fatalf("sibling through link: %v", err)
+	}
+}

@@ -92,12 +92,40 @@ func (t *readFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 		return fail(ctx, "", fmt.Errorf("%q is a binary file", a.Path))
 	}
 	d := hashline.Parse(b)
-	end := min(a.Offset+a.Limit, len(d.Lines))
+	content, end := renderCapped(d, a.Offset, a.Limit)
 	return ok(ReadFileOutput{
-		Path: a.Path, Content: d.Render(a.Offset, a.Limit),
+		Path: a.Path, Content: content,
 		StartLine: min(a.Offset+1, len(d.Lines)), EndLine: end, TotalLines: len(d.Lines),
 		Truncated: end < len(d.Lines),
 	})
+}
+
+// Output caps for read_file: a line's shown text, and the whole content.
+const (
+	maxShownLine  = 4000
+	maxReadOutput = 256 << 10
+)
+
+// renderCapped renders lines from offset, at most limit of them, stopping
+// before the output passes maxReadOutput; a line longer than maxShownLine is
+// cut with a marker (its tag is still the tag of the whole line). It
+// returns the content and the number of the last line shown.
+func renderCapped(d *hashline.Doc, offset, limit int) (string, int) {
+	var b strings.Builder
+	end := offset
+	for i := offset; i < len(d.Lines) && i < offset+limit; i++ {
+		row := hashline.FormatLine(i+1, d.Lines[i].Text)
+		if len(d.Lines[i].Text) > maxShownLine {
+			row = row[:len(row)-len(d.Lines[i].Text)+maxShownLine] + fmt.Sprintf(" [... %d more bytes in this line]", len(d.Lines[i].Text)-maxShownLine)
+		}
+		if b.Len()+len(row)+1 > maxReadOutput && i > offset {
+			break
+		}
+		b.WriteString(row)
+		b.WriteByte('\n')
+		end = i + 1
+	}
+	return b.String(), end
 }
 
 // --- write_file
