@@ -181,3 +181,29 @@ func FuzzConfigFromEnv(f *testing.F) {
 		}
 	})
 }
+
+func TestFromEnvConsole(t *testing.T) {
+	t.Setenv("OTEL_SDK_DISABLED", "")
+	t.Setenv("OTEL_TRACES_EXPORTER", "console")
+	t.Setenv("OTEL_METRICS_EXPORTER", "none")
+	t.Setenv("OTEL_SERVICE_NAME", "from-env")
+	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	var buf strings.Builder
+	tel, err := FromEnv(context.Background(), WithStdout(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tel.Tracer().Start(context.Background(), "probe")
+	span.End()
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"Name":"probe"`) || !strings.Contains(buf.String(), "from-env") {
+		t.Errorf("console output %q", buf.String())
+	}
+
+	t.Setenv("OTEL_TRACES_EXPORTER", "jaeger")
+	if _, err := FromEnv(context.Background()); !errors.Is(err, ErrConfig) {
+		t.Errorf("bad env: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeos/life/praxis/tools"
 	"github.com/lifeos/life/vigil"
 	"github.com/lifeos/life/vigil/internal/otelcoltest"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -241,6 +242,30 @@ func TestArcanTurnToCollector(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no events of the run in the journal")
+	}
+
+	// Back out: replaying the lago journal rebuilds the run's tree, linked
+	// to the trace the collector received.
+	rec := tracetest.NewSpanRecorder()
+	replayTel, err := vigil.New(ctx, vigil.Config{}, vigil.WithSpanProcessor(rec), vigil.WithAgentName("arcan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replayTel.Runs().Replay(ctx, s.journal.Read(ctx, aios.ReadQuery{Stream: stream})); err != nil {
+		t.Fatal(err)
+	}
+	linked := false
+	for _, sp := range rec.Ended() {
+		if sp.Name() != "invoke_agent arcan" {
+			continue
+		}
+		for _, l := range sp.Links() {
+			linked = linked || (fmt.Sprintf("%x", run.TraceId) == l.SpanContext.TraceID().String() &&
+				fmt.Sprintf("%x", run.SpanId) == l.SpanContext.SpanID().String())
+		}
+	}
+	if !linked {
+		t.Errorf("replayed run is not linked to the original span %x", run.SpanId)
 	}
 
 	var input, output int64
