@@ -214,7 +214,7 @@ func TestEditFileFlow(t *testing.T) {
 	_, out := call(t, c, "read_file", `{"path":"docs/readme.md"}`)
 	content := out["content"].(string)
 	tag := strings.Fields(strings.Split(content, "\n")[1])[1]
-	args, _ := json.Marshal(map[string]any{"path": "docs/readme.md", "ops": []map[string]any{{"op": "replace_line", "tag": tag, "text": "Other text"}}})
+	args, _ := json.Marshal(map[string]any{"path": "./docs/../docs/readme.md", "ops": []map[string]any{{"op": "replace_line", "tag": tag, "text": "Other text"}}})
 	res, out := call(t, c, "edit_file", string(args))
 	if res.IsError {
 		t.Fatalf("edit: %s", res.Output)
@@ -239,7 +239,7 @@ func TestEditFileFlow(t *testing.T) {
 	if string(b2) != string(b) {
 		t.Fatal("stale edit changed the file")
 	}
-	for _, bad := range []string{`{"path":"docs/readme.md","ops":[]}`, `{"path":"docs/readme.md","ops":[{"op":"explode","tag":"00000000"}]}`, `{"path":"escape/s.txt","ops":[{"op":"delete_line","tag":"00000000"}]}`} {
+	for _, bad := range []string{`{"path":"bin.dat","ops":[{"op":"delete_line","tag":"00000000"}]}`, `{"path":"docs/readme.md","ops":[]}`, `{"path":"docs/readme.md","ops":[{"op":"explode","tag":"00000000"}]}`, `{"path":"escape/s.txt","ops":[{"op":"delete_line","tag":"00000000"}]}`} {
 		if res, _ := call(t, c, "edit_file", bad); !res.IsError {
 			t.Fatalf("%s accepted", bad)
 		}

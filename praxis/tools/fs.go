@@ -45,6 +45,15 @@ func readCapped(p *sandbox.FsPolicy, name string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// journalPath is the workspace-relative form of name for events, so that
+// "./a.txt", "a.txt" and "/abs/ws/a.txt" journal alike.
+func journalPath(p *sandbox.FsPolicy, name string) string {
+	if rel, err := p.Resolve(name); err == nil {
+		return rel
+	}
+	return name
+}
+
 // --- read_file
 
 type readFile struct{ env *Env }
@@ -167,7 +176,7 @@ func (t *writeFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolRes
 		return fail(ctx, t.env.FS.SandboxID(), err)
 	}
 	h := contentHash(data)
-	return ok(WriteOutput{Path: a.Path, Bytes: len(data), ContentHash: h}, &aios.FileMutated{Path: a.Path, ContentHash: h})
+	return ok(WriteOutput{Path: a.Path, Bytes: len(data), ContentHash: h}, &aios.FileMutated{Path: journalPath(t.env.FS, a.Path), ContentHash: h})
 }
 
 // --- edit_file
@@ -205,6 +214,9 @@ func (t *editFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 	if err != nil {
 		return fail(ctx, t.env.FS.SandboxID(), err)
 	}
+	if isBinary(b) {
+		return fail(ctx, "", fmt.Errorf("%q is a binary file", a.Path))
+	}
 	old := hashline.Parse(b)
 	doc, err := hashline.Apply(old, ops)
 	if err != nil {
@@ -216,7 +228,7 @@ func (t *editFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 	}
 	h := contentHash(data)
 	return ok(WriteOutput{Path: a.Path, Bytes: len(data), ContentHash: h, Applied: len(ops), Content: changed(old, doc)},
-		&aios.FileMutated{Path: a.Path, ContentHash: h})
+		&aios.FileMutated{Path: journalPath(t.env.FS, a.Path), ContentHash: h})
 }
 
 // changed renders the new document's lines from the first to the last that
