@@ -339,26 +339,76 @@ func readEvents(path string) ([]aios.EventEnvelope, error) {
 	return DecodeEvents(f)
 }
 
-// DecodeEvents decodes JSON-lines envelopes; a bad line is an error naming it.
+// DecodeEvents decodes JSON-lines envelopes; a bad line is an error naming
+// it. A last line without its newline that does not decode is a write torn
+// by a crash (appends are fsynced before they are acknowledged) and is
+// ignored; appendEvents cuts it off before writing.
 func DecodeEvents(r io.Reader) ([]aios.EventEnvelope, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxEventLine)
+	rd := bufio.NewReaderSize(r, 64<<10)
 	var out []aios.EventEnvelope
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var e aios.EventEnvelope
-		if err := json.Unmarshal(line, &e); err != nil {
+	for n := 1; ; n++ {
+		line, err := readLine(rd)
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("home: events line %d: %w", n, err)
 		}
-		out = append(out, e)
+		complete := err == nil
+		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
+			var e aios.EventEnvelope
+			if jerr := json.Unmarshal(trimmed, &e); jerr != nil {
+				if !complete {
+					return out, nil // torn tail
+				}
+				return nil, fmt.Errorf("home: events line %d: %w", n, jerr)
+			}
+			out = append(out, e)
+		}
+		if !complete {
+			return out, nil
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("home: events: %w", err)
+}
+
+// readLine reads one line (without its newline), at most MaxEventLine
+// bytes; io.EOF comes with the last, unterminated, line.
+func readLine(rd *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := rd.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > MaxEventLine {
+			return nil, fmt.Errorf("line longer than %d bytes", MaxEventLine)
+		}
+		switch {
+		case err == nil:
+			return line[:len(line)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return line, err
+		}
 	}
-	return out, nil
+}
+
+// cutTornTail truncates a file to its last newline.
+func cutTornTail(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	size := fi.Size()
+	buf := make([]byte, 1)
+	if _, err := f.ReadAt(buf, size-1); err != nil {
+		return err
+	}
+	if buf[0] == '\n' {
+		return nil
+	}
+	// Scan back for the last newline; identity journals are small.
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return err
+	}
+	return f.Truncate(int64(bytes.LastIndexByte(b, '\n') + 1))
 }
 
 // appendEvents writes payloads as envelopes after prev, durably (fsync).
@@ -381,9 +431,13 @@ func appendEvents(dir string, clock aios.Clock, prev []aios.EventEnvelope, paylo
 		buf.WriteByte('\n')
 	}
 	path := filepath.Join(dir, EventsFile)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("home: %w", err)
+	}
+	if err := cutTornTail(f); err != nil {
+		f.Close()
+		return fmt.Errorf("home: repair %s: %w", path, err)
 	}
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		f.Close()

@@ -213,3 +213,28 @@ func FuzzDecodeEvents(f *testing.F) {
 		_, _ = FromEvents("fuzz", events) // must not panic
 	})
 }
+
+// A crash mid-append leaves a partial last line: it is ignored on read and
+// cut off before the next append.
+func TestTornTail(t *testing.T) {
+	dir, id := create(t)
+	path := filepath.Join(dir, EventsFile)
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	_, _ = f.WriteString(`{"event_id":"01JD`)
+	f.Close()
+	back, err := Load(dir)
+	if err != nil || len(back.Events) != 1 || back.DID != id.DID {
+		t.Fatalf("load with torn tail: %v", err)
+	}
+	if _, _, err := Rotate(context.Background(), dir, []byte("pw"), fast, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Load(dir)
+	if err != nil || len(after.Events) != 3 {
+		t.Fatalf("after append: %d events, %v", len(after.Events), err)
+	}
+	b, _ := os.ReadFile(path)
+	if bytes.Contains(b, []byte(`{"event_id":"01JD{`)) || !bytes.HasSuffix(b, []byte("\n")) {
+		t.Fatal("torn tail not cut")
+	}
+}

@@ -6,6 +6,7 @@
 //	anima revoke --home DIR       journal a revocation of a DID
 //	anima issue-token --home DIR  sign an agent JWT
 //	anima verify-token TOKEN      verify an agent JWT with the canonical verifier
+//	anima document --home DIR     print the DID document and wallet identity
 //	anima bench                   sign/verify throughput against the raw library calls
 //
 // The passphrase comes from ANIMA_PASSPHRASE or, when unset, a terminal prompt.
@@ -61,7 +62,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(cmdNew(), cmdShow(), cmdRotate(), cmdRevoke(), cmdIssue(), cmdVerify(), cmdBench())
+	root.AddCommand(cmdNew(), cmdShow(), cmdRotate(), cmdRevoke(), cmdIssue(), cmdVerify(), cmdDocument(), cmdBench())
 	return root
 }
 
@@ -365,5 +366,35 @@ func cmdBench() *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&rounds, "rounds", 5, "interleaved rounds per side; the fastest counts")
+	return c
+}
+
+func cmdDocument() *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use: "document --home DIR", Short: "Print the identity document (DID document, wallet DID and address)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireHome(dir); err != nil {
+				return err
+			}
+			pass, err := passphrase(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer clear(pass)
+			cust, _, err := home.Unlock(dir, pass)
+			if err != nil {
+				return err
+			}
+			doc, err := cust.IdentityDocument(cmd.Context())
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(doc)
+		},
+	}
+	c.Flags().StringVar(&dir, "home", "", "identity directory")
 	return c
 }

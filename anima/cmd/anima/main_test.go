@@ -86,6 +86,21 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("show: %d %q %s", r.code, r.stdout, r.stderr)
 	}
 
+	r = run(t, bin, pass, "", "document", "--home", home)
+	var doc struct {
+		DID           string `json:"did"`
+		WalletAddress string `json:"wallet_address"`
+		Document      struct {
+			VerificationMethod []struct {
+				Type string `json:"type"`
+			} `json:"verificationMethod"`
+		} `json:"did_document"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.DID != did || doc.WalletAddress != wallet ||
+		len(doc.Document.VerificationMethod) != 1 || doc.Document.VerificationMethod[0].Type != "JsonWebKey2020" {
+		t.Fatalf("document: %q %s", r.stdout, r.stderr)
+	}
+
 	r = run(t, bin, pass, "", "issue-token", "--home", home, "--aud", "lagod", "--ttl", "10m")
 	if r.code != 0 {
 		t.Fatalf("issue-token: %s", r.stderr)
