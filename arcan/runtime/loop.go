@@ -267,6 +267,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		l.unlock()
 		if run.Iterations >= l.limits.MaxIterations {
 			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
+			l.commitRunState(StatusMaxIterations)
 			l.add(&aios.RunFinished{Reason: StatusMaxIterations, TotalIterations: run.Iterations, Usage: &run.Usage})
 			if err := l.flush(ctx); err != nil {
 				return l.result(StatusErrored, err.Error()), err
@@ -300,6 +301,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 			done := *l.s.state.Run
 			l.unlock()
 			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
+			l.commitRunState(StatusCompleted)
 			l.add(&aios.RunFinished{Reason: StatusCompleted, TotalIterations: done.Iterations, FinalAnswer: text, Usage: &done.Usage})
 			if err := l.flush(ctx); err != nil {
 				return l.result(StatusErrored, err.Error()), err
@@ -325,6 +327,24 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		}
 		l.add(&aios.PhaseEntered{Phase: aios.PhaseReflect})
 	}
+}
+
+// commitRunState journals a StatePatchCommitted that records how the run
+// ended under /runs/last in the state document, so state subscribers see
+// it as a patch.
+func (l *loop) commitRunState(status string) {
+	l.lock()
+	defer l.unlock()
+	run := l.s.state.Run
+	if run == nil {
+		return
+	}
+	last, _ := json.Marshal(map[string]any{"id": run.ID, "status": status, "iterations": run.Iterations, "tool_calls": run.ToolCalls, "usage": run.Usage})
+	count, _ := json.Marshal(l.s.state.Runs)
+	l.b.add(&aios.StatePatchCommitted{NewVersion: l.s.state.Version + 1, Patch: aios.StatePatch{
+		BaseVersion: l.s.state.Version,
+		Ops:         []aios.PatchOp{{Op: aios.OpSet, Path: "/runs/last", Value: last}, {Op: aios.OpSet, Path: "/runs/count", Value: count}},
+	}})
 }
 
 func (l *loop) checkBudget(run RunState) error {
@@ -575,6 +595,14 @@ func (l *loop) stop(ctx context.Context, cause error) (Result, error) {
 	}
 	var status string
 	var retErr error
+	switch {
+	case errors.Is(cause, ErrCancelled) || errors.Is(cause, context.Canceled):
+		l.commitRunState(StatusCancelled)
+	case errors.Is(cause, ErrBudgetExceeded):
+		l.commitRunState(StatusBudgetExceeded)
+	default:
+		l.commitRunState(StatusErrored)
+	}
 	switch {
 	case errors.Is(cause, ErrCancelled) || errors.Is(cause, context.Canceled):
 		status, retErr = StatusCancelled, fmt.Errorf("%w", ErrCancelled)

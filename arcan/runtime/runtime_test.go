@@ -87,7 +87,7 @@ func TestRunPlainAnswer(t *testing.T) {
 		t.Fatalf("deltas %q", deltas.String())
 	}
 	got := strings.Join(types(f.j.all(f.id)), ",")
-	want := "SessionCreated,UserMessage,RunStarted,StepStarted,AssistantMessageCommitted,StepFinished,RunFinished"
+	want := "SessionCreated,UserMessage,RunStarted,StepStarted,AssistantMessageCommitted,StepFinished,StatePatchCommitted,RunFinished"
 	if got != want {
 		t.Fatalf("events\n got %s\nwant %s", got, want)
 	}
@@ -509,5 +509,27 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := f.rt.Resume(ctx, f.id, RunOptions{}); !errors.Is(err, ErrNothingToResume) {
 		t.Errorf("resume of fresh session: %v", err)
+	}
+}
+
+func TestStatePatchPerRun(t *testing.T) {
+	f := setup(t, nil, reply{text: "one"}, reply{text: "two"})
+	ctx := context.Background()
+	for _, in := range []string{"a", "b"} {
+		if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := Reconstruct(ctx, f.j, f.id)
+	var doc struct {
+		Runs struct {
+			Count int `json:"count"`
+			Last  struct {
+				Status string `json:"status"`
+			} `json:"last"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(st.Doc, &doc); err != nil || st.Version != 2 || doc.Runs.Count != 2 || doc.Runs.Last.Status != StatusCompleted {
+		t.Fatalf("doc %s version %d: %v", st.Doc, st.Version, err)
 	}
 }

@@ -50,7 +50,7 @@ type env struct {
 	ws  string
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	dir, ws := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(ws, "hello.txt"), []byte("hi"), 0o600)
@@ -88,7 +88,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	return &env{srv: srv, ts: ts, j: j, ws: ws}
 }
 
-func (e *env) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, []byte) {
+func (e *env) do(t testing.TB, method, path, body string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -103,7 +103,7 @@ func (e *env) do(t *testing.T, method, path, body string, hdr ...string) (*http.
 	return resp, raw
 }
 
-func (e *env) session(t *testing.T) string {
+func (e *env) session(t testing.TB) string {
 	t.Helper()
 	resp, raw := e.do(t, "POST", "/v1/sessions", `{"name":"t"}`)
 	if resp.StatusCode != 201 {

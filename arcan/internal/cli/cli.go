@@ -57,9 +57,9 @@ func New(io IO) *cobra.Command {
 // runFlags are the flags every command that runs the agent shares.
 type runFlags struct {
 	home, workspace, provider, model, baseURL, system, approve, bashTier, gate, mcp string
-	maxIter                                                              uint32
-	maxTokens                                                            uint64
-	timeout                                                              time.Duration
+	maxIter                                                                         uint32
+	maxTokens                                                                       uint64
+	timeout                                                                         time.Duration
 }
 
 func (f *runFlags) add(c *cobra.Command) {
