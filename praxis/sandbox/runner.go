@@ -266,7 +266,12 @@ func limitsPrefix(l Limits) []string {
 	return []string{"/bin/sh", "-c", b.String(), "praxis-limits"}
 }
 
-func (r *Runner) env(root string) []string {
+// HomeDir is where commands' HOME points (restricted and isolated tiers),
+// relative to the workspace: tools write caches and config there, and in the
+// isolated tier nothing outside the workspace is writable.
+const HomeDir = ".praxis/home"
+
+func (r *Runner) env(root, dir string) []string {
 	if r.opts.Tier == TierNone {
 		env := os.Environ()
 		for k, v := range r.opts.Env {
@@ -283,7 +288,7 @@ func (r *Runner) env(root string) []string {
 	if !slices.Contains(r.opts.EnvAllow, "PATH") || os.Getenv("PATH") == "" {
 		env = append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
 	}
-	env = append(env, "HOME="+root, "PWD="+root)
+	env = append(env, "HOME="+filepath.Join(root, filepath.FromSlash(HomeDir)), "PWD="+dir)
 	for k, v := range r.opts.Env {
 		env = append(env, k+"="+v)
 	}
@@ -374,7 +379,12 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = r.env(root)
+	cmd.Env = r.env(root, dir)
+	if r.opts.Tier != TierNone && !r.fs.ReadOnly() {
+		if err := r.fs.root.MkdirAll(HomeDir, 0o700); err != nil {
+			return Result{}, fmt.Errorf("sandbox: home dir: %w", err)
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Kill the whole process group, not just the leader, on timeout/cancel.
 	cmd.Cancel = func() error { return killGroup(cmd) }

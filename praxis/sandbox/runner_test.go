@@ -50,6 +50,7 @@ func TestRunBasics(t *testing.T) {
 		{name: "shell denied", req: Request{Shell: "echo no"}, wantErr: RuleShellDenied},
 		{name: "env scrubbed", req: Request{Argv: []string{"sh", "-c", "echo \"[$PRAXIS_SECRET_TOKEN]\""}}, stdout: "[]\n"},
 		{name: "env none tier", opts: RunnerOptions{Tier: TierNone}, req: Request{Argv: []string{"sh", "-c", "echo \"[$PRAXIS_SECRET_TOKEN]\""}}, stdout: "[hunter2]\n"},
+		{name: "home in workspace", req: Request{Argv: []string{"sh", "-c", `cd "$HOME" && pwd | sed "s|.*/ws/||"`}}, stdout: ".praxis/home\n"},
 		{name: "workdir", req: Request{Argv: []string{"cat", "b.txt"}, Dir: "sub"}, stdout: "b\n"},
 		{name: "workdir escape", req: Request{Argv: []string{"ls"}, Dir: "../outside"}, wantErr: RuleDirOutside},
 		{name: "workdir symlink escape", req: Request{Argv: []string{"ls"}, Dir: "rel-escape-dir"}, wantErr: RuleDirOutside},
@@ -255,7 +256,8 @@ func TestIsolatedTimeoutKillsAll(t *testing.T) {
 		t.Skipf("no isolation mechanism works here: %v", why)
 	}
 	marker := fmt.Sprintf("%d.%d", 300+os.Getpid()%1000, time.Now().UnixNano()%1000)
-	res, err := r.Run(t.Context(), Request{Shell: "sleep " + marker + " & sleep " + marker, Timeout: 300 * time.Millisecond})
+	// setsid leaves the process group; the pid namespace still catches it.
+	res, err := r.Run(t.Context(), Request{Shell: "setsid sleep " + marker + " & sleep " + marker, Timeout: 300 * time.Millisecond})
 	if err != nil || !res.TimedOut {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -275,7 +277,9 @@ func TestIsolatedTimeoutKillsAll(t *testing.T) {
 // TestToolchainUnderDefaultLimits: real toolchains start under the default
 // limits (the address-space limit is the one that bites runtimes).
 func TestToolchainUnderDefaultLimits(t *testing.T) {
-	r, _ := newRunner(t, RunnerOptions{Limits: DefaultLimits()})
+	// GOTELEMETRY=off: go's telemetry uploader detaches into its own session,
+	// beyond a process-group kill, and would write after the test ends.
+	r, _ := newRunner(t, RunnerOptions{Limits: DefaultLimits(), Env: map[string]string{"GOTELEMETRY": "off"}})
 	ran := 0
 	for _, argv := range [][]string{{"node", "-e", "new WebAssembly.Memory({initial: 1}); console.log(42)"}, {"go", "version"}} {
 		if _, err := exec.LookPath(argv[0]); err != nil {
