@@ -126,8 +126,13 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 	if unfinished {
 		l.setRun(a, prev.ID)
 		res, err := l.continueRun(runCtx)
-		if resume || err != nil || res.Status == StatusAwaitingApproval {
+		if resume || err != nil {
 			return res, err
+		}
+		if res.Status == StatusAwaitingApproval {
+			// Finishing the interrupted run needs a person first; the new
+			// input is not taken.
+			return res, fmt.Errorf("%w: run %s (finishing an interrupted run)", ErrAwaitingApproval, res.RunID)
 		}
 		l.start = r.cfg.Clock.Now()
 	}

@@ -54,8 +54,9 @@ type Server struct {
 	metrics *metrics
 	ids     aios.IDGenerator
 
-	bgMu   sync.Mutex
-	bg     sync.WaitGroup
+	closing   chan struct{} // closed by Shutdown: live streams end
+	closeOnce sync.Once
+	bg        sync.WaitGroup
 	bgCtx  context.Context
 	bgStop context.CancelFunc
 }
@@ -71,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(), ids: aios.NewULIDGenerator(nil, nil)}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(), ids: aios.NewULIDGenerator(nil, nil), closing: make(chan struct{})}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	for _, r := range s.routes() {
 		s.mux.Handle(r.Method+" "+r.Path, s.instrument(r.Path, r.handler))
@@ -106,6 +107,10 @@ func (s *Server) authorize(r *http.Request) error {
 	return nil
 }
 
+// Shutdown ends the live event streams (which would otherwise keep an
+// http.Server.Shutdown waiting forever); runs in progress go on.
+func (s *Server) Shutdown() { s.closeOnce.Do(func() { close(s.closing) }) }
+
 // Drain waits for background runs to end (graceful shutdown), then
 // cancels what is left when ctx ends.
 func (s *Server) Drain(ctx context.Context) error {
@@ -123,6 +128,7 @@ func (s *Server) Drain(ctx context.Context) error {
 
 // Close cancels background runs and waits for them.
 func (s *Server) Close() {
+	s.Shutdown()
 	s.bgStop()
 	s.bg.Wait()
 }

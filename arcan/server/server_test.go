@@ -542,3 +542,20 @@ func TestAuth(t *testing.T) {
 		t.Fatal("auth without allowed DIDs accepted")
 	}
 }
+
+func TestShutdownEndsLiveStreams(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.session(t)
+	resp, err := http.Get(e.ts.URL + "/v1/sessions/" + id + "/events/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(done) }()
+	e.srv.Shutdown()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("event stream still open after Shutdown")
+	}
+}

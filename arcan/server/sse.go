@@ -416,6 +416,8 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			sw.comment("keep-alive")
 		case <-ctx.Done():
 			return
+		case <-s.closing:
+			return
 		}
 	}
 }

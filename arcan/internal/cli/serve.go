@@ -98,6 +98,7 @@ func serveCmd(io IO) *cobra.Command {
 			log.Info("shutting down: draining runs", "timeout", drain)
 			sctx, cancel := context.WithTimeout(context.Background(), drain)
 			defer cancel()
+			srv.Shutdown()
 			err = hs.Shutdown(sctx)
 			if derr := srv.Drain(sctx); err == nil {
 				err = derr

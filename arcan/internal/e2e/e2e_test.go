@@ -131,7 +131,11 @@ var listenRe = regexp.MustCompile(`listening on (http://\S+)`)
 
 func startArcand(t *testing.T, ws, home, llm string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "arcand"), "--port", "0", "--provider", "openai", "--base-url", llm, "--model", "fake")
+	args := []string{"--port", "0", "--provider", "openai", "--base-url", llm, "--model", "fake"}
+	if llm == "" {
+		args = []string{"--port", "0", "--provider", "mock"}
+	}
+	cmd := exec.Command(filepath.Join(bin, "arcand"), args...)
 	cmd.Dir = ws
 	cmd.Env = append(os.Environ(), "ARCAN_HOME="+home, "OPENAI_API_KEY=sk-fake")
 	stderr, _ := cmd.StderrPipe()
@@ -291,4 +295,36 @@ func TestKill9MidRunAndResume(t *testing.T) {
 	if starts != 1 {
 		t.Fatalf("list_dir started %d times", starts)
 	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	cmd, url := startArcand(t, t.TempDir(), t.TempDir(), "")
+	resp, err := http.Post(url+"/v1/sessions", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		SessionID string `json:"session_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&s)
+	resp.Body.Close()
+	stream, err := http.Get(url + "/v1/sessions/" + s.SessionID + "/events/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	go io.Copy(io.Discard, stream.Body)
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("arcand exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("arcand did not stop within 10s of SIGTERM")
+	}
+	t.Logf("stopped in %s", time.Since(start))
 }
