@@ -57,8 +57,8 @@ type Server struct {
 	closing   chan struct{} // closed by Shutdown: live streams end
 	closeOnce sync.Once
 	bg        sync.WaitGroup
-	bgCtx  context.Context
-	bgStop context.CancelFunc
+	bgCtx     context.Context
+	bgStop    context.CancelFunc
 }
 
 // New returns a server; call Close to cancel background runs.
