@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/life/aios"
 )
 
 const rootDID = "did:key:zDnaerx9CtbPJ1q36T5Ln5wYt3MQYeGRG5ehnPAmxcf5mDZpv"
@@ -106,4 +108,25 @@ func TestGenesisRoundTrip(t *testing.T) {
 	if _, err := s.Genesis("did:key:zDnaeYpu2WigB5WSkeZKMR9Fiye5knQQCee467kQhccbruitW", ""); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("genesis for another DID: %v", err)
 	}
+}
+
+func FuzzFromGenesis(f *testing.F) {
+	g, err := sample().Genesis(rootDID, "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(g.Soul), g.SoulHash)
+	f.Add([]byte(`{}`), "")
+	f.Fuzz(func(t *testing.T, raw []byte, hash string) {
+		s, err := FromGenesis(&aios.SoulGenesis{DID: rootDID, Soul: raw, SoulHash: hash})
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%v is not ErrInvalid", err)
+			}
+			return
+		}
+		if s.Hash() != hash || s.Validate() != nil {
+			t.Fatal("accepted a soul that does not hash or validate")
+		}
+	})
 }
