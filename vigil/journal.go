@@ -42,9 +42,6 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	obs := make([]observation, len(events))
 	out := make([]aios.EventEnvelope, len(events))
 	for i, env := range events {
-		md := make(map[string]string, len(env.Metadata)+2) // room for the trace keys
-		maps.Copy(md, env.Metadata)
-		env.Metadata = md
 		obs[i] = t.runs.observe(ctx, &env, false)
 		out[i] = env
 	}
@@ -59,6 +56,10 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 			sc = next
 		}
 		if out[i].TraceID() == "" && sc.IsValid() && sc.IsSampled() {
+			// A copy: the caller's metadata map is left alone.
+			md := make(map[string]string, len(out[i].Metadata)+2)
+			maps.Copy(md, out[i].Metadata)
+			out[i].Metadata = md
 			out[i].SetTrace(sc.TraceID().String(), sc.SpanID().String())
 		}
 	}

@@ -194,6 +194,20 @@ func (r *RunTracer) closeAll(reason string) {
 
 func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay bool) observation {
 	stream := aios.StreamID{Session: env.SessionID, Branch: env.BranchID}
+	if !replay && !shapesSpans(env.Payload) {
+		// Fast path for the many events (text deltas, ...) that only need
+		// the span they belong to.
+		r.mu.Lock()
+		var cur trace.Span
+		if st := r.streams[stream]; st != nil {
+			cur = st.innermost()
+		}
+		r.mu.Unlock()
+		if cur != nil {
+			return observation{sc: cur.SpanContext()}
+		}
+		return observation{sc: trace.SpanContextFromContext(ctx)}
+	}
 	ts := env.Time()
 	var startOpts []trace.SpanStartOption
 	var endOpts []trace.SpanEndOption
@@ -492,4 +506,18 @@ func (r *RunTracer) replayChat(ctx context.Context, st *streamState, base []attr
 func trustedTime(ts time.Time) bool {
 	d := time.Since(ts)
 	return d > -time.Second && d < time.Minute
+}
+
+// shapesSpans reports whether a live event opens or closes spans or feeds
+// metrics.
+func shapesSpans(p aios.Payload) bool {
+	switch p.(type) {
+	case *aios.RunStarted, *aios.StepStarted, *aios.StepFinished, *aios.PhaseEntered,
+		*aios.RunFinished, *aios.RunErrored, *aios.SessionClosed,
+		*aios.ToolCallRequested, *aios.ToolCallCompleted, *aios.ToolCallFailed,
+		*aios.ModeChanged, *aios.EconomicModeChanged, *aios.BudgetUpdated,
+		*aios.StateEstimated, *aios.CostIncurred:
+		return true
+	}
+	return false
 }
