@@ -16,7 +16,7 @@ import (
 )
 
 // TestCollectorReceivesTurn runs a turn through the decorators with OTLP
-// export (traces over gRPC, metrics over HTTP) to a real OpenTelemetry
+// export (over gRPC, HTTP protobuf and HTTP JSON) to a real OpenTelemetry
 // Collector and checks what the collector forwarded: the span tree with the
 // GenAI attributes, and the token usage metric.
 func TestCollectorReceivesTurn(t *testing.T) {
@@ -24,16 +24,34 @@ func TestCollectorReceivesTurn(t *testing.T) {
 	if !ok {
 		t.Skipf("no OpenTelemetry Collector binary at %s: build it with vigil/otelcol/build.sh or set LIFE_OTELCOL", bin)
 	}
+	for _, tt := range []struct{ traces, metrics Protocol }{
+		{ProtocolGRPC, ProtocolHTTPProtobuf},
+		{ProtocolHTTPProtobuf, ProtocolGRPC},
+		{ProtocolHTTPJSON, ProtocolHTTPProtobuf},
+	} {
+		t.Run("traces="+string(tt.traces)+",metrics="+string(tt.metrics), func(t *testing.T) {
+			collectorTurn(t, bin, tt.traces, tt.metrics)
+		})
+	}
+}
+
+func collectorTurn(t *testing.T, bin string, tp, mp Protocol) {
 	sink := &otelcoltest.Sink{}
 	srv := httptest.NewServer(sink)
 	defer srv.Close()
 	grpcEP, httpEP := otelcoltest.Start(t, bin, srv.URL)
+	endpoint := func(p Protocol, path string) string {
+		if p == ProtocolGRPC {
+			return grpcEP
+		}
+		return httpEP + path
+	}
 
 	ctx := context.Background()
 	tel, err := New(ctx, Config{
 		ServiceName: "vigil-collector-test",
-		Traces:      SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolGRPC, Endpoint: grpcEP},
-		Metrics:     SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolHTTPProtobuf, Endpoint: httpEP + "/v1/metrics"},
+		Traces:      SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: tp, Endpoint: endpoint(tp, "/v1/traces")},
+		Metrics:     SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: mp, Endpoint: endpoint(mp, "/v1/metrics")},
 	}, WithAgentName("collector-agent"))
 	if err != nil {
 		t.Fatal(err)
