@@ -129,12 +129,11 @@ func (c *canonicalEnc) done(res runtime.Result, err error) {
 
 // openai: chat.completion.chunk objects, then [DONE].
 type openaiEnc struct {
-	sw          *sseWriter
-	id, model   string
-	created     int64
-	started     bool
-	includeDone bool
-	usage       bool
+	sw        *sseWriter
+	id, model string
+	created   int64
+	started   bool
+	usage     bool
 }
 
 type chunkChoice struct {
