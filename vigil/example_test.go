@@ -226,3 +226,34 @@ func ExampleLogHandler() {
 	// Output:
 	// level=INFO msg="no span"
 }
+
+// A daemon builds its telemetry from the standard OTEL_* variables
+// (OTEL_TRACES_EXPORTER=otlp, OTEL_EXPORTER_OTLP_ENDPOINT=..., ...) and
+// shuts it down on exit, which flushes what is still queued.
+func ExampleFromEnv() {
+	ctx := context.Background()
+	tel, err := vigil.FromEnv(ctx, vigil.WithAgentName("arcand"))
+	if err != nil {
+		slog.Error("telemetry configuration", "err", err) // names the bad variable
+		return
+	}
+	defer tel.Shutdown(ctx)
+	slog.SetDefault(slog.New(vigil.LogHandler(slog.NewJSONHandler(os.Stderr, nil))))
+}
+
+// Work that continues a recorded session joins the trace its events were
+// first written under.
+func ExampleContextWithEvent() {
+	env := aios.EventEnvelope{Metadata: map[string]string{}}
+	env.SetTrace("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+	ctx := vigil.ContextWithEvent(context.Background(), env)
+
+	rec := tracetest.NewSpanRecorder()
+	tel, _ := vigil.New(ctx, vigil.Config{}, vigil.WithSpanProcessor(rec))
+	_, span := tel.Tracer().Start(ctx, "resume")
+	span.End()
+	s := rec.Ended()[0]
+	fmt.Println(s.SpanContext().TraceID(), s.Parent().SpanID())
+	// Output:
+	// 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7
+}
