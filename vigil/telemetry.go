@@ -226,8 +226,8 @@ func applyOptions(opts []Option) options {
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, o options) *Telemetry {
 	t := &Telemetry{
-		tracer:  tp.Tracer(ScopeName),
-		inst:    newInstruments(mp.Meter(ScopeName), o.logger),
+		tracer:  tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		inst:    newInstruments(mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)), o.logger),
 		redact:  o.redactor,
 		pricing: o.pricing,
 		agent:   o.agentName,
