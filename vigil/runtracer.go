@@ -27,7 +27,8 @@ import (
 // tree. Spans are timed by the events' timestamps when those are close to
 // the wall clock (a runtime that batches its appends still shows each
 // phase's real length), else by the time the event is observed. Mode,
-// budget and cost events feed metrics.
+// budget and cost events feed metrics; mode changes, policy verdicts,
+// sandbox violations and raised errors become events on the current span.
 //
 // Live events usually arrive through a journal wrapped by
 // [Telemetry.WrapJournal]; [RunTracer.Observe] feeds one directly. It keeps
@@ -385,6 +386,20 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			r.t.inst.modeTransition.Add(ctx, 1, metric.WithAttributes(AttrModeKind.String("operating"),
 				AttrModeFrom.String(string(p.From)), AttrModeTo.String(string(p.To))))
 		}
+	case *aios.PolicyEvaluated:
+		if cur := st.innermost(); cur != nil {
+			cur.AddEvent("policy_evaluated", trace.WithAttributes(semconv.GenAIToolName(p.ToolName),
+				attribute.String("life.policy.decision", string(p.Decision)), attribute.String("life.policy.rule_id", p.RuleID)))
+		}
+	case *aios.SandboxViolation:
+		if cur := st.innermost(); cur != nil {
+			cur.AddEvent("sandbox_violation", trace.WithAttributes(attribute.String("life.sandbox.id", p.SandboxID),
+				attribute.String("life.sandbox.violation", p.ViolationType)))
+		}
+	case *aios.ErrorRaised:
+		if cur := st.innermost(); cur != nil {
+			cur.AddEvent("error_raised", trace.WithAttributes(attribute.String("life.error.message", p.Message)))
+		}
 	case *aios.EconomicModeChanged:
 		if !replay {
 			r.t.inst.modeTransition.Add(ctx, 1, metric.WithAttributes(AttrModeKind.String("economic"),
@@ -516,7 +531,8 @@ func shapesSpans(p aios.Payload) bool {
 		*aios.RunFinished, *aios.RunErrored, *aios.SessionClosed,
 		*aios.ToolCallRequested, *aios.ToolCallCompleted, *aios.ToolCallFailed,
 		*aios.ModeChanged, *aios.EconomicModeChanged, *aios.BudgetUpdated,
-		*aios.StateEstimated, *aios.CostIncurred:
+		*aios.StateEstimated, *aios.CostIncurred,
+		*aios.PolicyEvaluated, *aios.SandboxViolation, *aios.ErrorRaised:
 		return true
 	}
 	return false

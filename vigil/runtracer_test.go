@@ -94,6 +94,29 @@ func TestRunTracerTrees(t *testing.T) {
 	}
 }
 
+func TestRunTracerSpanEvents(t *testing.T) {
+	h := newHarness(t, Config{})
+	ids := aios.NewULIDGenerator(nil, nil)
+	for _, p := range []aios.Payload{
+		&aios.RunStarted{Provider: "mock"},
+		&aios.PhaseEntered{Phase: aios.PhaseExecute},
+		&aios.PolicyEvaluated{ToolName: "bash", Decision: aios.PolicyDeny, RuleID: "no-shell"},
+		&aios.SandboxViolation{SandboxID: "ws", ViolationType: "path_escape", Details: "../x"},
+		&aios.ModeChanged{From: aios.ModeExplore, To: aios.ModeRecover, Reason: "errors"},
+		&aios.ErrorRaised{Message: "boom"},
+		&aios.RunFinished{Reason: "completed"},
+	} {
+		h.tel.Runs().Observe(context.Background(), aios.NewEnvelope(ids, aios.SystemClock{}, "s", "main", p))
+	}
+	var got []string
+	for _, e := range one(t, h.rec.Ended(), "execute").Events() {
+		got = append(got, e.Name)
+	}
+	if strings.Join(got, ",") != "policy_evaluated,sandbox_violation,mode_changed,error_raised" {
+		t.Errorf("span events %v", got)
+	}
+}
+
 // TestRunTracerTimesByEvents checks that live spans take the events' times
 // when those are near the wall clock, and the observation time otherwise.
 func TestRunTracerTimesByEvents(t *testing.T) {
