@@ -328,3 +328,99 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	t.Logf("stopped in %s", time.Since(start))
 }
+
+func arcanEnv(t *testing.T, home string, env []string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "arcan"), args...)
+	cmd.Env = append(append(os.Environ(), "ARCAN_HOME="+home), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), fmt.Errorf("%v: %s", err, ee.Stderr)
+	}
+	return string(out), err
+}
+
+// An identity made with `arcan identity new` signs the JWT that arcand
+// --auth (anima's verifier) accepts; requests without it are refused.
+func TestIdentityAndAuth(t *testing.T) {
+	home := t.TempDir()
+	pass := []string{"ARCAN_PASSPHRASE=correct horse battery staple"}
+	out, err := arcanEnv(t, home, pass, "", "identity", "new", "--name", "e2e")
+	if err != nil || !strings.HasPrefix(out, "did: did:key:") {
+		t.Fatalf("%q %v", out, err)
+	}
+	did := strings.Fields(out)[1]
+	show, err := arcanEnv(t, home, nil, "", "identity", "show")
+	if err != nil || !strings.Contains(show, did) {
+		t.Fatalf("%q %v", show, err)
+	}
+	if _, err := arcanEnv(t, home, nil, "", "identity", "token"); err == nil {
+		t.Fatal("token without a passphrase")
+	}
+	tok, err := arcanEnv(t, home, nil, "correct horse battery staple\n", "identity", "token", "--aud", "arcand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = strings.TrimSpace(tok)
+
+	cmd := exec.Command(filepath.Join(bin, "arcand"), "--port", "0", "--auth")
+	cmd.Env = append(os.Environ(), "ARCAN_HOME="+home)
+	cmd.Dir = t.TempDir()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	var url string
+	for sc.Scan() {
+		if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if url == "" {
+		t.Fatal("arcand --auth did not start")
+	}
+	get := func(tok string) int {
+		req, _ := http.NewRequest("GET", url+"/v1/sessions", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get(""); c != 401 {
+		t.Fatalf("no token: %d", c)
+	}
+	if c := get(tok[:len(tok)-4] + "AAAA"); c != 401 {
+		t.Fatalf("forged token: %d", c)
+	}
+	if c := get(tok); c != 200 {
+		t.Fatalf("good token: %d", c)
+	}
+	if resp, err := http.Get(url + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz must stay open: %v", err)
+	}
+	out, err = arcanEnv(t, home, pass, "", "identity", "rotate")
+	if err != nil || !strings.Contains(out, did+" -> did:key:") {
+		t.Fatalf("rotate %q %v", out, err)
+	}
+}
+
+// `arcan chat` streams from a running arcand.
+func TestChatClient(t *testing.T) {
+	ws := t.TempDir()
+	os.WriteFile(filepath.Join(ws, "menu.txt"), []byte("soup"), 0o600)
+	_, url := startArcand(t, ws, t.TempDir(), "")
+	out, err := arcanEnv(t, t.TempDir(), nil, "", "chat", "--url", url, "What files are in this directory?")
+	if err != nil || !strings.Contains(out, "menu.txt") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
