@@ -185,7 +185,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"issue-token", "--home", t.TempDir()}, nil, "--aud is required"},
 		{[]string{"issue-token", "--home", t.TempDir(), "--aud", "a", "--ttl", "5h"}, nil, "--ttl"},
 		{[]string{"frobnicate"}, nil, "unknown command"},
-		{[]string{"bench", "--rounds", "0"}, nil, "--rounds"},
+		{[]string{"bench", "--samples", "0"}, nil, "--samples"},
 	} {
 		r := run(t, bin, tt.env, "", tt.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
