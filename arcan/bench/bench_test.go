@@ -2,12 +2,16 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/lifeos/life/aios"
 	arcan "github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/arcan/server"
 )
 
 func TestScriptedTurn(t *testing.T) {
@@ -138,27 +142,57 @@ func (m memSnapshots) Latest(_ context.Context, s aios.StreamID) (uint64, []byte
 	return v.seq, v.data, nil
 }
 
-// BenchmarkIdleSessions measures the heap that 1,000 idle, loaded sessions
-// (one finished turn each) keep in the runtime.
+// BenchmarkIdleSessions measures the heap that 1,000 idle sessions (one
+// finished turn each) keep: in the runtime alone, and in arcand's HTTP
+// handler (sessions created and run over its API, in process).
 func BenchmarkIdleSessions(b *testing.B) {
-	for b.Loop() {
-		rt, _ := Open(b, b.TempDir(), false)
-		ctx := context.Background()
-		ids := make([]string, 1000)
-		for i := range ids {
-			ids[i], _ = rt.CreateSession(ctx, "idle", nil)
+	const n = 1000
+	measure := func(b *testing.B, setup func(rt *arcan.Runtime) func(i int)) {
+		for b.Loop() {
+			rt, _ := Open(b, b.TempDir(), false)
+			step := setup(rt)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range n {
+				step(i)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "B/session")
+			runtime.KeepAlive(rt)
 		}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		for _, id := range ids {
-			if _, err := rt.Run(ctx, aios.StreamID{Session: id, Branch: arcan.DefaultBranch}, arcan.RunOptions{Input: "use the tool"}); err != nil {
+	}
+	b.Run("runtime", func(b *testing.B) {
+		measure(b, func(rt *arcan.Runtime) func(int) {
+			ctx := context.Background()
+			return func(int) {
+				id, _ := rt.CreateSession(ctx, "idle", nil)
+				if _, err := rt.Run(ctx, aios.StreamID{Session: id, Branch: arcan.DefaultBranch}, arcan.RunOptions{Input: "use the tool"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("arcand", func(b *testing.B) {
+		measure(b, func(rt *arcan.Runtime) func(int) {
+			srv, err := server.New(server.Config{Runtime: rt, Journal: rt.Journal().(server.Journal)})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1000, "B/session")
-		runtime.KeepAlive(rt)
-	}
+			return func(int) {
+				w := httptest.NewRecorder()
+				srv.ServeHTTP(w, httptest.NewRequest("POST", "/v1/sessions", strings.NewReader(`{"name":"idle"}`)))
+				var s server.SessionInfo
+				if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil || w.Code != 201 {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+				w = httptest.NewRecorder()
+				srv.ServeHTTP(w, httptest.NewRequest("POST", "/v1/sessions/"+s.SessionID+"/runs", strings.NewReader(`{"input":"use the tool"}`)))
+				if w.Code != 200 {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	})
 }

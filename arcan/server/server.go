@@ -149,9 +149,24 @@ func (s *Server) ResumeInterrupted(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	var streams []aios.StreamID
 	for _, id := range ids {
-		st := aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
+		branches := []string{runtime.DefaultBranch}
+		if s.cfg.Branches != nil {
+			if bs, err := s.cfg.Branches(ctx, id); err == nil && len(bs) > 0 {
+				branches = branches[:0]
+				for _, b := range bs {
+					branches = append(branches, b.Branch)
+				}
+			}
+		}
+		for _, b := range branches {
+			streams = append(streams, aios.StreamID{Session: id, Branch: b})
+		}
+	}
+	n := 0
+	for _, st := range streams {
+		id := st.Session
 		state, err := s.cfg.Runtime.State(ctx, st)
 		if err != nil || state.Run == nil || state.Run.Status != runtime.RunRunning {
 			continue

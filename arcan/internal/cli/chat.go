@@ -21,7 +21,6 @@ func chatCmd(io IO) *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			url = strings.TrimRight(url, "/")
-			ctx := background(c)
 			if session == "" {
 				resp, err := post(c, url+"/v1/sessions", tok, `{"name":"chat"}`)
 				if err != nil {
@@ -76,7 +75,6 @@ func chatCmd(io IO) *cobra.Command {
 						}
 					}
 				}
-				_ = ctx
 				return nil
 			}
 			if len(args) == 1 {

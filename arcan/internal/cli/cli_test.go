@@ -120,3 +120,39 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("%q %v", out, err)
 	}
 }
+
+func TestShellCommands(t *testing.T) {
+	home, ws := t.TempDir(), workspace(t)
+	out, errOut, err := run(t, "/help\n/session\nhello\n/branch alt\nsecond\n/replay\n/nope\n/branch\n/quit\nnever reached\n",
+		"shell", "--home", home, "--workspace", ws)
+	if err != nil {
+		t.Fatalf("%v %s", err, errOut)
+	}
+	for _, want := range []string{"/replay", "main\n", `You said: "hello"`, `You said: "second"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// /replay on the branch shows the history it forked from plus its own turn.
+	i := strings.LastIndex(out, "user: hello")
+	if i < 0 || !strings.Contains(out[i:], "user: second") {
+		t.Fatalf("branch replay:\n%s", out)
+	}
+	if strings.Contains(out, "never reached") {
+		t.Fatal("/quit did not stop the shell")
+	}
+	for _, want := range []string{"now on branch alt", "unknown command /nope", "usage: /branch NAME"} {
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	id := sessionRe.FindStringSubmatch(errOut)[1]
+	mainOnly, _, err := run(t, "", "replay", id, "--home", home)
+	if err != nil || strings.Contains(mainOnly, "second") {
+		t.Fatalf("main replay shows the branch turn: %q %v", mainOnly, err)
+	}
+	alt, _, err := run(t, "", "replay", id, "--home", home, "--branch", "alt")
+	if err != nil || !strings.Contains(alt, "user: second") {
+		t.Fatalf("alt replay %q %v", alt, err)
+	}
+}
