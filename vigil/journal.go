@@ -55,7 +55,7 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		} else {
 			sc = next
 		}
-		if out[i].TraceID() == "" && sc.IsValid() && sc.IsSampled() {
+		if out[i].TraceID() == "" && sc.IsValid() && sc.IsSampled() && !(t.skipDeltas && isDelta(out[i].Payload)) {
 			// A copy: the caller's metadata map is left alone.
 			md := make(map[string]string, len(out[i].Metadata)+2)
 			maps.Copy(md, out[i].Metadata)
@@ -150,4 +150,13 @@ func (j *journal) Head(ctx context.Context, stream aios.StreamID) (uint64, error
 // Subscribe passes through: a live subscription is not one operation to time.
 func (j *journal) Subscribe(ctx context.Context, stream aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
 	return j.next.Subscribe(ctx, stream, after)
+}
+
+// isDelta reports whether p is one piece of a stream (text or voice).
+func isDelta(p aios.Payload) bool {
+	switch p.(type) {
+	case *aios.AssistantTextDelta, *aios.TextDelta, *aios.VoiceInputChunk, *aios.VoiceOutputChunk:
+		return true
+	}
+	return false
 }

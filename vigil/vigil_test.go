@@ -722,3 +722,25 @@ func TestConcurrentRuns(t *testing.T) {
 		t.Errorf("%d stream states left after finished runs", left)
 	}
 }
+
+func TestDeltaTraceMetadata(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		h := newHarness(t, Config{}, WithDeltaTraceMetadata(on))
+		ctx, span := h.tel.Tracer().Start(context.Background(), "caller")
+		ids := aios.NewULIDGenerator(nil, nil)
+		idx := uint32(0)
+		msg := aios.NewEnvelope(ids, aios.SystemClock{}, "s", "main", &aios.UserMessage{Content: "x"})
+		delta := aios.NewEnvelope(ids, aios.SystemClock{}, "s", "main", &aios.AssistantTextDelta{Delta: "y", Index: &idx})
+		if _, err := h.ports.journal.Append(ctx, msg, delta); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+		stored := h.fj.events(aios.StreamID{Session: "s", Branch: "main"})
+		if stored[0].TraceID() == "" {
+			t.Errorf("on=%v: message not stamped", on)
+		}
+		if got := stored[1].TraceID() != ""; got != on {
+			t.Errorf("on=%v: delta stamped %v", on, got)
+		}
+	}
+}

@@ -39,10 +39,10 @@ type setup struct {
 }
 
 func setups() []setup {
-	traced := func(sp sdktrace.SpanProcessor) func(b *testing.B) *vigil.Telemetry {
+	traced := func(sp sdktrace.SpanProcessor, opts ...vigil.Option) func(b *testing.B) *vigil.Telemetry {
 		return func(b *testing.B) *vigil.Telemetry {
 			tel, err := vigil.New(context.Background(), vigil.Config{Sampler: vigil.SamplerAlwaysOn},
-				vigil.WithSpanProcessor(sp), vigil.WithMetricReader(sdkmetric.NewManualReader()), vigil.WithAgentName("arcan"))
+				append([]vigil.Option{vigil.WithSpanProcessor(sp), vigil.WithMetricReader(sdkmetric.NewManualReader()), vigil.WithAgentName("arcan")}, opts...)...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -54,6 +54,8 @@ func setups() []setup {
 		{"off", func(*testing.B) *vigil.Telemetry { return vigil.Disabled() }},
 		{"noop-exporter", traced(sdktrace.NewBatchSpanProcessor(discardExporter{}))},
 		{"memory-exporter", traced(sdktrace.NewBatchSpanProcessor(&boundedMemory{InMemoryExporter: tracetest.NewInMemoryExporter()}))},
+		// As noop-exporter, without trace metadata on streaming deltas.
+		{"noop-no-delta-meta", traced(sdktrace.NewBatchSpanProcessor(discardExporter{}), vigil.WithDeltaTraceMetadata(false))},
 	}
 }
 
