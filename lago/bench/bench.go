@@ -30,7 +30,7 @@ type Config struct {
 	Dir          string // where the files go (default: a temp dir)
 	SyncOps      int    // ops for the raw fsync, raw bbolt and single-writer rows (default 300)
 	Writers      []int  // concurrent writer counts (default 1, 8, 64, 256)
-	ConcEvents   int    // events per concurrent row (default 3000)
+	PerWriter    int    // events per writer in the concurrent rows (default 100; at least SyncOps in all)
 	ReplayEvents int    // stream length for the replay rows (default 100000)
 	Subscribers  int    // SSE fan-out subscribers (default 100)
 	FanoutEvents int    // events fanned out (default 500)
@@ -43,8 +43,8 @@ func (c *Config) defaults() {
 	if len(c.Writers) == 0 {
 		c.Writers = []int{1, 8, 64, 256}
 	}
-	if c.ConcEvents <= 0 {
-		c.ConcEvents = 3000
+	if c.PerWriter <= 0 {
+		c.PerWriter = 100
 	}
 	if c.ReplayEvents <= 0 {
 		c.ReplayEvents = 100_000
@@ -103,27 +103,55 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Rows = append(res.Rows, r)
 		return nil
 	}
-	rawFsync, err := RawFsync(ctx, filepath.Join(dir, "raw.log"), cfg.SyncOps)
-	if err := add(rawFsync, err); err != nil {
+	// The durable rows run interleaved in rounds, so that load from other
+	// processes on the disk falls on every row alike and the ratios hold.
+	runners := []*runner{}
+	defer func() {
+		for _, r := range runners {
+			r.close()
+		}
+	}()
+	mk := func(r *runner, err error) error {
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", r.row.Name, err)
+		}
+		runners = append(runners, r)
+		return nil
+	}
+	if err := mk(rawFsyncRunner(filepath.Join(dir, "raw.log"), cfg.SyncOps)); err != nil {
 		return nil, err
 	}
-	rawBolt, err := RawBolt(ctx, filepath.Join(dir, "raw.db"), cfg.SyncOps)
-	if err := add(rawBolt, err); err != nil {
+	if err := mk(rawBoltRunner(filepath.Join(dir, "raw.db"), cfg.SyncOps)); err != nil {
 		return nil, err
 	}
-	single, err := Writers(ctx, filepath.Join(dir, "single.db"), 1, cfg.SyncOps)
-	single.Name = "lago single writer append"
-	if err := add(single, err); err != nil {
+	if err := mk(writersRunner(filepath.Join(dir, "single.db"), 1, cfg.SyncOps, "lago single writer append")); err != nil {
 		return nil, err
 	}
-	var w64 Row
 	for _, n := range cfg.Writers {
-		r, err := Writers(ctx, filepath.Join(dir, fmt.Sprintf("w%d.db", n)), n, max(cfg.ConcEvents, n))
-		if err := add(r, err); err != nil {
+		if err := mk(writersRunner(filepath.Join(dir, fmt.Sprintf("w%d.db", n)), n, max(cfg.SyncOps, n*cfg.PerWriter), "")); err != nil {
 			return nil, err
 		}
-		if n == 64 {
-			w64 = r
+	}
+	for round := range Rounds {
+		for _, r := range runners {
+			if err := r.step(ctx, round); err != nil {
+				return nil, fmt.Errorf("bench %s: %w", r.row.Name, err)
+			}
+		}
+	}
+	var rawFsync, rawBolt, single, w64 Row
+	for i, r := range runners {
+		row := r.finish()
+		res.Rows = append(res.Rows, row)
+		switch {
+		case i == 0:
+			rawFsync = row
+		case i == 1:
+			rawBolt = row
+		case i == 2:
+			single = row
+		case row.Name == "lago 64 concurrent writers":
+			w64 = row
 		}
 	}
 	rows, err := Replay(ctx, filepath.Join(dir, "replay.db"), cfg.ReplayEvents)
@@ -149,70 +177,169 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// RawFsync appends 200-byte records to a file with fdatasync after each: the
-// physical floor of a durable append.
-func RawFsync(ctx context.Context, path string, ops int) (Row, error) {
-	row := Row{Name: "raw file append+fdatasync", Ops: ops}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return row, err
-	}
-	defer f.Close()
-	rec := []byte(strings.Repeat("x", 199) + "\n")
-	lat := make([]time.Duration, 0, ops)
-	start := time.Now()
-	for range ops {
-		if err := ctx.Err(); err != nil {
-			return row, err
-		}
-		t := time.Now()
-		if _, err := f.Write(rec); err != nil {
-			return row, err
-		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			return row, err
-		}
-		lat = append(lat, time.Since(t))
-	}
-	row.Rate = float64(ops) / time.Since(start).Seconds()
-	row.P50, row.P99 = latencies(lat)
-	return row, nil
+// Rounds is how many interleaved rounds the durable rows run in.
+const Rounds = 10
+
+// runner is one durable row, run a slice at a time.
+type runner struct {
+	row   Row
+	ops   int // total
+	lat   []time.Duration
+	el    time.Duration
+	do    func(ctx context.Context, n int) ([]time.Duration, error)
+	close func()
+	note  func() string
 }
 
-// RawBolt puts one 300-byte record per bbolt transaction (fsync each), with
-// the journal's bbolt options.
-func RawBolt(ctx context.Context, path string, ops int) (Row, error) {
-	row := Row{Name: "raw bbolt, 1 record per tx", Ops: ops}
+func (r *runner) step(ctx context.Context, round int) error {
+	n := r.ops / Rounds
+	if round == Rounds-1 {
+		n = r.ops - n*(Rounds-1)
+	}
+	start := time.Now()
+	lat, err := r.do(ctx, n)
+	r.el += time.Since(start)
+	r.lat = append(r.lat, lat...)
+	return err
+}
+
+func (r *runner) finish() Row {
+	r.row.Ops = len(r.lat)
+	r.row.Rate = float64(len(r.lat)) / r.el.Seconds()
+	r.row.P50, r.row.P99 = latencies(r.lat)
+	if r.note != nil {
+		r.row.Note = r.note()
+	}
+	return r.row
+}
+
+// rawFsyncRunner appends 200-byte records to a file with fdatasync after
+// each: the physical floor of a durable append.
+func rawFsyncRunner(path string, ops int) (*runner, error) {
+	r := &runner{row: Row{Name: "raw file append+fdatasync"}, ops: ops}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return r, err
+	}
+	rec := []byte(strings.Repeat("x", 199) + "\n")
+	r.close = func() { f.Close() }
+	r.do = func(ctx context.Context, n int) ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, n)
+		for range n {
+			if err := ctx.Err(); err != nil {
+				return lat, err
+			}
+			t := time.Now()
+			if _, err := f.Write(rec); err != nil {
+				return lat, err
+			}
+			if err := unix.Fdatasync(int(f.Fd())); err != nil {
+				return lat, err
+			}
+			lat = append(lat, time.Since(t))
+		}
+		return lat, nil
+	}
+	return r, nil
+}
+
+// rawBoltRunner puts one 380-byte record per bbolt transaction (fsync
+// each), with the journal's bbolt options.
+func rawBoltRunner(path string, ops int) (*runner, error) {
+	r := &runner{row: Row{Name: "raw bbolt, 1 record per tx"}, ops: ops}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		return row, err
+		return r, err
 	}
-	defer db.Close()
-	val := []byte(strings.Repeat("v", 300))
-	lat := make([]time.Duration, 0, ops)
-	start := time.Now()
-	for i := range ops {
-		if err := ctx.Err(); err != nil {
-			return row, err
-		}
-		t := time.Now()
-		err := db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("events"))
-			if err != nil {
-				return err
+	r.close = func() { db.Close() }
+	val := []byte(strings.Repeat("v", 380))
+	i := 0
+	r.do = func(ctx context.Context, n int) ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, n)
+		for range n {
+			if err := ctx.Err(); err != nil {
+				return lat, err
 			}
-			var k [8]byte
-			binary.BigEndian.PutUint64(k[:], uint64(i+1))
-			return b.Put(k[:], val)
-		})
-		if err != nil {
-			return row, err
+			i++
+			t := time.Now()
+			err := db.Update(func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("events"))
+				if err != nil {
+					return err
+				}
+				var k [8]byte
+				binary.BigEndian.PutUint64(k[:], uint64(i))
+				return b.Put(k[:], val)
+			})
+			if err != nil {
+				return lat, err
+			}
+			lat = append(lat, time.Since(t))
 		}
-		lat = append(lat, time.Since(t))
+		return lat, nil
 	}
-	row.Rate = float64(ops) / time.Since(start).Seconds()
-	row.P50, row.P99 = latencies(lat)
-	return row, nil
+	return r, nil
+}
+
+// writersRunner runs n goroutines appending one event per call, durably,
+// each writer on one of 16 sessions, and reports events/s and ack latency.
+func writersRunner(path string, n, total int, name string) (*runner, error) {
+	if name == "" {
+		name = fmt.Sprintf("lago %d concurrent writers", n)
+	}
+	r := &runner{row: Row{Name: name}, ops: total / n * n}
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		return r, err
+	}
+	r.close = func() { j.Close() }
+	r.note = func() string {
+		st := j.Stats()
+		return fmt.Sprintf("%.1f events/commit", float64(st.Events)/float64(max(st.Commits, 1)))
+	}
+	seq := 0
+	r.do = func(ctx context.Context, k int) ([]time.Duration, error) {
+		per := max(k/n, 1)
+		lats := make([][]time.Duration, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		base := seq
+		seq += per
+		for w := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l := make([]time.Duration, 0, per)
+				sess := fmt.Sprintf("bench-%d", w%16)
+				for i := range per {
+					t := time.Now()
+					if _, err := j.Append(ctx, Event(fmt.Sprintf("w%d-%d", w, base+i), sess, "main")); err != nil {
+						errs <- err
+						return
+					}
+					l = append(l, time.Since(t))
+				}
+				lats[w] = l
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return slices.Concat(lats...), <-errs
+	}
+	return r, nil
+}
+
+// Writers measures n concurrent durable writers appending total events.
+func Writers(ctx context.Context, path string, n, total int) (Row, error) {
+	r, err := writersRunner(path, n, total, "")
+	if err != nil {
+		return r.row, err
+	}
+	defer r.close()
+	start := time.Now()
+	lat, err := r.do(ctx, total)
+	r.el, r.lat = time.Since(start), lat
+	return r.finish(), err
 }
 
 // Event makes the benchmark's event: a 100-character user message with an
@@ -224,52 +351,6 @@ func Event(id, session, branch string) aios.EventEnvelope {
 		Metadata: map[string]string{aios.MetaAgentID: "agent-bench"}, SchemaVersion: 1,
 	}
 	return e
-}
-
-// Writers runs n goroutines appending one event per call, durably, total
-// events in all, each writer on its own session (so seqs do not serialise
-// them beyond the group commit). It reports events/s and ack latency.
-func Writers(ctx context.Context, path string, n, total int) (Row, error) {
-	row := Row{Name: fmt.Sprintf("lago %d concurrent writers", n), Ops: total}
-	j, err := journal.Open(path, journal.Options{})
-	if err != nil {
-		return row, err
-	}
-	defer j.Close()
-	per := total / n
-	row.Ops = per * n
-	lats := make([][]time.Duration, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := time.Now()
-	for w := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l := make([]time.Duration, 0, per)
-			sess := fmt.Sprintf("bench-%d", w%16)
-			for i := range per {
-				t := time.Now()
-				if _, err := j.Append(ctx, Event(fmt.Sprintf("w%d-%d", w, i), sess, "main")); err != nil {
-					errs <- err
-					return
-				}
-				l = append(l, time.Since(t))
-			}
-			lats[w] = l
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return row, err
-	}
-	row.Rate = float64(row.Ops) / el.Seconds()
-	row.P50, row.P99 = latencies(slices.Concat(lats...))
-	st := j.Stats()
-	row.Note = fmt.Sprintf("%.1f events/commit", float64(st.Events)/float64(max(st.Commits, 1)))
-	return row, nil
 }
 
 // Replay writes an n-event stream (batched) and reads it back twice: as raw

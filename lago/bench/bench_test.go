@@ -15,7 +15,7 @@ import (
 // is produced and sane, not how fast anything is.
 func TestRunSmall(t *testing.T) {
 	res, err := Run(context.Background(), Config{
-		Dir: t.TempDir(), SyncOps: 20, Writers: []int{1, 8}, ConcEvents: 80, ReplayEvents: 3000, Subscribers: 5, FanoutEvents: 30,
+		Dir: t.TempDir(), SyncOps: 20, Writers: []int{1, 8}, PerWriter: 10, ReplayEvents: 3000, Subscribers: 5, FanoutEvents: 30,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,4 +116,27 @@ func benchReplay(b *testing.B, raw bool) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendParallelNoSync measures the CPU cost of an append (encode,
+// seal, bbolt put) with 64 writers and no fsync.
+func BenchmarkAppendParallelNoSync(b *testing.B) {
+	j, err := journal.Open(filepath.Join(b.TempDir(), "j.db"), journal.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	ctx := context.Background()
+	b.SetParallelism(32)
+	var n atomicCounter
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.next()
+			if _, err := j.Append(ctx, Event(fmt.Sprint("e", i), fmt.Sprint("s", i%16), "main")); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -161,4 +161,16 @@ func checkCrashDB(t *testing.T, path string, round int, acked map[string]struct 
 			t.Fatalf("round %d: acked %s at %s/%d, stored at %d (present %v)", round, id, a.branch, a.seq, s, ok)
 		}
 	}
+	// appending acked events again must dedup, also for the ids that were
+	// only in memory when the child died
+	n := 0
+	for id, a := range acked {
+		if n++; n > 50 {
+			break
+		}
+		seqs, err := j.Append(ctx, mkEvent(id, "crash", a.branch, "again"))
+		if err != nil || seqs[0] != a.seq {
+			t.Fatalf("round %d: re-append %s: %v %v (want seq %d)", round, id, seqs, err, a.seq)
+		}
+	}
 }

@@ -108,6 +108,17 @@ func prepare(e aios.EventEnvelope) (prepared, error) {
 }
 
 func writeJSONString(w *bytes.Buffer, s string) {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+	}
+	if plain { // nothing to escape: the common case of ids and names
+		w.WriteByte('"')
+		w.WriteString(s)
+		w.WriteByte('"')
+		return
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes

@@ -22,7 +22,17 @@ var (
 	bktEvents    = []byte("events")
 	bktIDs       = []byte("ids")
 	bktSnapshots = []byte("snapshots")
+	bktMeta      = []byte("meta")
+	// keyIDsThrough is the gseq up to which every event_id is in bktIDs;
+	// ids of later events are rebuilt from the events at Open.
+	keyIDsThrough = []byte("ids_through")
 )
+
+// idFlushAt is how many event ids are kept in memory before they are
+// written to the ids bucket, in the same transaction as a batch of events.
+// Writing them lazily keeps a single-event append at the page writes of a
+// raw one-record bbolt transaction.
+const idFlushAt = 1024
 
 // Errors callers branch on (errors.Is).
 var (
@@ -67,6 +77,13 @@ type Journal struct {
 	// committer-owned cache of stream state, valid after successful commits.
 	cache map[string]streamMeta
 	gseq  uint64
+
+	// idsMu guards pending: event ids stored but not yet in the ids bucket
+	// (id -> seq(8) + stream key). The committer holds it across a commit
+	// so a reader never sees an event whose id is in neither place.
+	idsMu      sync.RWMutex
+	pending    map[string][]byte
+	idsThrough uint64
 
 	notifyMu sync.Mutex
 	notify   map[string]chan struct{}
@@ -128,14 +145,18 @@ func Open(path string, opts Options) (*Journal, error) {
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		cache:     map[string]streamMeta{},
+		pending:   map[string][]byte{},
 		notify:    map[string]chan struct{}{},
 		allNotify: make(chan struct{}),
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktStreams, bktEvents, bktIDs, bktSnapshots} {
+		for _, b := range [][]byte{bktStreams, bktEvents, bktIDs, bktSnapshots, bktMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if v := tx.Bucket(bktMeta).Get(keyIDsThrough); len(v) == 8 {
+			j.idsThrough = binary.BigEndian.Uint64(v)
 		}
 		// The global append counter is the largest of the streams' creation
 		// numbers and their last events' numbers: O(streams), not stored.
@@ -148,7 +169,7 @@ func Open(path string, opts Options) (*Journal, error) {
 			if _, last := lastEvent(tx, string(k)); len(last) >= 8 {
 				j.gseq = max(j.gseq, binary.BigEndian.Uint64(last))
 			}
-			return nil
+			return j.reindexTail(tx, string(k))
 		})
 	})
 	if err != nil {
@@ -170,6 +191,9 @@ func (j *Journal) Close() error {
 	close(j.quit)
 	j.closeMu.Unlock()
 	<-j.done
+	if err := j.Flush(context.Background()); err != nil {
+		j.log.Warn("journal: flush event ids on close", "err", err) // rebuilt at next Open
+	}
 	j.notifyMu.Lock()
 	for k, ch := range j.notify {
 		close(ch)
@@ -240,9 +264,20 @@ func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	return req.seqs, req.err
 }
 
+// committer is the single writer. It takes every queued append into one
+// transaction. Under concurrency it also waits a little for the writers it
+// just acknowledged: they come back with their next event within
+// microseconds, and without the wait batches settle at half the writers
+// (the other half always arriving just after a commit began). The wait is
+// bounded by half the last commit's duration and only happens when the
+// last batch had several appends, so a lone writer never waits.
 func (j *Journal) committer() {
 	defer close(j.done)
 	batch := make([]*appendReq, 0, 64)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var last1, last2 int // requests in the last two batches
+	var lastDur time.Duration
 	for {
 		batch = batch[:0]
 		select {
@@ -270,7 +305,29 @@ func (j *Journal) committer() {
 				break gather
 			}
 		}
+		if target := last1 + last2; last1 >= 4 && len(batch) < target && n < j.opts.MaxBatch && !j.opts.NoSync {
+			timer.Reset(min(lastDur/2, 2*time.Millisecond))
+		wait:
+			for len(batch) < target && n < j.opts.MaxBatch {
+				select {
+				case r := <-j.reqs:
+					batch = append(batch, r)
+					n += len(r.events)
+				case <-timer.C:
+					break wait
+				}
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		start := time.Now()
 		j.commit(batch)
+		lastDur = time.Since(start)
+		last2, last1 = last1, len(batch)
 	}
 }
 
@@ -286,22 +343,27 @@ func (e *errRequest) Error() string { return e.err.Error() }
 // commit stores a batch in one transaction. A request that cannot be applied
 // (bad fork point) is answered with its error and the rest retried.
 func (j *Journal) commit(batch []*appendReq) {
+	j.idsMu.Lock()
+	defer j.idsMu.Unlock()
 	for len(batch) > 0 {
-		over := map[string]streamMeta{}
-		gseq := j.gseq
+		ts := &txState{over: map[string]streamMeta{}, gseq: j.gseq, staged: map[string][]byte{}}
 		var touched []string
-		var stored uint64
+		flushed := false
 		err := j.db.Update(func(tx *bolt.Tx) error {
 			touched = touched[:0]
 			for i, r := range batch {
-				seqs, keys, err := j.apply(tx, over, &gseq, &stored, r.events)
+				seqs, keys, err := j.apply(tx, ts, r.events)
 				if err != nil {
 					return &errRequest{idx: i, err: err}
 				}
 				r.seqs = seqs
 				touched = append(touched, keys...)
 			}
-			return nil
+			if len(j.pending)+len(ts.staged) < idFlushAt {
+				return nil
+			}
+			flushed = true
+			return j.flushIDs(tx, ts)
 		})
 		var re *errRequest
 		if errors.As(err, &re) {
@@ -322,14 +384,23 @@ func (j *Journal) commit(batch []*appendReq) {
 		for _, r := range batch {
 			events += uint64(len(r.events))
 		}
-		for k, m := range over {
+		for k, m := range ts.over {
 			j.cache[k] = m
 		}
-		j.gseq = gseq
+		j.gseq = ts.gseq
+		if flushed {
+			j.pending = map[string][]byte{}
+			j.idsThrough = ts.gseq
+		} else {
+			for id, v := range ts.staged {
+				j.pending[id] = v
+			}
+		}
+		stored := ts.stored
+		j.wake(touched, events, stored) // before the acks, so Stats agrees with them
 		for _, r := range batch {
 			close(r.done)
 		}
-		j.wake(touched, events, stored)
 		return
 	}
 }
@@ -476,15 +547,95 @@ func putMeta(tx *bolt.Tx, over map[string]streamMeta, key string, m streamMeta) 
 	return tx.Bucket(bktStreams).Put([]byte(key), b)
 }
 
-// apply writes one request's events into tx.
-func (j *Journal) apply(tx *bolt.Tx, over map[string]streamMeta, gseq, nStored *uint64, batch []prepared) ([]uint64, []string, error) {
-	seqs := make([]uint64, len(batch))
+// txState is what one commit attempt changes, applied to the journal only
+// when the transaction commits.
+type txState struct {
+	over   map[string]streamMeta
+	gseq   uint64
+	stored uint64
+	staged map[string][]byte // new event ids -> seq(8) + stream key
+}
+
+// lookupID finds a stored event id: staged in this tx, pending, or indexed.
+func (j *Journal) lookupID(tx *bolt.Tx, ts *txState, id string) []byte {
+	if v, ok := ts.staged[id]; ok {
+		return v
+	}
+	if v, ok := j.pending[id]; ok {
+		return v
+	}
+	return tx.Bucket(bktIDs).Get([]byte(id))
+}
+
+// flushIDs writes every pending and staged id to the ids bucket and moves
+// the indexed-through mark to the transaction's last gseq.
+func (j *Journal) flushIDs(tx *bolt.Tx, ts *txState) error {
 	ids := tx.Bucket(bktIDs)
+	for _, m := range []map[string][]byte{j.pending, ts.staged} {
+		for id, v := range m {
+			if err := ids.Put([]byte(id), v); err != nil {
+				return err
+			}
+		}
+	}
+	var g [8]byte
+	binary.BigEndian.PutUint64(g[:], ts.gseq)
+	return tx.Bucket(bktMeta).Put(keyIDsThrough, g[:])
+}
+
+// reindexTail puts the ids of a stream's events after idsThrough (stored
+// but not yet indexed when the process stopped) back into pending.
+func (j *Journal) reindexTail(tx *bolt.Tx, key string) error {
+	k, v := lastEvent(tx, key)
+	c := tx.Bucket(bktEvents).Cursor()
+	if k != nil {
+		c.Seek(k)
+	}
+	prefix := []byte(key + "\x00")
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(v) >= 8; k, v = c.Prev() {
+		if binary.BigEndian.Uint64(v) <= j.idsThrough {
+			break
+		}
+		var head struct {
+			EventID string `json:"event_id"`
+		}
+		if err := json.Unmarshal(v[8:], &head); err != nil {
+			return fmt.Errorf("%w: stream %q: %v", ErrCorrupt, key, err)
+		}
+		idv := make([]byte, 8+len(key))
+		copy(idv, k[len(k)-8:])
+		copy(idv[8:], key)
+		j.pending[head.EventID] = idv
+	}
+	return nil
+}
+
+// Flush writes the in-memory event id index to the file (durably).
+func (j *Journal) Flush(ctx context.Context) error {
+	j.idsMu.Lock()
+	defer j.idsMu.Unlock()
+	if len(j.pending) == 0 {
+		return nil
+	}
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		return j.flushIDs(tx, &txState{gseq: j.gseq})
+	})
+	if err == nil {
+		j.pending = map[string][]byte{}
+		j.idsThrough = j.gseq
+	}
+	return err
+}
+
+// apply writes one request's events into tx.
+func (j *Journal) apply(tx *bolt.Tx, ts *txState, batch []prepared) ([]uint64, []string, error) {
+	seqs := make([]uint64, len(batch))
 	keys := make([]string, 0, 1)
 	events := tx.Bucket(bktEvents)
+	over, gseq := ts.over, &ts.gseq
 	for i := range batch {
 		p := &batch[i]
-		if v := ids.Get([]byte(p.id)); len(v) >= 8 {
+		if v := j.lookupID(tx, ts, p.id); len(v) >= 8 {
 			seqs[i] = binary.BigEndian.Uint64(v)
 			continue
 		}
@@ -518,14 +669,12 @@ func (j *Journal) apply(tx *bolt.Tx, over map[string]streamMeta, gseq, nStored *
 		idv := make([]byte, 8+len(p.key))
 		copy(idv, ek[len(ek)-8:])
 		copy(idv[8:], p.key)
-		if err := ids.Put([]byte(p.id), idv); err != nil {
-			return nil, nil, err
-		}
+		ts.staged[p.id] = idv
 		m.Head = seq
 		m.Digest = digest
 		over[p.key] = m
 		seqs[i] = seq
-		*nStored++
+		ts.stored++
 		if len(keys) == 0 || keys[len(keys)-1] != p.key {
 			keys = append(keys, p.key)
 		}

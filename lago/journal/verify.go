@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/lifeos/life/aios"
-	bolt "go.etcd.io/bbolt"
 )
 
 // ErrBroken is matched by a *BrokenError: a verify run found a broken link.
@@ -63,7 +63,17 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 		return &BrokenError{Stream: st, Seq: seq, Reason: fmt.Sprintf(format, a...)}
 	}
 	n := 0
-	err := j.db.View(func(tx *bolt.Tx) error {
+	// Take the read transaction and the in-memory id index together, so an
+	// event visible in the one has its id in the other or in the file.
+	j.idsMu.RLock()
+	tx, err := j.db.Begin(false)
+	pending := maps.Clone(j.pending)
+	j.idsMu.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	err = func() error {
 		key := streamKey(st)
 		prevHex := ""
 		if in.Parent != "" {
@@ -113,6 +123,9 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 				return broken(seq, "digest mismatch: stored %q, computed %q", e.Digest(), d)
 			}
 			idv := ids.Get([]byte(e.EventID))
+			if idv == nil {
+				idv = pending[e.EventID]
+			}
 			if len(idv) < 8 || binary.BigEndian.Uint64(idv) != seq || !bytes.Equal(idv[8:], []byte(key)) {
 				return broken(seq, "event_id %s not indexed at this seq", e.EventID)
 			}
@@ -127,6 +140,6 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 			return broken(in.Head, "head digest %q differs from chain %q", in.Digest, prevHex)
 		}
 		return nil
-	})
+	}()
 	return n, err
 }

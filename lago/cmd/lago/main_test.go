@@ -220,7 +220,7 @@ func TestFSCommands(t *testing.T) {
 }
 
 func TestBenchSmall(t *testing.T) {
-	out := mustRun(t, "bench", "--dir", t.TempDir(), "--ops", "10", "--writers", "1,4", "--events", "40", "--replay", "2000", "--subscribers", "3", "--fanout-events", "20")
+	out := mustRun(t, "bench", "--dir", t.TempDir(), "--ops", "10", "--writers", "1,4", "--per-writer", "10", "--replay", "2000", "--subscribers", "3", "--fanout-events", "20")
 	for _, want := range []string{"raw file append+fdatasync", "raw bbolt, 1 record per tx", "lago 4 concurrent writers", "replay raw bytes", "lago single writer / raw bbolt"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("bench output lacks %q:\n%s", want, out)
