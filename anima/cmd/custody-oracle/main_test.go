@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,7 +63,37 @@ type daemon struct {
 	sock string
 	id   *home.Identity
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the daemon's stderr is
+// being copied into it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// stop ends the daemon with SIGTERM and waits for it.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d.logs.String())
+	}
 }
 
 // startDaemon builds the real binary and starts it with one agent "a"
@@ -99,7 +130,7 @@ func startDaemon(t *testing.T, owner int) *daemon {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{sock: sock, id: id, cmd: exec.Command(bin, "--config", cfgFile), logs: new(bytes.Buffer)}
+	d := &daemon{sock: sock, id: id, cmd: exec.Command(bin, "--config", cfgFile), logs: new(syncBuffer)}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -144,12 +175,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("recovered %s, %v", addr, err)
 	}
 	c.Close()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Wait(); err != nil {
-		t.Fatalf("daemon exit: %v\n%s", err, d.logs.String())
-	}
+	d.stop(t)
 	if _, err := os.Stat(d.sock); !os.IsNotExist(err) {
 		t.Fatal("socket left behind")
 	}
@@ -186,6 +212,7 @@ func TestDaemonPeerCred(t *testing.T) {
 			}
 		})
 	}
+	d.stop(t)
 	if !strings.Contains(d.logs.String(), "denied") {
 		t.Fatalf("the daemon did not log the denial:\n%s", d.logs.String())
 	}
