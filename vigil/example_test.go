@@ -257,3 +257,42 @@ func ExampleContextWithEvent() {
 	// Output:
 	// 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7
 }
+
+// Events appended through the wrapped journal carry the trace they were
+// written under; the caller's envelopes are left as they were.
+func ExampleTelemetry_WrapJournal() {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tel, _ := vigil.New(ctx, vigil.Config{}, vigil.WithSpanProcessor(rec))
+	mem := &memJournal{}
+	journal := tel.WrapJournal(mem)
+
+	ctx, span := tel.Tracer().Start(ctx, "request")
+	env := aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s1", "main", &aios.UserMessage{Content: "hi"})
+	_, _ = journal.Append(ctx, env)
+	span.End()
+
+	fmt.Println(mem.events[0].TraceID() == span.SpanContext().TraceID().String())
+	fmt.Println(env.TraceID() == "")
+	// Output:
+	// true
+	// true
+}
+
+func ExampleTelemetry_WrapRegistry() {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tel, _ := vigil.New(ctx, vigil.Config{}, vigil.WithSpanProcessor(rec))
+	tools := tel.WrapRegistry(registry{echo{}})
+
+	tool, _ := tools.Tool("echo")
+	_, _ = tool.Call(ctx, json.RawMessage(`{"x":1}`))
+	fmt.Println(rec.Ended()[0].Name())
+	// Output:
+	// execute_tool echo
+}
+
+type registry struct{ tool aios.Tool }
+
+func (r registry) Tool(name string) (aios.Tool, bool) { return r.tool, name == r.tool.Spec().Name }
+func (r registry) Specs() []aios.ToolSpec             { return []aios.ToolSpec{r.tool.Spec()} }
