@@ -128,6 +128,14 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 		}
 	})
+	b.Run("dispatch-gate-only", func(b *testing.B) {
+		d := &praxis.Dispatcher{Tools: reg, Gate: gate}
+		for b.Loop() {
+			if _, err := d.Call(context.Background(), aios.ToolCall{ID: "c", Name: "noop", Arguments: args}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("dispatch", func(b *testing.B) {
 		d := &praxis.Dispatcher{Tools: reg, Gate: gate, Journal: func(_ context.Context, p aios.Payload) error {
 			_, err := aios.MarshalPayload(p)
