@@ -72,6 +72,9 @@ type loop struct {
 	b      *batch
 	gating *aios.Gating // last journaled advice
 	start  time.Time
+
+	pending  []byte // streamed text not yet in a delta event
+	deltaIdx uint32
 }
 
 func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions, resume bool) (Result, error) {
@@ -150,7 +153,6 @@ func (l *loop) setRun(a *activeRun, id string) {
 	l.s.mu.Unlock()
 	l.runID = id
 	l.b = l.r.batch(l.s, id)
-	l.b.sink = l.opts.OnEvent
 }
 
 func (l *loop) lock()   { l.s.mu.Lock() }
@@ -162,11 +164,39 @@ func (l *loop) add(p aios.Payload, meta ...string) {
 	l.unlock()
 }
 
+// flush makes the pending events durable, then reports them to OnEvent
+// outside the session lock (so the callback may call back into the runtime).
 func (l *loop) flush(ctx context.Context) error {
+	if err := l.flushDeltas(); err != nil {
+		return err
+	}
 	l.lock()
-	defer l.unlock()
-	_, err := l.b.flush(ctx)
+	evs, err := l.b.flush(ctx)
+	l.unlock()
+	if l.opts.OnEvent != nil {
+		for _, e := range evs {
+			l.opts.OnEvent(e)
+		}
+	}
 	return err
+}
+
+// deltaChunk is how much streamed text one AssistantTextDelta event holds:
+// providers stream a few characters at a time, and journaling each piece
+// would cost an event per token. Live subscribers get every piece through
+// OnDelta regardless.
+const deltaChunk = 256
+
+// flushDeltas journals the buffered text as one delta event.
+func (l *loop) flushDeltas() error {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	i := l.deltaIdx
+	l.add(&aios.AssistantTextDelta{Delta: string(l.pending), Index: &i})
+	l.deltaIdx++
+	l.pending = l.pending[:0]
+	return nil
 }
 
 // continueRun settles the calls of an unfinished run, then iterates.
@@ -406,7 +436,8 @@ func (l *loop) callProvider(ctx context.Context, req aios.ChatRequest) (string, 
 	var text []byte
 	var calls []aios.ToolCall
 	var fin *aios.Finish
-	var idx uint32
+	l.deltaIdx = 0
+	defer l.flushDeltas() // the rest of the text, before the message it belongs to
 	for ev, err := range l.r.cfg.Provider.Stream(ctx, req) {
 		if err != nil {
 			if c := context.Cause(ctx); c != nil {
@@ -420,9 +451,10 @@ func (l *loop) callProvider(ctx context.Context, req aios.ChatRequest) (string, 
 				continue
 			}
 			text = append(text, ev.Text...)
-			i := idx
-			l.add(&aios.AssistantTextDelta{Delta: ev.Text, Index: &i})
-			idx++
+			l.pending = append(l.pending, ev.Text...)
+			if len(l.pending) >= deltaChunk {
+				l.flushDeltas()
+			}
 			if l.opts.OnDelta != nil {
 				l.opts.OnDelta(ev.Text)
 			}

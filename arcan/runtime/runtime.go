@@ -284,7 +284,6 @@ type batch struct {
 	s      *session
 	runID  string
 	events []aios.EventEnvelope
-	sink   func(aios.EventEnvelope)
 }
 
 func (r *Runtime) batch(s *session, runID string) *batch {
@@ -309,7 +308,7 @@ func (b *batch) add(p aios.Payload, meta ...string) aios.EventEnvelope {
 	return e
 }
 
-// flush appends the pending events; only then are they reported to sink.
+// flush appends the pending events and returns them with their seqs.
 func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
 	if len(b.events) == 0 {
 		return nil, nil
@@ -334,11 +333,6 @@ func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
 	}
 	if n := len(seqs); n > 0 && seqs[n-1] > b.s.state.LastSeq {
 		b.s.state.LastSeq = seqs[n-1]
-	}
-	if b.sink != nil {
-		for _, e := range evs {
-			b.sink(e)
-		}
 	}
 	b.s.sinceSnapshot += len(evs)
 	if b.r.cfg.Snapshots != nil && b.s.sinceSnapshot >= b.r.cfg.SnapshotEvery {

@@ -533,3 +533,36 @@ func TestStatePatchPerRun(t *testing.T) {
 		t.Fatalf("doc %s version %d: %v", st.Doc, st.Version, err)
 	}
 }
+
+func TestDeltasCoalescedAndCallbackMayReenter(t *testing.T) {
+	long := strings.Repeat("word ", 200) // 1000 bytes, streamed 4 at a time
+	f := setup(t, nil, reply{text: long})
+	var live strings.Builder
+	var states int
+	res, err := f.rt.Run(context.Background(), f.id, RunOptions{
+		Input:   "talk",
+		OnDelta: func(s string) { live.WriteString(s) },
+		OnEvent: func(aios.EventEnvelope) {
+			if _, err := f.rt.State(context.Background(), f.id); err == nil { // must not deadlock
+				states++
+			}
+		},
+	})
+	if err != nil || res.FinalAnswer != long || live.String() != long || states == 0 {
+		t.Fatalf("%v live=%d states=%d", err, live.Len(), states)
+	}
+	var journaled strings.Builder
+	n := 0
+	for _, e := range f.j.all(f.id) {
+		if d, ok := e.Payload.(*aios.AssistantTextDelta); ok {
+			if *d.Index != uint32(n) {
+				t.Fatalf("delta index %d, want %d", *d.Index, n)
+			}
+			journaled.WriteString(d.Delta)
+			n++
+		}
+	}
+	if journaled.String() != long || n != (len(long)+deltaChunk-1)/deltaChunk {
+		t.Fatalf("%d delta events holding %d bytes", n, journaled.Len())
+	}
+}
