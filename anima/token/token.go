@@ -236,7 +236,11 @@ func (v *Verifier) VerifyDetail(ctx context.Context, token, audience string) (Re
 	if tok.Header.Kid == "" {
 		return Result{}, deny("no kid", nil)
 	}
-	key, err := v.keys.resolve(tok.Header.Kid)
+	kid, err := kidDID(tok.Header.Kid)
+	if err != nil {
+		return Result{}, deny("kid", err)
+	}
+	key, err := v.keys.resolve(kid)
 	if err != nil {
 		return Result{}, deny("kid", err)
 	}
@@ -250,7 +254,7 @@ func (v *Verifier) VerifyDetail(ctx context.Context, token, audience string) (Re
 	if err != nil {
 		return Result{}, deny("claims", err)
 	}
-	c.DID = tok.Header.Kid
+	c.DID = kid
 	if c.Issuer != key.thumbprint {
 		return Result{}, deny("iss is not the thumbprint of the kid's key", nil)
 	}
@@ -299,6 +303,16 @@ func (v *Verifier) checkChain(c aios.TokenClaims) (Result, error) {
 		return Result{}, deny(fmt.Sprintf("current identity %s revoked", cur), ErrRevoked)
 	}
 	return Result{Claims: c, CurrentDID: cur, Hops: hops}, nil
+}
+
+// kidDID accepts a kid that is a did:key, or its DID URL with the key's own
+// fragment (did:key:zX#zX), as some issuers write it.
+func kidDID(kid string) (string, error) {
+	d, frag, ok := strings.Cut(kid, "#")
+	if ok && frag != did.Fragment(d) {
+		return "", fmt.Errorf("%w: kid fragment %q is not the key's", did.ErrInvalid, frag)
+	}
+	return d, nil
 }
 
 func contains(list []string, s string) bool {

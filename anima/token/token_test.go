@@ -167,6 +167,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"wrong typ", forge(t, c, with(hdr, "typ", "JWT"), good), "lagod", nil},
 		{"no kid", forge(t, c, with(hdr, "kid", nil), good), "lagod", nil},
 		{"kid of another key", forge(t, c, with(hdr, "kid", other.DID()), good), "lagod", jws.ErrInvalid},
+		{"kid with a foreign fragment", forge(t, c, with(hdr, "kid", c.DID()+"#key-1"), good), "lagod", did.ErrInvalid},
 		{"kid not a did:key", forge(t, c, with(hdr, "kid", "did:web:evil"), good), "lagod", did.ErrInvalid},
 		{"crit header", forge(t, c, with(hdr, "crit", []string{"exp"}), good), "lagod", jws.ErrInvalid},
 		{"wrong audience", valid, "arcand", ErrAudience},
@@ -195,6 +196,16 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatalf("%v does not match %v", err, tt.is)
 			}
 		})
+	}
+}
+
+func TestKidAsDIDURL(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	c := newCustody(t, clock)
+	tok := forge(t, c, map[string]any{"alg": "ES256", "typ": Type, "kid": c.DID() + "#" + did.Fragment(c.DID())}, validClaims(c, t0))
+	claims, err := NewVerifier(WithClock(clock)).Verify(context.Background(), tok, "lagod")
+	if err != nil || claims.DID != c.DID() {
+		t.Fatalf("DID URL kid: %v %s", err, claims.DID)
 	}
 }
 
