@@ -152,6 +152,12 @@ func TestBranchFork(t *testing.T) {
 	if len(part) != 2 || part[0].EventID != "EVT-BF-003" || part[1].EventID != "EVT-BF-005" {
 		t.Fatalf("range read %v", part)
 	}
+	if e, err := j.Event(ctx, aios.StreamID{Session: "GOLDEN-BRANCH-FORK", Branch: "feature-x"}, 2); err != nil || e.EventID != "EVT-BF-002" {
+		t.Fatalf("event by seq in the parent prefix: %v %v", e.EventID, err)
+	}
+	if _, err := j.Event(ctx, aios.StreamID{Session: "GOLDEN-BRANCH-FORK", Branch: "feature-x"}, 6); !errors.Is(err, aios.ErrNotFound) {
+		t.Fatalf("event past head: %v", err)
+	}
 	head, _ := j.Head(ctx, aios.StreamID{Session: "GOLDEN-BRANCH-FORK", Branch: "feature-x"})
 	if head != 5 {
 		t.Fatalf("child head %d", head)

@@ -415,3 +415,14 @@ func (j *Journal) ReadOwnRaw(ctx context.Context, st aios.StreamID) iter.Seq2[Ra
 		}
 	}
 }
+
+// Event returns the event at seq of a stream (a parent's below a branch's
+// fork point); a seq past the head or 0 is aios.ErrNotFound.
+func (j *Journal) Event(ctx context.Context, st aios.StreamID, seq uint64) (aios.EventEnvelope, error) {
+	if seq > 0 {
+		for e, err := range j.Read(ctx, aios.ReadQuery{Stream: st, After: seq - 1, Until: seq}) {
+			return e, err
+		}
+	}
+	return aios.EventEnvelope{}, fmt.Errorf("journal: %s/%s seq %d: %w", st.Session, st.Branch, seq, aios.ErrNotFound)
+}

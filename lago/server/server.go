@@ -109,6 +109,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/sessions/{id}/events", s.auth(s.appendEvents))
 	m.HandleFunc("GET /v1/sessions/{id}/events", s.auth(s.readEvents))
 	m.HandleFunc("GET /v1/sessions/{id}/events/stream", s.auth(s.streamEvents))
+	m.HandleFunc("GET /v1/sessions/{id}/events/{seq}", s.auth(s.readEvent))
 	m.HandleFunc("GET /v1/sessions/{id}/head", s.auth(s.head))
 	m.HandleFunc("GET /v1/sessions/{id}/branches", s.auth(s.listBranches))
 	m.HandleFunc("POST /v1/sessions/{id}/branches", s.auth(s.createBranch))
@@ -594,6 +595,35 @@ func (s *Server) readEvents(w http.ResponseWriter, r *http.Request) {
 		buf.WriteString("]\n")
 	}
 	w.Write(buf.Bytes())
+}
+
+func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) {
+	st, err := stream(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.authorize(r, st.Session, policy.Read); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		s.fail(w, r, badRequest("seq %q is not an unsigned integer", r.PathValue("seq")))
+		return
+	}
+	e, err := s.j.Event(r.Context(), st, seq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := aios.EncodeEnvelope(e)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
 }
 
 func (s *Server) head(w http.ResponseWriter, r *http.Request) {

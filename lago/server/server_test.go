@@ -109,6 +109,11 @@ func TestSessionsAndEvents(t *testing.T) {
 	if h := e.must(200, "GET", "/v1/sessions/s1/head", ""); !strings.Contains(h, `"head":4`) {
 		t.Fatalf("head %s", h)
 	}
+	if one := e.must(200, "GET", "/v1/sessions/s1/events/3", ""); !strings.Contains(one, `"event_id":"b"`) {
+		t.Fatalf("by seq %s", one)
+	}
+	e.must(404, "GET", "/v1/sessions/s1/events/99", "")
+	e.must(400, "GET", "/v1/sessions/s1/events/x", "")
 	if l := e.must(200, "GET", "/v1/sessions", ""); !strings.Contains(l, `"s1"`) || strings.Contains(l, "lago.system") {
 		t.Fatalf("list %s", l)
 	}

@@ -1,5 +1,5 @@
 // Package interop checks lagod's SSE formats with the official npm clients
-// (openai, ai). .ci/run installs them with `npm ci` in node/; the test skips
+// (openai, @anthropic-ai/sdk, ai). .ci/run installs them with `npm ci` in node/; the test skips
 // when node or node_modules is absent.
 package interop
 
@@ -178,5 +178,43 @@ func TestVercelAIClientParsesStream(t *testing.T) {
 	}
 	if tool.ToolCallID != "call_1" || tool.State != "output-available" || tool.Input["city"] != "Paris" || tool.Output["output"] != "sunny" {
 		t.Fatalf("tool part %+v", tool)
+	}
+}
+
+func TestAnthropicClientParsesStream(t *testing.T) {
+	node := nodeOrSkip(t)
+	if _, err := os.Stat(filepath.Join("node", "node_modules", "@anthropic-ai", "sdk", "package.json")); err != nil {
+		t.Skip("node/node_modules/@anthropic-ai/sdk missing: run `npm ci` in lago/internal/interop/node")
+	}
+	srv, _ := serve(t)
+	out := runNode(t, node, "anthropic", srv.URL+"/v1/sessions/s/events/stream?format=anthropic&model=mock-1")
+	var res struct {
+		Final struct {
+			ID         string `json:"id"`
+			Role       string `json:"role"`
+			Model      string `json:"model"`
+			StopReason string `json:"stop_reason"`
+			Content    []struct {
+				Type  string            `json:"type"`
+				Text  string            `json:"text"`
+				ID    string            `json:"id"`
+				Name  string            `json:"name"`
+				Input map[string]string `json:"input"`
+			} `json:"content"`
+			Usage struct {
+				OutputTokens int `json:"output_tokens"`
+			} `json:"usage"`
+		} `json:"final"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	f := res.Final
+	if f.ID != "msg_run-1" || f.Role != "assistant" || f.Model != "mock-1" || f.StopReason != "end_turn" || f.Usage.OutputTokens != 8 {
+		t.Fatalf("message %s", out)
+	}
+	if len(f.Content) != 3 || f.Content[0].Text != "Let me check." || f.Content[1].Type != "tool_use" ||
+		f.Content[1].Name != "weather" || f.Content[1].Input["city"] != "Paris" || f.Content[2].Text != "It is sunny." {
+		t.Fatalf("content %s", out)
 	}
 }

@@ -1,12 +1,13 @@
 // Reads one lagod SSE stream with an official client and prints what the
 // client made of it as JSON. Driven by ../interop_test.go:
-//   node interop.mjs openai|vercel URL
+//   node interop.mjs openai|anthropic|vercel URL
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { DefaultChatTransport, readUIMessageStream } from "ai";
 
 const [, , mode, url] = process.argv;
 if (!mode || !url) {
-  console.error("usage: node interop.mjs openai|vercel URL");
+  console.error("usage: node interop.mjs openai|anthropic|vercel URL");
   process.exit(2);
 }
 
@@ -22,6 +23,13 @@ if (mode === "openai") {
   for await (const _ of stream) chunks++;
   const final = await stream.finalChatCompletion();
   console.log(JSON.stringify({ chunks, final }));
+} else if (mode === "anthropic") {
+  const client = new Anthropic({ apiKey: "unused", baseURL: "http://lagod.invalid", fetch: replay, maxRetries: 0 });
+  const stream = client.messages.stream({ model: "mock", max_tokens: 100, messages: [{ role: "user", content: "hi" }] });
+  let events = 0;
+  for await (const _ of stream) events++;
+  const final = await stream.finalMessage();
+  console.log(JSON.stringify({ events, final }));
 } else if (mode === "vercel") {
   const transport = new DefaultChatTransport({ api: "http://lagod.invalid/api/chat", fetch: replay });
   const stream = await transport.sendMessages({ chatId: "c", messages: [], trigger: "submit-message" });
