@@ -16,6 +16,7 @@ import (
 	"github.com/lifeos/life/praxis"
 	"github.com/lifeos/life/praxis/policy"
 	"github.com/lifeos/life/praxis/sandbox"
+	"github.com/lifeos/life/praxis/skills"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -225,5 +226,35 @@ func TestServerConfigValidate(t *testing.T) {
 	must(t, err)
 	if _, err := c.Tools(t.Context()); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("dead server: %v", err)
+	}
+}
+
+func TestSkillsAsPrompts(t *testing.T) {
+	root, _ := testWorkspace(t)
+	must(t, os.MkdirAll(filepath.Join(root, ".skills", "deploy"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, ".skills", "deploy", "SKILL.md"), []byte("---\nname: deploy\ndescription: Ship it\n---\nRun the pipeline.\n"), 0o644))
+	sreg, errs := skills.Load(skills.DefaultSources(root)...)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	srv := NewServer(canonical(t, root), ServerOptions{})
+	AddSkills(srv, sreg)
+	cl, err := client.NewInProcessClient(srv)
+	must(t, err)
+	defer cl.Close()
+	must(t, cl.Start(t.Context()))
+	_, err = cl.Initialize(t.Context(), mcp.InitializeRequest{})
+	must(t, err)
+	lp, err := cl.ListPrompts(t.Context(), mcp.ListPromptsRequest{})
+	must(t, err)
+	if len(lp.Prompts) != 1 || lp.Prompts[0].Name != "deploy" || lp.Prompts[0].Description != "Ship it" {
+		t.Fatalf("prompts %+v", lp.Prompts)
+	}
+	req := mcp.GetPromptRequest{}
+	req.Params.Name = "deploy"
+	gp, err := cl.GetPrompt(t.Context(), req)
+	must(t, err)
+	if len(gp.Messages) != 1 || gp.Messages[0].Content.(mcp.TextContent).Text != "Run the pipeline.\n" {
+		t.Fatalf("prompt %+v", gp)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/lifeos/life/praxis/mcpbridge"
 	"github.com/lifeos/life/praxis/policy"
 	"github.com/lifeos/life/praxis/sandbox"
+	"github.com/lifeos/life/praxis/skills"
 	"github.com/spf13/cobra"
 )
 
@@ -45,6 +46,8 @@ func newRoot() *cobra.Command {
 type serveFlags struct {
 	workspace, httpAddr, path, tier, memoryDir, policyFile, logLevel string
 	serversFile                                                      string
+	skillDirs                                                        []string
+	noSkills                                                         bool
 	deny                                                             []string
 	noShell, readOnly, network, fallback, allowRemote                bool
 	timeout                                                          time.Duration
@@ -66,6 +69,8 @@ func newServe() *cobra.Command {
 	fl.StringVar(&f.memoryDir, "memory-dir", "", `memory notes dir (default WORKSPACE/.praxis/memory; "-" disables the memory tools)`)
 	fl.StringVar(&f.policyFile, "policy", "", "JSON policy file (rules, default decision, denied capabilities)")
 	fl.StringVar(&f.serversFile, "servers", "", `JSON file of external MCP servers whose tools are served too, as "{namespace}__{tool}"`)
+	fl.StringSliceVar(&f.skillDirs, "skills-dir", nil, "more SKILL.md directories, after WORKSPACE/.skills and ~/.life/skills")
+	fl.BoolVar(&f.noSkills, "no-skills", false, "do not offer skills as MCP prompts")
 	fl.StringSliceVar(&f.deny, "deny", []string{".git/**", "**/.env"}, "workspace paths (doublestar patterns) kept off limits")
 	fl.BoolVar(&f.noShell, "no-shell", false, "leave the bash tool out")
 	fl.BoolVar(&f.readOnly, "read-only", false, "refuse every workspace write")
@@ -149,6 +154,17 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	srv := mcpbridge.NewServer(reg, mcpbridge.ServerOptions{Gate: gate, Logger: log})
+	if !f.noSkills {
+		sources := skills.DefaultSources(f.workspace)
+		for _, d := range f.skillDirs {
+			sources = append(sources, skills.Source{Dir: d, Label: "flag"})
+		}
+		sreg, errs := skills.Load(sources...)
+		for _, err := range errs {
+			log.Warn("skill not loaded", "err", err) // the others still load
+		}
+		mcpbridge.AddSkills(srv, sreg)
+	}
 	if f.httpAddr == "" {
 		log.Info("serving MCP on stdio", "workspace", reg.FS.Root(), "tier", tier)
 		return mcpbridge.ServeStdio(ctx, srv, os.Stdin, os.Stdout, log)

@@ -63,6 +63,12 @@ func workspace(t *testing.T) string {
 	if err := os.Symlink(filepath.Join(base, "outside"), filepath.Join(root, "escape")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(root, ".skills", "greet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, ".skills", "greet", "SKILL.md"), []byte("---\nname: greet\ndescription: Say hello\n---\nSay hello politely.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 
@@ -79,7 +85,11 @@ type report struct {
 		ReadOnly   *bool
 		SchemaType string
 	}
-	Calls map[string]call
+	Calls   map[string]call
+	Prompts []struct {
+		Name, Description string
+	}
+	PromptText string
 }
 
 func checkReport(t *testing.T, root string, out []byte) {
@@ -125,6 +135,9 @@ func checkReport(t *testing.T, root string, out []byte) {
 	}
 	if !c["badargs"].IsError {
 		t.Errorf("bad arguments accepted: %+v", c["badargs"])
+	}
+	if len(r.Prompts) != 1 || r.Prompts[0].Name != "greet" || r.Prompts[0].Description != "Say hello" || r.PromptText != "Say hello politely.\n" {
+		t.Errorf("skills as prompts: %+v %q", r.Prompts, r.PromptText)
 	}
 }
 

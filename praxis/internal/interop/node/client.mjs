@@ -30,5 +30,10 @@ await call("grep", "grep", { pattern: "TypeScript" });
 await call("bash", "bash", { command: "echo $((6*7))" });
 await call("badargs", "read_file", { nope: 1 });
 
+const prompts = await client.listPrompts();
+out.prompts = prompts.prompts.map((p) => ({ name: p.name, description: p.description }));
+const got = await client.getPrompt({ name: "greet" });
+out.promptText = got.messages.map((m) => m.content.text).join("");
+
 console.log(JSON.stringify(out));
 await client.close();
