@@ -93,6 +93,8 @@ func TestLagodFlags(t *testing.T) {
 		{[]string{"--data", t.TempDir(), "--port", "70000"}, "out of range"},
 		{[]string{"--data", t.TempDir(), "--addr", "0.0.0.0"}, "not loopback"},
 		{[]string{"--data", t.TempDir(), "--quota-blob-bytes", "-1"}, "negative"},
+		{[]string{"--data", t.TempDir(), "--bogus"}, "unknown flag"},
+		{[]string{"--data", t.TempDir(), "--port", "x"}, "invalid argument"},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command(bin, tt.args...).CombinedOutput()

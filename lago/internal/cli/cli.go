@@ -45,11 +45,21 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
-	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "required flag") ||
-		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "unknown command") {
+	if isUsage(err) {
 		return 2
 	}
 	return 1
+}
+
+// isUsage reports cobra's usage errors (it has no typed errors for them).
+func isUsage(err error) bool {
+	m := err.Error()
+	for _, s := range []string{"unknown flag", "unknown shorthand flag", "required flag", "accepts ", "unknown command", "invalid argument", "flag needs an argument"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
 }
 
 type env struct {

@@ -105,5 +105,8 @@ func MainLagod(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
+	if isUsage(err) {
+		return 2
+	}
 	return 1
 }
