@@ -110,6 +110,12 @@ func (p *InProcess) SignJWS(ctx context.Context, purpose aios.KeyPurpose, header
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if _, ok := header["alg"]; ok {
+		return "", fmt.Errorf("%w: the header may not set alg; the key purpose decides it", ErrBadRequest)
+	}
+	if !json.Valid(claims) {
+		return "", fmt.Errorf("%w: claims are not valid JSON", ErrBadRequest)
+	}
 	k := p.current()
 	switch purpose {
 	case aios.KeyAuth:

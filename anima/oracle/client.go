@@ -45,29 +45,37 @@ var _ custody.Custody = (*Client)(nil)
 // agent. A caller not allowed to use agent gets an error matching ErrDenied.
 func Dial(ctx context.Context, socketPath, agent string) (*Client, error) {
 	c := &Client{path: socketPath, agent: agent}
-	raw, err := c.call(ctx, Request{Op: OpDescribe})
-	if err != nil {
+	if err := c.describe(ctx); err != nil {
+		c.Close()
 		return nil, err
 	}
+	return c, nil
+}
+
+func (c *Client) describe(ctx context.Context) error {
+	raw, err := c.call(ctx, Request{Op: OpDescribe})
+	if err != nil {
+		return err
+	}
 	if err := json.Unmarshal(raw, &c.desc); err != nil {
-		return nil, fmt.Errorf("oracle: describe: %w", err)
+		return fmt.Errorf("oracle: describe: %w", err)
 	}
 	c.auth, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), c.desc.AuthPublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("oracle: describe: auth key: %w", err)
+		return fmt.Errorf("oracle: describe: auth key: %w", err)
 	}
 	c.wallet, err = btcec.ParsePubKey(c.desc.WalletPublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("oracle: describe: wallet key: %w", err)
+		return fmt.Errorf("oracle: describe: wallet key: %w", err)
 	}
 	// Do not take the oracle's word for derived values.
 	if d := (did.Key{Type: did.P256, P256: c.auth}).DID(); d != c.desc.DID {
-		return nil, fmt.Errorf("oracle: describe: DID %s does not match the auth key (%s)", c.desc.DID, d)
+		return fmt.Errorf("oracle: describe: DID %s does not match the auth key (%s)", c.desc.DID, d)
 	}
 	if a := identity.Address(c.wallet); a != c.desc.WalletAddress {
-		return nil, fmt.Errorf("oracle: describe: address %s does not match the wallet key (%s)", c.desc.WalletAddress, a)
+		return fmt.Errorf("oracle: describe: address %s does not match the wallet key (%s)", c.desc.WalletAddress, a)
 	}
-	return c, nil
+	return nil
 }
 
 // Close closes the connection.
@@ -167,6 +175,9 @@ func (c *Client) PublicKey(_ context.Context, purpose aios.KeyPurpose) (crypto.P
 
 // SignJWS asks the oracle to sign a JWS.
 func (c *Client) SignJWS(ctx context.Context, purpose aios.KeyPurpose, header map[string]any, claims json.RawMessage) (string, error) {
+	if !json.Valid(claims) {
+		return "", fmt.Errorf("%w: claims are not valid JSON", custody.ErrBadRequest)
+	}
 	raw, err := c.call(ctx, Request{Op: OpSignJWS, Purpose: purpose, Header: header, Claims: claims})
 	if err != nil {
 		return "", err

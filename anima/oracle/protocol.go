@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/anima/custody"
 )
 
 // The wire protocol: one JSON object per line each way, a response for each
@@ -78,6 +79,8 @@ func (e *WireError) asError() error {
 		return fmt.Errorf("%w: %s", ErrDenied, e.Message)
 	case CodeUnsupported:
 		return fmt.Errorf("%w: %s", aios.ErrUnsupported, e.Message)
+	case CodeBadRequest:
+		return fmt.Errorf("%w: %w: %s", ErrRemote, custody.ErrBadRequest, e.Message)
 	}
 	return fmt.Errorf("%w (%s): %s", ErrRemote, e.Code, e.Message)
 }

@@ -98,6 +98,12 @@ func Run(t *testing.T, open Open) {
 				t.Fatalf("%s: header %+v payload %s", purpose, p.Header, p.Payload)
 			}
 		}
+		if _, err := c.SignJWS(ctx, aios.KeyAuth, map[string]any{"alg": "none"}, json.RawMessage(`{}`)); !errors.Is(err, custody.ErrBadRequest) {
+			t.Fatalf("header alg none: %v", err)
+		}
+		if _, err := c.SignJWS(ctx, aios.KeyAuth, nil, json.RawMessage(`{not json`)); !errors.Is(err, custody.ErrBadRequest) {
+			t.Fatalf("claims not JSON: %v", err)
+		}
 	})
 	t.Run("SignDigest", func(t *testing.T) {
 		c := open(t)
