@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -387,7 +388,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Kill the whole process group, not just the leader, on timeout/cancel.
-	cmd.Cancel = func() error { return killGroup(cmd) }
+	var cancelled atomic.Bool
+	cmd.Cancel = func() error {
+		cancelled.Store(true)
+		return killGroup(cmd)
+	}
 	cmd.WaitDelay = 500 * time.Millisecond
 	stdout := &capWriter{max: r.opts.MaxOutputBytes}
 	stderr := &capWriter{max: r.opts.MaxOutputBytes}
@@ -413,7 +418,8 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 			res.Signal = ws.Signal().String()
 		}
 	}
-	if runCtx.Err() != nil && ctx.Err() == nil {
+	// Only a kill by the deadline is a timeout, not an exit just before it.
+	if cancelled.Load() && ctx.Err() == nil {
 		res.TimedOut = true
 	}
 	if ctx.Err() != nil {
