@@ -48,6 +48,8 @@ type SessionState struct {
 	Version   uint64             `json:"version"`
 	Doc       json.RawMessage    `json:"doc"`
 	Closed    bool               `json:"closed,omitempty"`
+
+	doc any // Doc decoded, kept so each patch does not re-parse it; nil until needed
 }
 
 // RunState describes the latest run of a stream.
@@ -243,13 +245,14 @@ func (s *SessionState) call(id string) *CallState {
 }
 
 func (s *SessionState) applyPatch(p aios.StatePatch) error {
-	d := json.NewDecoder(bytes.NewReader(s.Doc))
-	d.UseNumber()
-	var doc any
-	if err := d.Decode(&doc); err != nil {
-		return fmt.Errorf("runtime: state document: %w", err)
+	if s.doc == nil {
+		d := json.NewDecoder(bytes.NewReader(s.Doc))
+		d.UseNumber()
+		if err := d.Decode(&s.doc); err != nil {
+			return fmt.Errorf("runtime: state document: %w", err)
+		}
 	}
-	st := &aios.State{Version: s.Version, Doc: doc}
+	st := &aios.State{Version: s.Version, Doc: s.doc}
 	if err := st.Apply(p); err != nil {
 		return fmt.Errorf("runtime: state patch: %w", err)
 	}
@@ -257,7 +260,7 @@ func (s *SessionState) applyPatch(p aios.StatePatch) error {
 	if err != nil {
 		return fmt.Errorf("runtime: state document: %w", err)
 	}
-	s.Doc, s.Version = raw, st.Version
+	s.Doc, s.Version, s.doc = raw, st.Version, st.Doc
 	return nil
 }
 
