@@ -312,3 +312,29 @@ func TestCreatedEvent(t *testing.T) {
 		t.Fatalf("%+v", ev)
 	}
 }
+
+// TestBackgroundChildDoesNotHang: a command that exits leaving a child
+// holding stdout returns promptly, and the child is killed.
+func TestBackgroundChildDoesNotHang(t *testing.T) {
+	r, root := newRunner(t, RunnerOptions{AllowShell: true})
+	start := time.Now()
+	res, err := r.Run(t.Context(), Request{Shell: "sleep 30 & echo $! > bg.pid; echo started"})
+	if err != nil || res.TimedOut || res.ExitCode != 0 || !strings.HasPrefix(res.Stdout, "started") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("waited for the background child")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "bg.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("background child %d survived", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
