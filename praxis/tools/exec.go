@@ -23,7 +23,7 @@ func (t *bashTool) Spec() aios.ToolSpec {
 	o := t.env.Runner.Options()
 	return spec(Bash, "Run a bash command in the workspace sandbox; returns exit code, stdout, stderr (capped) and the isolation tier that actually ran.",
 		`{"type":"object","properties":{"command":{"type":"string"},"cwd":{"type":"string","description":"working directory relative to the workspace"},"timeout_ms":{"type":"integer","minimum":1}},"required":["command"],"additionalProperties":false}`,
-		aios.ToolAnnotations{Destructive: true, OpenWorld: o.Tier != sandbox.TierIsolated || o.Network, Category: "exec"})
+		aios.ToolAnnotations{Destructive: true, OpenWorld: o.Tier != sandbox.TierIsolated || o.Network || o.Fallback, Category: "exec"})
 }
 
 func (t *bashTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResult, error) {
