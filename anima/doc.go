@@ -19,4 +19,6 @@
 //     in-process backend; custodytest is the conformance suite for backends.
 //   - oracle: the custody oracle daemon over a Unix socket (SO_PEERCRED) and
 //     its client backend.
+//   - backend: opens a custody backend by URL (home:///dir, oracle:///sock?agent=x).
+//   - home: one identity kept in a directory (sealed seed + identity journal).
 package anima
