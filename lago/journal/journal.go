@@ -34,6 +34,10 @@ var (
 // raw one-record bbolt transaction.
 const idFlushAt = 1024
 
+// fillPercent is how full bbolt packs a split page of the append-mostly
+// buckets.
+const fillPercent = 0.9
+
 // Errors callers branch on (errors.Is).
 var (
 	// ErrClosed is returned by operations on a closed journal.
@@ -571,6 +575,7 @@ func (j *Journal) lookupID(tx *bolt.Tx, ts *txState, id string) []byte {
 // the indexed-through mark to the transaction's last gseq.
 func (j *Journal) flushIDs(tx *bolt.Tx, ts *txState) error {
 	ids := tx.Bucket(bktIDs)
+	ids.FillPercent = fillPercent // ULIDs grow with time too
 	for _, m := range []map[string][]byte{j.pending, ts.staged} {
 		for id, v := range m {
 			if err := ids.Put([]byte(id), v); err != nil {
@@ -632,6 +637,9 @@ func (j *Journal) apply(tx *bolt.Tx, ts *txState, batch []prepared) ([]uint64, [
 	seqs := make([]uint64, len(batch))
 	keys := make([]string, 0, 1)
 	events := tx.Bucket(bktEvents)
+	// Streams grow at their ends: pack split pages instead of bbolt's
+	// half-full default, halving the pages a batch writes.
+	events.FillPercent = fillPercent
 	over, gseq := ts.over, &ts.gseq
 	for i := range batch {
 		p := &batch[i]
