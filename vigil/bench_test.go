@@ -10,6 +10,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // discardExporter is the no-op span exporter of the benchmark: the SDK does
@@ -134,4 +135,29 @@ func BenchmarkTurnOverhead(b *testing.B) {
 		b.ReportMetric(per/base, "x-"+setups[k].name)
 		b.ReportMetric((per-base)/1e3, "µs-added-"+setups[k].name)
 	}
+}
+
+// BenchmarkSDKSpanFloor is the OpenTelemetry SDK's own cost for a turn's
+// worth of spans (one root and 20 children with four attributes, batched to
+// the no-op exporter), without vigil: the floor under BenchmarkTurn's
+// traced configurations.
+func BenchmarkSDKSpanFloor(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithBatcher(discardExporter{}))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr := tp.Tracer("floor")
+	attrs := trace.WithAttributes(AttrSessionID.String("s"), AttrBranchID.String("main"), AttrRunID.String("r"), AttrPhase.String("execute"))
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu := processCPU()
+	for b.Loop() {
+		rctx, root := tr.Start(ctx, "invoke_agent", attrs)
+		for range 20 {
+			_, sp := tr.Start(rctx, "child", attrs)
+			sp.End()
+		}
+		root.End()
+	}
+	_ = tp.ForceFlush(ctx)
+	b.ReportMetric(float64(processCPU()-cpu)/1e3/float64(b.N), "cpu-µs/turn")
 }
