@@ -221,8 +221,8 @@ func TestRunSSEFormats(t *testing.T) {
 				}
 				switch format {
 				case "canonical":
-					if d, ok := v["delta"].(string); ok && ev.Name == "AssistantTextDelta" {
-						text.WriteString(d)
+					if p, ok := v["payload"].(map[string]any); ok && ev.Name == "AssistantTextDelta" && ev.ID == "" {
+						text.WriteString(p["delta"].(string)) // live pieces carry no id
 					}
 				case "openai":
 					if ch, ok := v["choices"].([]any); ok && len(ch) > 0 {

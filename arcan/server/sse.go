@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/runtime"
+	lagosse "github.com/lifeos/life/lago/sse"
 )
 
 // Stream formats.
@@ -23,7 +23,7 @@ const (
 
 func parseFormat(f string) (string, error) {
 	switch f {
-	case "":
+	case "", "lago":
 		return FormatCanonical, nil
 	case FormatCanonical, FormatOpenAI, FormatAnthropic, FormatVercel:
 		return f, nil
@@ -76,58 +76,9 @@ func (s *sseWriter) json(id, event string, v any) {
 	s.send(id, event, raw)
 }
 
-func (s *sseWriter) comment(c string) {
-	fmt.Fprintf(s.w, ": %s\n\n", c)
-	if s.f != nil {
-		s.f.Flush()
-	}
-}
-
-// encoder turns runtime events into one stream format.
-type encoder interface {
-	// event writes a durable journal event.
-	event(e aios.EventEnvelope)
-	// delta writes live assistant text.
-	delta(text string)
-	// done ends a run.
-	done(res runtime.Result, err error)
-}
-
-func newEncoder(format string, sw *sseWriter, id string, created int64, model string) encoder {
-	switch format {
-	case FormatOpenAI:
-		return &openaiEnc{sw: sw, id: "chatcmpl-" + id, created: created, model: model}
-	case FormatAnthropic:
-		return &anthropicEnc{sw: sw, id: "msg_" + id, model: model}
-	case FormatVercel:
-		return &vercelEnc{sw: sw, id: id}
-	}
-	return &canonicalEnc{sw: sw}
-}
-
-// canonical: every journal event as its envelope, id = seq, event = type.
-type canonicalEnc struct{ sw *sseWriter }
-
-func (c *canonicalEnc) event(e aios.EventEnvelope) {
-	raw, err := aios.EncodeEnvelope(e)
-	if err != nil {
-		return
-	}
-	c.sw.send(strconv.FormatUint(e.Seq, 10), e.Payload.Type(), raw)
-}
-
-func (c *canonicalEnc) delta(text string) {
-	c.sw.json("", "AssistantTextDelta", map[string]string{"type": "AssistantTextDelta", "delta": text})
-}
-
-func (c *canonicalEnc) done(res runtime.Result, err error) {
-	if err != nil && res.Error == "" {
-		res.Error = err.Error()
-	}
-	c.sw.json("", "done", res)
-}
-
-// openai: chat.completion.chunk objects, then [DONE].
+// openaiEnc writes /v1/chat/completions streams: the agent's text as
+// chat.completion.chunk content (its own tool calls stay server-side, so
+// an OpenAI client never sees tool_calls it would try to run), then [DONE].
 type openaiEnc struct {
 	sw        *sseWriter
 	id, model string
@@ -158,17 +109,6 @@ func (o *openaiEnc) text(seq, t string) {
 	o.chunk(seq, d, nil)
 }
 
-func (o *openaiEnc) event(e aios.EventEnvelope) {
-	switch p := e.Payload.(type) {
-	case *aios.AssistantTextDelta:
-		o.text(strconv.FormatUint(e.Seq, 10), p.Delta)
-	case *aios.RunFinished:
-		stop := "stop"
-		o.chunk(strconv.FormatUint(e.Seq, 10), map[string]any{}, &stop)
-		o.started = false
-	}
-}
-
 func (o *openaiEnc) delta(t string) { o.text("", t) }
 
 func (o *openaiEnc) done(res runtime.Result, err error) {
@@ -190,161 +130,87 @@ func (o *openaiEnc) done(res runtime.Result, err error) {
 	o.sw.send("", "", []byte("[DONE]"))
 }
 
-// anthropic: the Messages API stream events.
-type anthropicEnc struct {
-	sw        *sseWriter
-	id, model string
-	open      bool
-}
-
-func (a *anthropicEnc) begin(seq string) {
-	if a.open {
-		return
-	}
-	a.open = true
-	a.sw.json(seq, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
-		"id": a.id, "type": "message", "role": "assistant", "content": []any{}, "model": a.model,
-		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]int{"input_tokens": 0, "output_tokens": 0}}})
-	a.sw.json(seq, "content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]string{"type": "text", "text": ""}})
-}
-
-func (a *anthropicEnc) text(seq, t string) {
-	a.begin(seq)
-	a.sw.json(seq, "content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]string{"type": "text_delta", "text": t}})
-}
-
-func (a *anthropicEnc) end(seq, stop string, usage aios.TokenUsage) {
-	a.begin(seq)
-	a.sw.json(seq, "content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-	a.sw.json(seq, "message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": map[string]uint32{"output_tokens": usage.CompletionTokens}})
-	a.sw.json(seq, "message_stop", map[string]string{"type": "message_stop"})
-	a.open = false
-}
-
-func (a *anthropicEnc) event(e aios.EventEnvelope) {
-	seq := strconv.FormatUint(e.Seq, 10)
-	switch p := e.Payload.(type) {
-	case *aios.AssistantTextDelta:
-		a.text(seq, p.Delta)
-	case *aios.RunFinished:
-		u := aios.TokenUsage{}
-		if p.Usage != nil {
-			u = *p.Usage
-		}
-		a.end(seq, "end_turn", u)
-	}
-}
-
-func (a *anthropicEnc) delta(t string) { a.text("", t) }
-
-func (a *anthropicEnc) done(res runtime.Result, err error) {
-	if err != nil && res.Status != runtime.StatusCancelled {
-		a.sw.json("", "error", map[string]any{"type": "error", "error": map[string]string{"type": "api_error", "message": err.Error()}})
-		return
-	}
-	stop := "end_turn"
-	if res.Status == runtime.StatusMaxIterations || res.Status == runtime.StatusBudgetExceeded {
-		stop = "max_tokens"
-	}
-	a.end("", stop, res.Usage)
-}
-
-// vercel: the AI SDK UI message stream (protocol v1).
-type vercelEnc struct {
-	sw       *sseWriter
-	id       string
-	started  bool
-	textOpen bool
-	n        int
-}
-
-func (v *vercelEnc) start() {
-	if !v.started {
-		v.started = true
-		v.sw.json("", "", map[string]string{"type": "start", "messageId": v.id})
-		v.sw.json("", "", map[string]string{"type": "start-step"})
-	}
-}
-
-func (v *vercelEnc) closeText() {
-	if v.textOpen {
-		v.sw.json("", "", map[string]string{"type": "text-end", "id": fmt.Sprintf("text-%d", v.n)})
-		v.textOpen = false
-	}
-}
-
-func (v *vercelEnc) text(t string) {
-	v.start()
-	if !v.textOpen {
-		v.n++
-		v.textOpen = true
-		v.sw.json("", "", map[string]string{"type": "text-start", "id": fmt.Sprintf("text-%d", v.n)})
-	}
-	v.sw.json("", "", map[string]string{"type": "text-delta", "id": fmt.Sprintf("text-%d", v.n), "delta": t})
-}
-
-func (v *vercelEnc) event(e aios.EventEnvelope) {
-	switch p := e.Payload.(type) {
-	case *aios.AssistantTextDelta:
-		v.text(p.Delta)
-	case *aios.ToolCallRequested:
-		v.start()
-		v.closeText()
-		var input any
-		if json.Unmarshal(p.Arguments, &input) != nil {
-			input = map[string]any{}
-		}
-		v.sw.json("", "", map[string]any{"type": "tool-input-available", "toolCallId": p.CallID, "toolName": p.ToolName, "input": input, "dynamic": true})
-	case *aios.ToolCallCompleted:
-		v.start()
-		var out any
-		if json.Unmarshal(p.Result, &out) != nil {
-			out = string(p.Result)
-		}
-		v.sw.json("", "", map[string]any{"type": "tool-output-available", "toolCallId": p.CallID, "output": out, "dynamic": true})
-	case *aios.ToolCallFailed:
-		v.start()
-		v.sw.json("", "", map[string]any{"type": "tool-output-error", "toolCallId": p.CallID, "errorText": p.Error, "dynamic": true})
-	case *aios.StepFinished:
-		v.start()
-		v.closeText()
-		v.sw.json("", "", map[string]string{"type": "finish-step"})
-		v.sw.json("", "", map[string]string{"type": "start-step"})
-	}
-}
-
-func (v *vercelEnc) delta(t string) { v.text(t) }
-
-func (v *vercelEnc) done(res runtime.Result, err error) {
-	v.start()
-	v.closeText()
-	if err != nil && res.Status != runtime.StatusCancelled {
-		v.sw.json("", "", map[string]string{"type": "error", "errorText": err.Error()})
-	}
-	v.sw.json("", "", map[string]string{"type": "finish-step"})
-	v.sw.json("", "", map[string]string{"type": "finish"})
-	v.sw.send("", "", []byte("[DONE]"))
-}
-
-// streamRun runs the agent and streams the run in format.
+// streamRun runs the agent and streams the run with lago's encoder for
+// format. Text is sent live as it streams (those messages have no id: the
+// journaled delta events carry the seqs); every other event is sent once
+// it is durable, with its seq as the SSE id. The canonical stream ends with
+// a "done" message holding the Result. Headers are written with the first
+// message, so a run refused before it starts is a plain JSON error.
 func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.StreamID, input, format string) {
-	sw := newSSE(w, format)
-	enc := newEncoder(format, sw, s.ids.NewID(), time.Now().Unix(), s.cfg.Runtime.Provider().Name())
+	enc, err := lagosse.New(lagoFormat(format), lagosse.Options{Model: s.cfg.Runtime.Provider().Name()})
+	if err != nil {
+		writeErr(w, badRequest("%v", err))
+		return
+	}
+	var sw *lagosse.Writer
+	send := func(msgs []lagosse.Message, live bool) {
+		if len(msgs) == 0 {
+			return
+		}
+		if sw == nil {
+			enc.Header(w.Header())
+			w.WriteHeader(http.StatusOK)
+			sw = lagosse.NewWriter(w)
+		}
+		if live {
+			for i := range msgs {
+				msgs[i].ID = ""
+			}
+		}
+		sw.Write(msgs...)
+	}
+	var runID string
+	synthetic := func(p aios.Payload) aios.EventEnvelope {
+		e := aios.NewEnvelope(s.ids, aios.SystemClock{}, st.Session, st.Branch, p)
+		e.RunID = runID
+		return e
+	}
 	res, err := s.cfg.Runtime.Run(r.Context(), st, runtime.RunOptions{
-		Input:   input,
-		OnDelta: enc.delta,
+		Input: input,
+		OnDelta: func(t string) {
+			msgs, _ := enc.Encode(synthetic(&aios.AssistantTextDelta{Delta: t}))
+			send(msgs, true)
+		},
 		OnEvent: func(e aios.EventEnvelope) {
+			if _, ok := e.Payload.(*aios.RunStarted); ok {
+				runID = e.RunID
+			}
 			if _, ok := e.Payload.(*aios.AssistantTextDelta); ok {
 				return // already sent live
 			}
-			if _, ok := e.Payload.(*aios.RunFinished); ok && format != FormatCanonical {
-				return // done() closes the message
-			}
-			enc.event(e)
+			msgs, _ := enc.Encode(e)
+			send(msgs, false)
 		},
 	})
 	s.metrics.run(res.Status)
-	enc.done(res, err)
+	if sw == nil && err != nil {
+		writeErr(w, err)
+		return
+	}
+	if !enc.Done() && format != FormatCanonical {
+		// A run that paused for approval (or failed before journaling its
+		// end) still closes the client's message.
+		var p aios.Payload = &aios.RunFinished{Reason: res.Status, TotalIterations: res.Iterations, Usage: &res.Usage}
+		if err != nil && res.Status != runtime.StatusCancelled {
+			p = &aios.RunErrored{Error: err.Error()}
+		}
+		msgs, _ := enc.Encode(synthetic(p))
+		send(msgs, true)
+	}
+	if format == FormatCanonical {
+		if err != nil && res.Error == "" {
+			res.Error = err.Error()
+		}
+		raw, _ := json.Marshal(res)
+		send([]lagosse.Message{{Event: "done", Data: raw}}, true)
+	}
+}
+
+func lagoFormat(f string) string {
+	if f == FormatCanonical {
+		return "lago"
+	}
+	return f
 }
 
 // eventStream follows the journal from a seq (query after, or the
@@ -377,8 +243,15 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	sw := newSSE(w, format)
-	enc := newEncoder(format, sw, st.Session, time.Now().Unix(), s.cfg.Runtime.Provider().Name())
+	enc, err := lagosse.New(lagoFormat(format), lagosse.Options{Model: s.cfg.Runtime.Provider().Name()})
+	if err != nil {
+		writeErr(w, badRequest("%v", err))
+		return
+	}
+	enc.Header(w.Header())
+	w.WriteHeader(http.StatusOK)
+	sw := lagosse.NewWriter(w)
+	sw.Comment("stream " + st.Session + "/" + st.Branch)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	events := make(chan aios.EventEnvelope)
@@ -405,14 +278,25 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				select {
 				case err := <-errc:
-					sw.json("", "error", map[string]string{"error": err.Error()})
+					raw, _ := json.Marshal(map[string]string{"error": err.Error()})
+					sw.Write(lagosse.Message{Event: "error", Data: raw})
 				default:
 				}
 				return
 			}
-			enc.event(e)
+			msgs, err := enc.Encode(e)
+			if err != nil {
+				s.log.Warn("event stream: encode", "seq", e.Seq, "err", err)
+				continue
+			}
+			if sw.Write(msgs...) != nil {
+				return // the client left
+			}
+			if enc.Done() {
+				return // a chat format ends with its run
+			}
 		case <-tick.C:
-			sw.comment("keep-alive")
+			sw.Comment("keep-alive")
 		case <-ctx.Done():
 			return
 		case <-s.closing:

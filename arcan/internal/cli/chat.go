@@ -51,10 +51,12 @@ func chatCmd(io IO) *cobra.Command {
 					switch ev.Name {
 					case "AssistantTextDelta":
 						var d struct {
-							Delta string `json:"delta"`
+							Payload struct {
+								Delta string `json:"delta"`
+							} `json:"payload"`
 						}
 						json.Unmarshal([]byte(ev.Data), &d)
-						fmt.Fprint(io.Out, d.Delta)
+						fmt.Fprint(io.Out, d.Payload.Delta)
 					case "ToolCallRequested":
 						var e struct {
 							Payload struct {

@@ -21,5 +21,5 @@ for await (const msg of readUIMessageStream({ stream: chunks, onError: (e) => { 
   last = msg;
 }
 const text = last.parts.filter((p) => p.type === "text").map((p) => p.text).join("\n");
-const tools = last.parts.filter((p) => p.type === "dynamic-tool" || p.type.startsWith("tool-")).map((p) => ({ name: p.toolName, state: p.state }));
+const tools = last.parts.filter((p) => p.type === "dynamic-tool" || p.type.startsWith("tool-")).map((p) => ({ name: p.toolName ?? p.type.slice("tool-".length), state: p.state }));
 console.log(JSON.stringify({ role: last.role, text, tools }));
