@@ -32,7 +32,7 @@ func (exampleProvider) Stream(_ context.Context, req aios.ChatRequest) iter.Seq2
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

@@ -162,7 +162,7 @@ func sumWhere(m metricdata.Metrics, k, v string) (float64, int) {
 			return true
 		}
 		got, ok := s.Value(attribute.Key(k))
-		return ok && got.Emit() == v
+		return ok && got.String() == v
 	}
 	var sum float64
 	var n int
