@@ -57,9 +57,10 @@ func New(io IO) *cobra.Command {
 // runFlags are the flags every command that runs the agent shares.
 type runFlags struct {
 	home, workspace, provider, model, baseURL, system, approve, bashTier, gate, mcp string
-	maxIter                                                                         uint32
+	maxIter, maxToolCalls                                                           uint32
 	maxTokens                                                                       uint64
 	timeout                                                                         time.Duration
+	maxCost, priceIn, priceOut                                                      float64
 }
 
 func (f *runFlags) add(c *cobra.Command) {
@@ -76,6 +77,10 @@ func (f *runFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.mcp, "mcp", "", "MCP servers file (default $ARCAN_HOME/mcp.json when present); skills may name servers too")
 	fl.Uint32Var(&f.maxIter, "max-iterations", 16, "model calls per run")
 	fl.Uint64Var(&f.maxTokens, "max-tokens", 0, "token budget per run (0: none)")
+	fl.Uint32Var(&f.maxToolCalls, "max-tool-calls", 0, "tool-call budget per run (0: none)")
+	fl.Float64Var(&f.maxCost, "max-cost", 0, "cost budget per run in USD, priced by --price-in/--price-out (0: none)")
+	fl.Float64Var(&f.priceIn, "price-in", 0, "USD per million prompt tokens, for --max-cost")
+	fl.Float64Var(&f.priceOut, "price-out", 0, "USD per million completion tokens, for --max-cost")
 	fl.DurationVar(&f.timeout, "timeout", 0, "wall-clock budget per run (0: none)")
 }
 
@@ -86,10 +91,17 @@ func (f *runFlags) options() (stack.Options, error) {
 	if f.timeout < 0 {
 		return stack.Options{}, fmt.Errorf("--timeout must not be negative")
 	}
+	if f.maxCost < 0 || f.priceIn < 0 || f.priceOut < 0 {
+		return stack.Options{}, fmt.Errorf("--max-cost, --price-in and --price-out must not be negative")
+	}
+	if f.maxCost > 0 && f.priceIn == 0 && f.priceOut == 0 {
+		return stack.Options{}, fmt.Errorf("--max-cost needs --price-in or --price-out")
+	}
 	return stack.Options{
 		Home: f.home, Workspace: f.workspace, Provider: f.provider, Model: f.model, BaseURL: f.baseURL,
 		System: f.system, Approve: f.approve, ShellTier: f.bashTier, Gate: f.gate, MCP: f.mcp,
-		Limits: runtime.Limits{MaxIterations: f.maxIter, MaxTokens: f.maxTokens, WallClock: f.timeout},
+		Limits:  runtime.Limits{MaxIterations: f.maxIter, MaxTokens: f.maxTokens, MaxToolCalls: f.maxToolCalls, WallClock: f.timeout, MaxCostUSD: f.maxCost},
+		Pricing: runtime.Pricing{PromptPerMTok: f.priceIn, CompletionPerMTok: f.priceOut},
 	}, nil
 }
 

@@ -98,6 +98,9 @@ func TestBadFlags(t *testing.T) {
 		{"provider", []string{"shell", "--home", home, "--provider", "nope"}, "unknown provider"},
 		{"approve", []string{"shell", "--home", home, "--approve", "maybe"}, "approve mode"},
 		{"iterations", []string{"shell", "--home", home, "--max-iterations", "0"}, "max-iterations"},
+		{"cost without price", []string{"shell", "--home", home, "--max-cost", "1"}, "--price-in"},
+		{"negative price", []string{"shell", "--home", home, "--price-in", "-1"}, "negative"},
+		{"timeout", []string{"shell", "--home", home, "--timeout", "-1s"}, "negative"},
 		{"workspace", []string{"shell", "--home", home, "--workspace", "/does/not/exist"}, "workspace"},
 		{"bash tier", []string{"shell", "--home", home, "--bash", "chroot"}, "unknown tier"},
 		{"replay missing", []string{"replay", "nosuch", "--home", home}, "not found"},
@@ -154,5 +157,19 @@ func TestShellCommands(t *testing.T) {
 	alt, _, err := run(t, "", "replay", id, "--home", home, "--branch", "alt")
 	if err != nil || !strings.Contains(alt, "user: second") {
 		t.Fatalf("alt replay %q %v", alt, err)
+	}
+}
+
+func TestShellBudget(t *testing.T) {
+	home, ws := t.TempDir(), workspace(t)
+	// One tool call allowed per run; "list" needs one, so the run completes;
+	// a zero-token budget stops the next run before the model is asked.
+	out, errOut, err := run(t, "list the files\n", "shell", "--home", home, "--workspace", ws, "--max-tool-calls", "1")
+	if err != nil || !strings.Contains(out, "alpha.txt") {
+		t.Fatalf("%v %s %s", err, out, errOut)
+	}
+	_, errOut, err = run(t, "list the files\n", "shell", "--home", home, "--workspace", ws, "--max-tokens", "1")
+	if err == nil || !strings.Contains(errOut, "budget exceeded") {
+		t.Fatalf("token budget not enforced: %v %s", err, errOut)
 	}
 }

@@ -53,6 +53,7 @@ type Options struct {
 	Gate      string // autonomic gate: "embedded" (default), "off", or an autonomicd URL
 	NoSync    bool   // journal without fsync (benchmarks only)
 	Limits    runtime.Limits
+	Pricing   runtime.Pricing
 	Logger    *slog.Logger
 }
 
@@ -150,7 +151,7 @@ func Open(o Options) (*Stack, error) {
 	}
 	rt, err := runtime.New(runtime.Config{
 		Journal: j, Provider: prov, Tools: reg, Policy: pol, Gate: g,
-		Snapshots: Snapshots{J: j}, Logger: o.Logger, System: o.System, Model: o.Model, Limits: o.Limits,
+		Snapshots: Snapshots{J: j}, Logger: o.Logger, System: o.System, Model: o.Model, Limits: o.Limits, Pricing: o.Pricing,
 	})
 	if err != nil {
 		j.Close()
