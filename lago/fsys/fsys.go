@@ -257,10 +257,11 @@ func Diff(a, b Manifest) []Change {
 	return out
 }
 
-// Snapshot checkpoints the manifest of st at its head (a journal snapshot),
-// so later listings replay only the tail. It returns the seq covered.
-func (f *FS) Snapshot(ctx context.Context, st aios.StreamID) (uint64, error) {
-	return journal.Checkpoint(ctx, f.J, st, Projection)
+// Snapshot checkpoints the manifest of st at seq (0: head) as a journal
+// snapshot, so later listings replay only the tail. It returns the seq
+// covered.
+func (f *FS) Snapshot(ctx context.Context, st aios.StreamID, seq uint64) (uint64, error) {
+	return journal.CheckpointAt(ctx, f.J, st, Projection, seq)
 }
 
 // Restore makes branch newBranch whose workspace is st's at seq (a fork of

@@ -81,7 +81,7 @@ func TestWriteReadHistory(t *testing.T) {
 		t.Fatalf("deleted file: %v", err)
 	}
 	// snapshot then more writes: listing uses the snapshot and the tail
-	if seq, err := f.Snapshot(ctx, st); err != nil || seq != s5 {
+	if seq, err := f.Snapshot(ctx, st, 0); err != nil || seq != s5 {
 		t.Fatalf("snapshot %d %v", seq, err)
 	}
 	must(f.Write(ctx, st, "d.txt", strings.NewReader("dee"), 0, ""))

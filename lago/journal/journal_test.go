@@ -368,6 +368,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"delete an event", func(tx *bolt.Tx) error {
 			return tx.Bucket(bktEvents).Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 2))
 		}},
+		{"cut off the tail", func(tx *bolt.Tx) error {
+			// with the ids indexed (Flush below), the index still names them
+			b := tx.Bucket(bktEvents)
+			if err := b.Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 4)); err != nil {
+				return err
+			}
+			return b.Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 3))
+		}},
 		{"swap two events", func(tx *bolt.Tx) error {
 			b := tx.Bucket(bktEvents)
 			k2, k3 := evKey("GOLDEN-SIMPLE-CHAT\x00main", 2), evKey("GOLDEN-SIMPLE-CHAT\x00main", 3)
@@ -391,6 +399,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			if _, err := j.Verify(ctx); err != nil {
 				t.Fatal(err)
 			}
+			if err := j.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
 			if err := j.DB().Update(tt.tamper); err != nil {
 				t.Fatal(err)
 			}
@@ -399,8 +410,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			if !errors.As(err, &be) || !errors.Is(err, ErrBroken) {
 				t.Fatalf("verify after tamper: %v", err)
 			}
-			if be.Seq != 2 {
-				t.Fatalf("first broken link at %d, want 2: %v", be.Seq, be)
+			if want := uint64(2); tt.name == "cut off the tail" {
+				if be.Seq != 3 {
+					t.Fatalf("cut-off tail reported at %d: %v", be.Seq, be)
+				}
+			} else if be.Seq != want {
+				t.Fatalf("first broken link at %d, want %d: %v", be.Seq, want, be)
 			}
 			j.Close()
 		})
@@ -526,6 +541,13 @@ func TestSnapshotProjection(t *testing.T) {
 	applied = 0
 	if n, _, _ := Project(ctx, j, st, count, 10); n != 10 || applied != 10 {
 		t.Fatalf("project until 10: %d (%d applied)", n, applied)
+	}
+	if seq, err := CheckpointAt(ctx, j, st, count, 12); err != nil || seq != 12 {
+		t.Fatalf("checkpoint at 12: %d %v", seq, err)
+	}
+	applied = 0
+	if n, _, _ := Project(ctx, j, st, count, 0); n != 25 || applied != 13 {
+		t.Fatalf("project from the seq-12 snapshot: %d (%d applied)", n, applied)
 	}
 	if err := j.SaveSnapshot(ctx, st, "count", 99, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("snapshot past head: %v", err)

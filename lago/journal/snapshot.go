@@ -109,7 +109,14 @@ func Project[S any](ctx context.Context, j *Journal, st aios.StreamID, p Project
 
 // Checkpoint projects st to its head and saves the result as a snapshot.
 func Checkpoint[S any](ctx context.Context, j *Journal, st aios.StreamID, p Projection[S]) (uint64, error) {
-	s, seq, err := Project(ctx, j, st, p, 0)
+	return CheckpointAt(ctx, j, st, p, 0)
+}
+
+// CheckpointAt projects st up to seq at (0: head) and saves the result as
+// the projection's snapshot (replacing the one stored). It returns the seq
+// covered.
+func CheckpointAt[S any](ctx context.Context, j *Journal, st aios.StreamID, p Projection[S], at uint64) (uint64, error) {
+	s, seq, err := Project(ctx, j, st, p, at)
 	if err != nil {
 		return 0, err
 	}

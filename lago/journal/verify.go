@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/lifeos/life/aios"
+	bolt "go.etcd.io/bbolt"
 )
 
 // ErrBroken is matched by a *BrokenError: a verify run found a broken link.
@@ -54,7 +56,38 @@ func (j *Journal) Verify(ctx context.Context) (VerifyReport, error) {
 		}
 		rep.Streams++
 	}
-	return rep, nil
+	return rep, j.verifyIDs(ctx)
+}
+
+// verifyIDs checks the event-id index against the events: every indexed id
+// must name a stored event carrying it. This is what catches a cut-off
+// stream tail, which leaves a shorter but consistent chain behind.
+func (j *Journal) verifyIDs(ctx context.Context) error {
+	return j.db.View(func(tx *bolt.Tx) error {
+		events := tx.Bucket(bktEvents)
+		c := tx.Bucket(bktIDs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if len(v) < 8 {
+				return &BrokenError{Reason: fmt.Sprintf("event_id %q: bad index entry", k)}
+			}
+			seq := binary.BigEndian.Uint64(v)
+			st := splitKey(string(v[8:]))
+			ev := events.Get(evKey(string(v[8:]), seq))
+			if len(ev) < 8 {
+				return &BrokenError{Stream: st, Seq: seq, Reason: fmt.Sprintf("event %s is indexed but missing (cut-off tail?)", k)}
+			}
+			var head struct {
+				EventID string `json:"event_id"`
+			}
+			if json.Unmarshal(ev[8:], &head) != nil || head.EventID != string(k) {
+				return &BrokenError{Stream: st, Seq: seq, Reason: fmt.Sprintf("event_id index says %s, event says %q", k, head.EventID)}
+			}
+		}
+		return nil
+	})
 }
 
 func (j *Journal) verifyStream(in StreamInfo) (int, error) {

@@ -275,9 +275,10 @@ func statsCmd(e *env) *cobra.Command {
 
 func snapshotCmd(e *env) *cobra.Command {
 	var session, branch string
+	var at uint64
 	c := &cobra.Command{
 		Use:   "compact-snapshot",
-		Short: "Checkpoint a branch's workspace manifest at its head, so later reads replay only the tail",
+		Short: "Checkpoint a branch's workspace manifest at a seq (default head), so later reads replay only the tail",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := e.open(true)
@@ -291,7 +292,7 @@ func snapshotCmd(e *env) *cobra.Command {
 			} else if h == 0 {
 				return fmt.Errorf("%s/%s: %w", session, branch, aios.ErrNotFound)
 			}
-			seq, err := s.FS.Snapshot(cmd.Context(), st)
+			seq, err := s.FS.Snapshot(cmd.Context(), st, at)
 			if err != nil {
 				return err
 			}
@@ -301,6 +302,7 @@ func snapshotCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&session, "session", "", "session id")
 	c.Flags().StringVar(&branch, "branch", "main", "branch")
+	c.Flags().Uint64Var(&at, "seq", 0, "snapshot at this seq (0: head)")
 	_ = c.MarkFlagRequired("session")
 	return c
 }
