@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,10 +135,29 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Start runs the built collector on loopback ports, forwarding
-// traces and metrics to sinkURL; it returns the OTLP gRPC and HTTP endpoints.
+// Start runs the collector on loopback ports, forwarding traces and
+// metrics to sinkURL, and stops it when the test ends. It returns the OTLP
+// gRPC and HTTP endpoints. Ports are picked free just before the start, so
+// another process may take one first: a collector that exits while
+// starting is retried on new ports.
 func Start(t testing.TB, bin, sinkURL string) (grpcEP, httpEP string) {
 	t.Helper()
+	var lastErr error
+	for range 3 {
+		g, h, err := start(t, bin, sinkURL)
+		if err == nil {
+			return g, h
+		}
+		lastErr = err
+	}
+	t.Fatal(lastErr)
+	return "", ""
+}
+
+// readyLine is what the collector logs once every pipeline runs.
+const readyLine = "Everything is ready"
+
+func start(t testing.TB, bin, sinkURL string) (grpcEP, httpEP string, err error) {
 	gp, hp := freePort(t), freePort(t)
 	cfg := fmt.Sprintf(`receivers:
   otlp:
@@ -166,21 +186,37 @@ service:
       receivers: [otlp]
       exporters: [otlp_http, debug]
 `, gp, hp, sinkURL)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
 	var logMu sync.Mutex
+	logText := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.String()
+	}
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Stdout = &lockedWriter{w: &logs, mu: &logMu}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start collector: %v", err)
+		t.Fatalf("start collector %s: %v", bin, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(logText(), readyLine) {
+		select {
+		case err := <-exited:
+			return "", "", fmt.Errorf("collector exited while starting: %v\n%s", err, logText())
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			<-exited
+			return "", "", fmt.Errorf("collector not ready after 60s:\n%s", logText())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -190,33 +226,10 @@ service:
 			<-exited
 		}
 		if t.Failed() {
-			logMu.Lock()
-			t.Logf("collector log:\n%s", logs.String())
-			logMu.Unlock()
+			t.Logf("collector log:\n%s", logText())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for _, port := range []int{gp, hp} {
-		for {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case err := <-exited:
-				logMu.Lock()
-				defer logMu.Unlock()
-				t.Fatalf("collector exited: %v\n%s", err, logs.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("collector did not listen on %d", port)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return fmt.Sprintf("http://127.0.0.1:%d", gp), fmt.Sprintf("http://127.0.0.1:%d", hp)
+	return fmt.Sprintf("http://127.0.0.1:%d", gp), fmt.Sprintf("http://127.0.0.1:%d", hp), nil
 }
 
 type lockedWriter struct {
