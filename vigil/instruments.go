@@ -135,4 +135,8 @@ const (
 	AttrBudgetRes    = attribute.Key("life.budget.resource")
 	AttrCostCategory = attribute.Key("life.cost.category")
 	AttrOutcome      = attribute.Key("life.outcome")
+
+	// AttrGenAISystem is gen_ai.system, the name gen_ai.provider.name had
+	// before semconv 1.37; written too for backends that still read it.
+	AttrGenAISystem = attribute.Key("gen_ai.system")
 )

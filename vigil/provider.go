@@ -51,7 +51,7 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 		if req.Model != "" {
 			common = append(common, semconv.GenAIRequestModel(req.Model))
 		}
-		kv := append(append([]attribute.KeyValue{}, common...), streamAttrs...)
+		kv := append(append([]attribute.KeyValue{AttrGenAISystem.String(p.next.Name())}, common...), streamAttrs...)
 		if req.MaxTokens > 0 {
 			kv = append(kv, semconv.GenAIRequestMaxTokens(int(req.MaxTokens)))
 		}

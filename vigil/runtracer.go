@@ -298,7 +298,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			AttrRunID.String(env.RunID),
 		}
 		if p.Provider != "" {
-			kv = append(kv, semconv.GenAIProviderNameKey.String(p.Provider))
+			kv = append(kv, semconv.GenAIProviderNameKey.String(p.Provider), AttrGenAISystem.String(p.Provider))
 		}
 		if r.t.agent != "" {
 			name += " " + r.t.agent
