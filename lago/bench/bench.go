@@ -31,6 +31,7 @@ type Config struct {
 	SyncOps      int    // ops for the raw fsync, raw bbolt and single-writer rows (default 300)
 	Writers      []int  // concurrent writer counts (default 1, 8, 64, 256)
 	PerWriter    int    // events per writer in the concurrent rows (default 100; at least SyncOps in all)
+	Sessions     int    // sessions the concurrent writers spread over (default 16)
 	ReplayEvents int    // stream length for the replay rows (default 100000)
 	Subscribers  int    // SSE fan-out subscribers (default 100)
 	FanoutEvents int    // events fanned out (default 500)
@@ -45,6 +46,9 @@ func (c *Config) defaults() {
 	}
 	if c.PerWriter <= 0 {
 		c.PerWriter = 100
+	}
+	if c.Sessions <= 0 {
+		c.Sessions = 16
 	}
 	if c.ReplayEvents <= 0 {
 		c.ReplayEvents = 100_000
@@ -124,11 +128,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := mk(rawBoltRunner(filepath.Join(dir, "raw.db"), cfg.SyncOps)); err != nil {
 		return nil, err
 	}
-	if err := mk(writersRunner(filepath.Join(dir, "single.db"), 1, cfg.SyncOps, "lago single writer append")); err != nil {
+	if err := mk(writersRunner(filepath.Join(dir, "single.db"), 1, cfg.SyncOps, cfg.Sessions, "lago single writer append")); err != nil {
 		return nil, err
 	}
 	for _, n := range cfg.Writers {
-		if err := mk(writersRunner(filepath.Join(dir, fmt.Sprintf("w%d.db", n)), n, max(cfg.SyncOps, n*cfg.PerWriter), "")); err != nil {
+		if err := mk(writersRunner(filepath.Join(dir, fmt.Sprintf("w%d.db", n)), n, max(cfg.SyncOps, n*cfg.PerWriter), cfg.Sessions, "")); err != nil {
 			return nil, err
 		}
 	}
@@ -282,8 +286,8 @@ func rawBoltRunner(path string, ops int) (*runner, error) {
 }
 
 // writersRunner runs n goroutines appending one event per call, durably,
-// each writer on one of 16 sessions, and reports events/s and ack latency.
-func writersRunner(path string, n, total int, name string) (*runner, error) {
+// writer w on session w mod sessions, and reports events/s and ack latency.
+func writersRunner(path string, n, total, sessions int, name string) (*runner, error) {
 	if name == "" {
 		name = fmt.Sprintf("lago %d concurrent writers", n)
 	}
@@ -310,7 +314,7 @@ func writersRunner(path string, n, total int, name string) (*runner, error) {
 			go func() {
 				defer wg.Done()
 				l := make([]time.Duration, 0, per)
-				sess := fmt.Sprintf("bench-%d", w%16)
+				sess := fmt.Sprintf("bench-%d", w%sessions)
 				for i := range per {
 					t := time.Now()
 					if _, err := j.Append(ctx, Event(fmt.Sprintf("w%d-%d", w, base+i), sess, "main")); err != nil {
@@ -331,7 +335,7 @@ func writersRunner(path string, n, total int, name string) (*runner, error) {
 
 // Writers measures n concurrent durable writers appending total events.
 func Writers(ctx context.Context, path string, n, total int) (Row, error) {
-	r, err := writersRunner(path, n, total, "")
+	r, err := writersRunner(path, n, total, 16, "")
 	if err != nil {
 		return r.row, err
 	}

@@ -322,7 +322,7 @@ func benchCmd(e *env) *cobra.Command {
 				}
 				cfg.Writers = append(cfg.Writers, n)
 			}
-			for name, v := range map[string]int{"--ops": cfg.SyncOps, "--per-writer": cfg.PerWriter, "--replay": cfg.ReplayEvents, "--subscribers": cfg.Subscribers, "--fanout-events": cfg.FanoutEvents} {
+			for name, v := range map[string]int{"--ops": cfg.SyncOps, "--per-writer": cfg.PerWriter, "--sessions": cfg.Sessions, "--replay": cfg.ReplayEvents, "--subscribers": cfg.Subscribers, "--fanout-events": cfg.FanoutEvents} {
 				if v <= 0 {
 					return &ExitError{Code: 2, Err: fmt.Errorf("%s must be positive", name)}
 				}
@@ -352,6 +352,7 @@ func benchCmd(e *env) *cobra.Command {
 	c.Flags().IntVar(&cfg.SyncOps, "ops", 300, "ops of the raw fsync, raw bbolt and single-writer rows")
 	c.Flags().StringVar(&writers, "writers", "1,8,64,256", "concurrent writer counts")
 	c.Flags().IntVar(&cfg.PerWriter, "per-writer", 100, "events per writer in the concurrent-writer rows")
+	c.Flags().IntVar(&cfg.Sessions, "sessions", 16, "sessions the writers spread over")
 	c.Flags().IntVar(&cfg.ReplayEvents, "replay", 100000, "events in the replay stream")
 	c.Flags().IntVar(&cfg.Subscribers, "subscribers", 100, "SSE fan-out subscribers")
 	c.Flags().IntVar(&cfg.FanoutEvents, "fanout-events", 500, "events fanned out")
