@@ -32,6 +32,9 @@ type RunOptions struct {
 	OnDelta func(text string)
 	// Limits replaces the runtime's limits for this run when set.
 	Limits *Limits
+	// OnAccepted is called once the input and the run's start are durable
+	// (the moment an asynchronous caller may acknowledge the request).
+	OnAccepted func(runID string)
 }
 
 // Result is how a run ended.
@@ -319,6 +322,10 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		l.add(&aios.StepStarted{Index: run.Iterations})
 		if err := l.flush(ctx); err != nil {
 			return l.result(StatusErrored, err.Error()), err
+		}
+		if l.opts.OnAccepted != nil {
+			l.opts.OnAccepted(l.runID)
+			l.opts.OnAccepted = nil
 		}
 		req := l.request(gating, run)
 		text, calls, fin, err := l.callProvider(ctx, req)

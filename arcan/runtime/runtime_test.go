@@ -566,3 +566,23 @@ func TestDeltasCoalescedAndCallbackMayReenter(t *testing.T) {
 		t.Fatalf("%d delta events holding %d bytes", n, journaled.Len())
 	}
 }
+
+func TestOnAcceptedAfterInputIsDurable(t *testing.T) {
+	f := setup(t, nil, reply{text: "ok"})
+	var seen bool
+	_, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "remember me", OnAccepted: func(id string) {
+		seen = true
+		var found bool
+		for _, e := range f.j.all(f.id) {
+			if m, ok := e.Payload.(*aios.UserMessage); ok && m.Content == "remember me" && e.RunID == id {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("accepted before the input was in the journal")
+		}
+	}})
+	if err != nil || !seen {
+		t.Fatalf("%v accepted=%v", err, seen)
+	}
+}

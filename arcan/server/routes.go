@@ -272,14 +272,23 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, runtime.ErrRunActive)
 			return
 		}
+		// Answer 202 only once the input is durable (or the run failed first).
+		accepted := make(chan string, 1)
+		failed := make(chan error, 1)
 		s.goBackground(func(ctx context.Context) {
-			res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{Input: req.Input})
+			res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{Input: req.Input, OnAccepted: func(id string) { accepted <- id }})
 			s.metrics.run(res.Status)
 			if err != nil {
 				s.log.Warn("async run", "session", st.Session, "err", err)
+				failed <- err
 			}
 		})
-		writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, Detail: "follow /v1/sessions/" + st.Session + "/events/stream"})
+		select {
+		case id := <-accepted:
+			writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, RunID: id, Detail: "follow /v1/sessions/" + st.Session + "/events/stream"})
+		case err := <-failed:
+			writeErr(w, err)
+		}
 		return
 	}
 	if req.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
@@ -351,11 +360,21 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, runtime.ErrRunActive)
 			return
 		}
+		accepted := make(chan string, 1)
+		failed := make(chan error, 1)
 		s.goBackground(func(ctx context.Context) {
-			res, _ := rt.Run(ctx, st, runtime.RunOptions{Input: sig.Input})
+			res, err := rt.Run(ctx, st, runtime.RunOptions{Input: sig.Input, OnAccepted: func(id string) { accepted <- id }})
 			s.metrics.run(res.Status)
+			if err != nil {
+				failed <- err
+			}
 		})
-		writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, Detail: "run started"})
+		select {
+		case id := <-accepted:
+			writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, RunID: id, Detail: "run started"})
+		case err := <-failed:
+			writeErr(w, err)
+		}
 	default:
 		writeErr(w, badRequest("signal type %q (want cancel, approve, deny, message or resume)", sig.Type))
 	}
