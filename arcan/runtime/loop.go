@@ -131,7 +131,12 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 	}
 	if unfinished {
 		l.setRun(a, prev.ID)
+		accept := l.opts.OnAccepted
+		if !resume {
+			l.opts.OnAccepted = nil // it acknowledges the new input, not the old run
+		}
 		res, err := l.continueRun(runCtx)
+		l.opts.OnAccepted = accept
 		if resume || err != nil {
 			return res, err
 		}
