@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -170,10 +171,24 @@ func TestHTTPClientServer(t *testing.T) {
 		t.Fatalf("remote denial: %s", res.Output)
 	}
 	// Server gone: an error result, not a hang or a Go error.
+	addr := ts.Listener.Addr().String()
 	ts.Close()
 	res, err = rf.Call(t.Context(), json.RawMessage(`{"path":"hello.txt"}`))
 	if err != nil || !res.IsError {
 		t.Fatalf("after server stop: %v %s", err, res.Output)
+	}
+	// Server back on the same address (a restart): the next call reconnects.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot rebind %s to test the restart: %v", addr, err)
+	}
+	ts2 := httptest.NewUnstartedServer(HTTPHandler(NewServer(reg, ServerOptions{}), "/mcp"))
+	ts2.Listener = ln
+	ts2.Start()
+	defer ts2.Close()
+	res, err = rf.Call(t.Context(), json.RawMessage(`{"path":"hello.txt"}`))
+	if err != nil || res.IsError || !strings.Contains(string(res.Output), "hello") {
+		t.Fatalf("after server restart: %v %s", err, res.Output)
 	}
 }
 
