@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lifeos/life/praxis/sandbox"
@@ -54,11 +55,15 @@ func NewCanonicalRegistry(root string, opts Options) (*Canonical, error) {
 		opts.SandboxID = "praxis"
 	}
 	memDir := opts.MemoryDir
-	deny := opts.Deny
+	deny := append([]string(nil), opts.Deny...)
 	if memDir == "" {
 		memDir = filepath.Join(root, ".praxis", "memory")
-		// Notes are reached through the memory tools only.
-		deny = append(append([]string(nil), deny...), ".praxis/memory")
+	}
+	// Notes inside the workspace are reached through the memory tools only.
+	if memDir != "-" {
+		if rel, ok := inside(root, memDir); ok {
+			deny = append(deny, rel)
+		}
 	}
 	fsp, err := sandbox.NewFsPolicy(root, sandbox.FsOptions{ReadOnly: opts.ReadOnly, Deny: deny, SandboxID: opts.SandboxID})
 	if err != nil {
@@ -110,4 +115,21 @@ func (c *Canonical) Close() error {
 		errs = append(errs, c.Memory.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// inside reports whether dir is below root (both made absolute, symlinks
+// evaluated where they exist) and its slash-form relative path.
+func inside(root, dir string) (string, bool) {
+	abs := func(p string) string {
+		p, _ = filepath.Abs(p)
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	rel, err := filepath.Rel(abs(root), abs(dir))
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
 }

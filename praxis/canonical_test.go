@@ -246,6 +246,22 @@ func TestEditFileFlow(t *testing.T) {
 	}
 }
 
+func TestCustomMemoryDirInsideWorkspace(t *testing.T) {
+	root := t.TempDir()
+	c, err := praxis.NewCanonicalRegistry(root, praxis.Options{MemoryDir: filepath.Join(root, "notes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if res, _ := call(t, c, "write_memory", `{"name":"n","content":"x"}`); res.IsError {
+		t.Fatalf("write_memory: %s", res.Output)
+	}
+	res, out := call(t, c, "read_file", `{"path":"notes/n.md"}`)
+	if !res.IsError || out["rule"] != sandbox.RuleDeniedPath {
+		t.Fatalf("memory reachable through read_file: %s", res.Output)
+	}
+}
+
 func TestReadOnlyWorkspace(t *testing.T) {
 	c, _ := workspace(t, praxis.Options{ReadOnly: true})
 	for _, tc := range []struct{ tool, args string }{
