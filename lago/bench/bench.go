@@ -299,7 +299,8 @@ func writersRunner(path string, n, total, sessions int, name string) (*runner, e
 	r.close = func() { j.Close() }
 	r.note = func() string {
 		st := j.Stats()
-		return fmt.Sprintf("%.1f events/commit", float64(st.Events)/float64(max(st.Commits, 1)))
+		c := time.Duration(max(st.Commits, 1))
+		return fmt.Sprintf("%.1f events/commit, commit %v, wait %v", float64(st.Events)/float64(c), (st.CommitTime / c).Round(time.Microsecond), (st.GatherWait / c).Round(time.Microsecond))
 	}
 	seq := 0
 	r.do = func(ctx context.Context, k int) ([]time.Duration, error) {

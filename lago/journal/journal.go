@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,9 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another process
 	// (default 2 s).
 	LockTimeout time.Duration
+	// NoGatherWait turns off the committer's brief yield for more appends
+	// under concurrency (see committer).
+	NoGatherWait bool
 }
 
 // Journal is an aios.Journal on one bbolt file. It is safe for concurrent use.
@@ -104,6 +108,10 @@ type Stats struct {
 	Commits uint64 // bbolt transactions committed
 	Events  uint64 // events stored
 	Dedups  uint64 // appends answered from the event_id index
+	// CommitTime is the total time spent in transactions (fsync included);
+	// GatherWait the total time the committer waited for more appends.
+	CommitTime time.Duration
+	GatherWait time.Duration
 }
 
 // streamMeta is written once, when the stream is created; Head and Digest
@@ -272,15 +280,13 @@ func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 // transaction. Under concurrency it also waits a little for the writers it
 // just acknowledged: they come back with their next event within
 // microseconds, and without the wait batches settle at half the writers
-// (the other half always arriving just after a commit began). The wait is
-// bounded by half the last commit's duration and only happens when the
-// last batch had several appends, so a lone writer never waits.
+// (the other half always arriving just after a commit began). It yields
+// the processor while that keeps bringing appends, and only after a batch
+// of several appends, so a lone writer never waits.
 func (j *Journal) committer() {
 	defer close(j.done)
 	batch := make([]*appendReq, 0, 64)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var last1, last2 int // requests in the last two batches
+	var last1 int // requests in the last batch
 	var lastDur time.Duration
 	for {
 		batch = batch[:0]
@@ -309,29 +315,41 @@ func (j *Journal) committer() {
 				break gather
 			}
 		}
-		if target := last1 + last2; last1 >= 4 && len(batch) < target && n < j.opts.MaxBatch && !j.opts.NoSync {
-			timer.Reset(min(lastDur/2, 2*time.Millisecond))
-		wait:
-			for len(batch) < target && n < j.opts.MaxBatch {
-				select {
-				case r := <-j.reqs:
-					batch = append(batch, r)
-					n += len(r.events)
-				case <-timer.C:
-					break wait
+		waitStart := time.Now()
+		if last1 >= 4 && n < j.opts.MaxBatch && !j.opts.NoSync && !j.opts.NoGatherWait {
+			// Yield to the writers just acknowledged (they are runnable and
+			// about to append again) while that keeps bringing appends.
+			// Sub-millisecond timers are too coarse under load for this.
+			idle := 0
+			for i := 0; i < 256 && idle < 3 && n < j.opts.MaxBatch; i++ {
+				runtime.Gosched()
+				got := false
+			drain:
+				for n < j.opts.MaxBatch {
+					select {
+					case r := <-j.reqs:
+						batch = append(batch, r)
+						n += len(r.events)
+						got = true
+					default:
+						break drain
+					}
 				}
-			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
+				if got {
+					idle = 0
+				} else {
+					idle++
 				}
 			}
 		}
 		start := time.Now()
 		j.commit(batch)
 		lastDur = time.Since(start)
-		last2, last1 = last1, len(batch)
+		j.notifyMu.Lock()
+		j.stats.CommitTime += lastDur
+		j.stats.GatherWait += start.Sub(waitStart)
+		j.notifyMu.Unlock()
+		last1 = len(batch)
 	}
 }
 
