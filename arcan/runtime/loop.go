@@ -419,7 +419,11 @@ func (l *loop) specs() map[string]aios.ToolSpec {
 // includes every tool call and its result.
 func (l *loop) request(g aios.Gating, run RunState) aios.ChatRequest {
 	l.lock()
-	msgs := slices.Clone(l.s.state.Messages)
+	// Capped, not copied: the fold only appends, and the one message it
+	// edits in place (the latest assistant message) is created after this
+	// call's stream has ended.
+	n := len(l.s.state.Messages)
+	msgs := l.s.state.Messages[:n:n]
 	l.unlock()
 	req := aios.ChatRequest{Model: l.r.cfg.Model, System: l.r.cfg.System, Messages: msgs}
 	if g.AllowTools {
