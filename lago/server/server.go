@@ -485,6 +485,11 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, badRequest("event %d is for %s/%s, not %s/%s", i, e.SessionID, e.BranchID, st.Session, st.Branch))
 			return
 		}
+		if c, ok := e.Payload.(*aios.Custom); ok && strings.HasPrefix(c.EventType, "lago.") {
+			// grants and quota charges are written by the policy engine only
+			s.fail(w, r, badRequest("event %d: event type %s is reserved", i, c.EventType))
+			return
+		}
 		if e.EventID == "" {
 			e.EventID = s.ids.NewID()
 		}

@@ -127,6 +127,7 @@ func TestSessionsAndEvents(t *testing.T) {
 		{"other session", "POST", "/v1/sessions/s1/events", `{"session_id":"s2","payload":{"type":"UserMessage","content":"x"}}`, 400},
 		{"reserved session", "POST", "/v1/sessions/lago.system/events", msg("z", "x"), 400},
 		{"bad after", "GET", "/v1/sessions/s1/events?after=-1", "", 400},
+		{"forged grant", "POST", "/v1/sessions/s1/events", `{"payload":{"type":"Custom","event_type":"lago.acl_granted","data":{"session":"s1","principal":"me","role":"owner"}}}`, 400},
 		{"bad format", "GET", "/v1/sessions/s1/events?format=xml", "", 400},
 		{"missing stream", "GET", "/v1/sessions/nope/events", "", 404},
 		{"unknown body field", "POST", "/v1/sessions", `{"session_id":"x","bogus":1}`, 400},
