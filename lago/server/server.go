@@ -272,6 +272,11 @@ func (s *Server) authorize(r *http.Request, session string, a policy.Action) err
 	if s.cfg.Verifier == nil {
 		return nil
 	}
+	if session == policy.SystemStream.Session {
+		// refusals and charges of every tenant: for operators (lago export), not the API
+		return &policy.Refusal{Status: http.StatusForbidden, Reason: "session " + session + " is not served with auth on",
+			Principal: principalOf(r).Subject, Session: session}
+	}
 	return s.pol.Authorize(r.Context(), principalOf(r).Subject, session, a)
 }
 

@@ -464,6 +464,9 @@ func TestAuthAndPolicy(t *testing.T) {
 	if code != 429 || !strings.Contains(body, "blob bytes") {
 		t.Fatalf("blob quota: %d %s", code, body)
 	}
+	if code, _, _ := e.do("GET", "/v1/sessions/lago.system/events", ""); code != 403 {
+		t.Fatalf("system session served: %d", code)
+	}
 	// refusals are journaled
 	n := 0
 	for ev, err := range e.st.Journal.Read(context.Background(), aios.ReadQuery{Stream: policy.SystemStream}) {
