@@ -203,6 +203,7 @@ func Reconstruct(ctx context.Context, j aios.Journal, stream aios.StreamID) (*Se
 	if err := foldFrom(ctx, j, st, 0); err != nil {
 		return nil, err
 	}
+	st.Document()
 	return st, nil
 }
 

@@ -46,10 +46,11 @@ type SessionState struct {
 	Approvals []Approval         `json:"approvals,omitempty"`
 	Usage     aios.TokenUsage    `json:"usage"`
 	Version   uint64             `json:"version"`
-	Doc       json.RawMessage    `json:"doc"`
+	Doc       json.RawMessage    `json:"doc"` // current after Encode, Clone or Document
 	Closed    bool               `json:"closed,omitempty"`
 
-	doc any // Doc decoded, kept so each patch does not re-parse it; nil until needed
+	doc      any  // Doc decoded, kept so each patch does not re-parse it; nil until needed
+	docDirty bool // doc is newer than Doc
 }
 
 // RunState describes the latest run of a stream.
@@ -103,17 +104,32 @@ func (s *SessionState) Clone() *SessionState {
 	return &c
 }
 
-// Encode is the state's compact JSON, without HTML escaping, so that
-// tool arguments keep the exact bytes the journal holds.
-func (s *SessionState) Encode() ([]byte, error) {
+// Document returns the canonical state document as JSON.
+func (s *SessionState) Document() json.RawMessage {
+	if s.docDirty {
+		// The document holds only decoded JSON values: it always encodes.
+		raw, _ := json.Marshal(s.doc)
+		s.Doc, s.docDirty = raw, false
+	}
+	return s.Doc
+}
+
+// MarshalJSON writes the state with its document current.
+func (s *SessionState) MarshalJSON() ([]byte, error) {
+	s.Document()
+	type plain SessionState
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
+	if err := enc.Encode((*plain)(s)); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
+
+// Encode is the state's compact JSON, without HTML escaping, so that
+// tool arguments keep the exact bytes the journal holds.
+func (s *SessionState) Encode() ([]byte, error) { return s.MarshalJSON() }
 
 // Apply folds one event into the state. It fails only on a state patch
 // that does not apply; every other event is accepted (unknown kinds are
@@ -256,11 +272,9 @@ func (s *SessionState) applyPatch(p aios.StatePatch) error {
 	if err := st.Apply(p); err != nil {
 		return fmt.Errorf("runtime: state patch: %w", err)
 	}
-	raw, err := json.Marshal(st.Doc)
-	if err != nil {
-		return fmt.Errorf("runtime: state document: %w", err)
-	}
-	s.Doc, s.Version, s.doc = raw, st.Version, st.Doc
+	// Doc is re-encoded lazily (Document): a run patches more often than
+	// anyone reads the document.
+	s.Version, s.doc, s.docDirty = st.Version, st.Doc, true
 	return nil
 }
 
