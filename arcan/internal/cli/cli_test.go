@@ -173,3 +173,50 @@ func TestShellBudget(t *testing.T) {
 		t.Fatalf("token budget not enforced: %v %s", err, errOut)
 	}
 }
+
+func runInteractive(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	yes := true
+	cmd := New(IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Interactive: &yes})
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), errb.String(), err
+}
+
+func TestShellApprovals(t *testing.T) {
+	tests := []struct {
+		name, stdin, approve string
+		interactive          bool
+		written              bool
+	}{
+		{"asked and approved", "write hi to out.txt\ny\n", "ask", true, true},
+		{"asked and denied", "write hi to out.txt\nn\n", "ask", true, false},
+		{"no terminal to ask", "write hi to out.txt\n", "ask", false, false},
+		{"auto", "write hi to out.txt\n", "auto", false, true},
+		{"deny", "write hi to out.txt\n", "deny", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			home, ws := t.TempDir(), workspace(t)
+			args := []string{"shell", "--home", home, "--workspace", ws, "--approve", tc.approve}
+			var out, errOut string
+			var err error
+			if tc.interactive {
+				out, errOut, err = runInteractive(t, tc.stdin, args...)
+			} else {
+				out, errOut, err = run(t, tc.stdin, args...)
+			}
+			if err != nil {
+				t.Fatalf("%v %s", err, errOut)
+			}
+			b, rerr := os.ReadFile(filepath.Join(ws, "out.txt"))
+			if tc.written != (rerr == nil) || tc.written && string(b) != "hi\n" {
+				t.Fatalf("written=%v (%q)\nout:\n%s\nerr:\n%s", rerr == nil, b, out, errOut)
+			}
+			if tc.interactive && !strings.Contains(out, "Allow write_file") {
+				t.Fatalf("no prompt:\n%s", out)
+			}
+		})
+	}
+}

@@ -6,6 +6,8 @@
 //     yields a list_dir call, then a summary naming the entries it returned;
 //   - a prompt asking to read, show, cat or open a file yields a read_file
 //     call, then the file's content;
+//   - "write TEXT to FILE" yields a write_file call (a tool that changes
+//     things, so the approval path can be tried without a model);
 //   - anything else gets a plain answer that says what the mock can do.
 //
 // Tool calls are only made for tools the request offers.
@@ -25,8 +27,9 @@ import (
 
 // Tool names the rules use.
 const (
-	ListDir  = "list_dir"
-	ReadFile = "read_file"
+	ListDir   = "list_dir"
+	ReadFile  = "read_file"
+	WriteFile = "write_file"
 )
 
 // Provider is the mock provider. The zero value is ready to use.
@@ -43,7 +46,10 @@ func (*Provider) Name() string { return "mock" }
 
 var (
 	readRe = regexp.MustCompile(`(?i)\b(?:read|show|cat|open|print|display)\b(?:\s+(?:me|the|file|contents?|of))*\s+["'\x60]?([\w./\\~-]*[\w~-])`)
-	listRe = regexp.MustCompile(`(?i)\b(list|files|directory|folder|ls|dir)\b`)
+	listRe  = regexp.MustCompile(`(?i)\b(list|files|directory|folder|ls|dir)\b`)
+	writeRe = regexp.MustCompile(`(?is)^\s*write\s+["']?(.+?)["']?\s+(?:to|into)\s+(?:the\s+file\s+)?["'\x60]?([\w./~-]*[\w~-])["'\x60]?\s*[.!]?\s*$`)
+	// hashline rows ("   3 6fde1034 | text") as praxis's read_file renders them.
+	hashRowRe = regexp.MustCompile(`(?m)^\s*\d+ [0-9a-f]{4,16} \| ?`)
 )
 
 // Stream answers req by the rules above, streaming text word by word.
@@ -110,6 +116,10 @@ func (p *Provider) respond(req aios.ChatRequest) (string, []aios.ToolCall) {
 		callNo += len(m.ToolCalls)
 	}
 	id := fmt.Sprintf("call_mock_%d", callNo+1)
+	if m := writeRe.FindStringSubmatch(last); m != nil && offered(WriteFile) {
+		args, _ := json.Marshal(map[string]string{"path": m[2], "content": m[1] + "\n"})
+		return "I will write " + m[2] + ".", []aios.ToolCall{{ID: id, Name: WriteFile, Arguments: args}}
+	}
 	if m := readRe.FindStringSubmatch(last); m != nil && offered(ReadFile) && !isFiller(m[1]) {
 		args, _ := json.Marshal(map[string]string{"path": m[1]})
 		return "I will read " + m[1] + ".", []aios.ToolCall{{ID: id, Name: ReadFile, Arguments: args}}
@@ -148,6 +158,8 @@ func summarize(msgs []aios.ChatMessage) string {
 			}
 		case m.ToolName == ReadFile:
 			parts = append(parts, "The file contains:\n"+fileText(m.Content))
+		case m.ToolName == WriteFile:
+			parts = append(parts, "Done: the file is written.")
 		default:
 			parts = append(parts, fmt.Sprintf("The %s tool returned: %s", m.ToolName, m.Content))
 		}
@@ -215,7 +227,7 @@ func fileText(content string) string {
 	if json.Unmarshal([]byte(content), &v) == nil {
 		for _, k := range []string{"content", "text", "data"} {
 			if s, ok := v[k].(string); ok {
-				return s
+				return hashRowRe.ReplaceAllString(s, "")
 			}
 		}
 	}

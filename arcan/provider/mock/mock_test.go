@@ -10,7 +10,7 @@ import (
 	"github.com/lifeos/life/aios"
 )
 
-var tools = []aios.ToolSpec{{Name: ListDir}, {Name: ReadFile}}
+var tools = []aios.ToolSpec{{Name: ListDir}, {Name: ReadFile}, {Name: WriteFile}}
 
 func collect(t *testing.T, req aios.ChatRequest) (string, []aios.ToolCall, *aios.Finish) {
 	t.Helper()
@@ -58,6 +58,10 @@ func TestRules(t *testing.T) {
 		{"summary of strings", []aios.ChatMessage{{Role: aios.RoleTool, ToolName: ListDir, Content: `["x","y"]`}}, tools, "", "", "x, y"},
 		{"summary of text", []aios.ChatMessage{{Role: aios.RoleTool, ToolName: ListDir, Content: "x\ny\n"}}, tools, "", "", "x, y"},
 		{"file content", []aios.ChatMessage{{Role: aios.RoleTool, ToolName: ReadFile, Content: `{"content":"hi there"}`}}, tools, "", "", "hi there"},
+		{"hashline rows unwrapped", []aios.ChatMessage{{Role: aios.RoleTool, ToolName: ReadFile, Content: `{"content":"   1 d4bc92c4 | go 1.26\n   2 ad6c9751 | \n"}`}}, tools, "", "", "contains:\ngo 1.26\n\n"},
+		{"write", []aios.ChatMessage{user(`write "hello world" to notes.txt`)}, tools, WriteFile, `{"content":"hello world\n","path":"notes.txt"}`, ""},
+		{"write without tool", []aios.ChatMessage{user("write hi to a.txt")}, []aios.ToolSpec{{Name: ReadFile}}, "", "", "You said"},
+		{"written", []aios.ChatMessage{{Role: aios.RoleTool, ToolName: WriteFile, Content: `{"path":"a"}`}}, tools, "", "", "written"},
 		{"tool error", []aios.ChatMessage{{Role: aios.RoleTool, ToolName: ReadFile, IsError: true, Content: "no such file"}}, tools, "", "", "failed: no such file"},
 	}
 	for _, tc := range tests {
