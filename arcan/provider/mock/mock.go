@@ -45,7 +45,7 @@ func New() *Provider { return &Provider{} }
 func (*Provider) Name() string { return "mock" }
 
 var (
-	readRe = regexp.MustCompile(`(?i)\b(?:read|show|cat|open|print|display)\b(?:\s+(?:me|the|file|contents?|of))*\s+["'\x60]?([\w./\\~-]*[\w~-])`)
+	readRe  = regexp.MustCompile(`(?i)\b(?:read|show|cat|open|print|display)\b(?:\s+(?:me|the|file|contents?|of))*\s+["'\x60]?([\w./\\~-]*[\w~-])`)
 	listRe  = regexp.MustCompile(`(?i)\b(list|files|directory|folder|ls|dir)\b`)
 	writeRe = regexp.MustCompile(`(?is)^\s*write\s+["']?(.+?)["']?\s+(?:to|into)\s+(?:the\s+file\s+)?["'\x60]?([\w./~-]*[\w~-])["'\x60]?\s*[.!]?\s*$`)
 	// hashline rows ("   3 6fde1034 | text") as praxis's read_file renders them.
