@@ -119,3 +119,26 @@ func Example() {
 	}
 	// Output: list_dir {"path":"."}
 }
+
+func FuzzRespond(f *testing.F) {
+	f.Add("list files", "")
+	f.Add("read the file a.txt", `{"content":"   1 abcd1234 | x"}`)
+	f.Add(`write "x" to y`, `{"entries":[{"name":"a","type":"dir"}]}`)
+	f.Add("", "[1,{},\"s\"]")
+	f.Fuzz(func(t *testing.T, prompt, toolOut string) {
+		for _, name := range []string{ListDir, ReadFile, WriteFile, "other"} {
+			msgs := []aios.ChatMessage{user(prompt)}
+			if toolOut != "" {
+				msgs = append(msgs, aios.ChatMessage{Role: aios.RoleTool, ToolName: name, Content: toolOut})
+			}
+			for ev, err := range New().Stream(context.Background(), aios.ChatRequest{Messages: msgs, Tools: tools}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ev.Kind == aios.ProviderToolCall && !json.Valid(ev.ToolCall.Arguments) {
+					t.Fatalf("invalid arguments %s", ev.ToolCall.Arguments)
+				}
+			}
+		}
+	})
+}
