@@ -407,6 +407,87 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"seq": seq})
 }
 
+// diffFiles compares the workspace of branch@seq with to_branch@to_seq
+// (defaults: main, head, the same branch, head).
+func (s *Server) diffFiles(w http.ResponseWriter, r *http.Request) {
+	a, err := stream(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := a
+	if tb := r.URL.Query().Get("to_branch"); tb != "" {
+		if err := validID("to_branch", tb); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		b.Branch = tb
+	}
+	if err := s.authorize(r, a.Session, policy.Read); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	seqA, err := queryUint(r, "seq")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	seqB, err := queryUint(r, "to_seq")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ma, _, err := s.st.FS.List(r.Context(), a, seqA)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	mb, _, err := s.st.FS.List(r.Context(), b, seqB)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	changes := fsys.Diff(ma, mb)
+	if changes == nil {
+		changes = []fsys.Change{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changes": changes})
+}
+
+// snapshot checkpoints a branch's workspace manifest at a seq (0: head).
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Branch string `json:"branch"`
+		Seq    uint64 `json:"seq"`
+	}
+	if err := decodeBody(w, r, 1<<16, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Branch == "" {
+		req.Branch = "main"
+	}
+	st := aios.StreamID{Session: r.PathValue("id"), Branch: req.Branch}
+	if err := validID("branch", st.Branch); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.authorize(r, st.Session, policy.Write); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if h, err := s.j.Head(r.Context(), st); err != nil || h == 0 {
+		s.fail(w, r, fmt.Errorf("%s/%s: %w", st.Session, st.Branch, aios.ErrNotFound))
+		return
+	}
+	seq, err := s.st.FS.Snapshot(r.Context(), st, req.Seq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"projection": fsys.Projection.Name, "seq": seq})
+}
+
 // ---- knowledge ----
 
 func (s *Server) workspace(ctx context.Context, st aios.StreamID) (*knowledge.Workspace, error) {

@@ -119,6 +119,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/sessions/{id}/files/{path...}", s.auth(s.readFile))
 	m.HandleFunc("PUT /v1/sessions/{id}/files/{path...}", s.auth(s.writeFile))
 	m.HandleFunc("DELETE /v1/sessions/{id}/files/{path...}", s.auth(s.deleteFile))
+	m.HandleFunc("GET /v1/sessions/{id}/diff", s.auth(s.diffFiles))
+	m.HandleFunc("POST /v1/sessions/{id}/snapshots", s.auth(s.snapshot))
 	m.HandleFunc("GET /v1/sessions/{id}/knowledge/search", s.auth(s.search))
 	m.HandleFunc("GET /v1/sessions/{id}/knowledge/traverse", s.auth(s.traverse))
 	m.HandleFunc("POST /v1/blobs", s.auth(s.putBlob))

@@ -220,6 +220,15 @@ func TestBlobsAndFiles(t *testing.T) {
 	if s := e.must(200, "GET", "/v1/sessions/s/knowledge/traverse?from=Alpha&depth=1", ""); !strings.Contains(s, "notes/b.md") {
 		t.Fatalf("traverse %s", s)
 	}
+	e.must(201, "POST", "/v1/sessions/s/snapshots", `{"seq":1}`)
+	e.must(201, "POST", "/v1/sessions/s/branches", `{"name":"early","at_seq":1}`)
+	if d := e.must(200, "GET", "/v1/sessions/s/diff?to_branch=early", ""); !strings.Contains(d, `"path":"notes/b.md","kind":"removed"`) {
+		t.Fatalf("diff %s", d)
+	}
+	if d := e.must(200, "GET", "/v1/sessions/s/diff?seq=1&to_seq=2", ""); !strings.Contains(d, `"path":"notes/b.md","kind":"added"`) {
+		t.Fatalf("diff by seq %s", d)
+	}
+	e.must(404, "POST", "/v1/sessions/nope/snapshots", `{}`)
 	e.must(200, "DELETE", "/v1/sessions/s/files/notes/b.md", "")
 	if s := e.must(200, "GET", "/v1/sessions/s/knowledge/search?q=cooking", ""); strings.Contains(s, "b.md") {
 		t.Fatalf("deleted note found %s", s)
