@@ -79,7 +79,14 @@ func New(format string, opts Options) (Encoder, error) {
 	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownFormat, format, strings.Join(Formats, ", "))
 }
 
-func id(seq uint64) string { return strconv.FormatUint(seq, 10) }
+// id is the SSE id of an event: its seq, or none for an event not yet
+// journaled (seq 0), which a client could not resume from.
+func id(seq uint64) string {
+	if seq == 0 {
+		return ""
+	}
+	return strconv.FormatUint(seq, 10)
+}
 
 // ParseLastEventID reads a Last-Event-ID header value: the seq to resume
 // after. Empty means none (0).

@@ -226,6 +226,11 @@ func TestLagoFormat(t *testing.T) {
 			t.Fatalf("message %d: %+v %v", i, m, err)
 		}
 	}
+	unjournaled := sampleRun()[0]
+	unjournaled.Seq = 0
+	if msgs, _ := (&Lago{}).Encode(unjournaled); msgs[0].ID != "" {
+		t.Fatalf("seq 0 got id %q", msgs[0].ID)
+	}
 	raw := (&Lago{}).EncodeRaw(7, []byte(`{"x":1}`))
 	if raw[0].ID != "7" || string(raw[0].Data) != `{"x":1}` {
 		t.Fatalf("raw %+v", raw)
