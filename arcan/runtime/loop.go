@@ -111,6 +111,9 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 			limits.MaxIterations = r.cfg.Limits.MaxIterations
 		}
 	}
+	if r.cfg.BindContext != nil {
+		ctx = r.cfg.BindContext(ctx, stream)
+	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	a := &activeRun{cancel: cancel, done: make(chan struct{})}
 	s.active = a

@@ -74,6 +74,9 @@ type Config struct {
 	Pricing       Pricing
 	SnapshotEvery int    // events between snapshots; 0 means 256
 	AgentID       string // written to each event's agent_id metadata when set
+	// BindContext, when set, derives each run's context (telemetry binds
+	// provider and tool spans to the run this way).
+	BindContext func(ctx context.Context, stream aios.StreamID) context.Context
 }
 
 // Runtime runs agent loops over journaled sessions. It is safe for

@@ -24,6 +24,7 @@ import (
 	"github.com/lifeos/life/lago/journal"
 	"github.com/lifeos/life/praxis"
 	"github.com/lifeos/life/praxis/policy"
+	"github.com/lifeos/life/vigil"
 	"github.com/lifeos/life/praxis/sandbox"
 	"github.com/lifeos/life/praxis/tools"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	NoSync    bool   // journal without fsync (benchmarks only)
 	Limits    runtime.Limits
 	Pricing   runtime.Pricing
+	// Telemetry options for vigil; the OTEL_* environment chooses the
+	// exporters (none by default, which costs next to nothing).
+	Telemetry []vigil.Option
 	Logger    *slog.Logger
 }
 
@@ -64,6 +68,7 @@ type Stack struct {
 	Registry *praxis.Registry
 	Home     string
 	Provider aios.Provider
+	Telemetry *vigil.Telemetry
 	closers  []io.Closer
 }
 
@@ -149,8 +154,21 @@ func Open(o Options) (*Stack, error) {
 		closeAll()
 		return nil, err
 	}
+	tel, err := vigil.FromEnv(context.Background(), append([]vigil.Option{vigil.WithLogger(o.Logger), vigil.WithAgentName("arcan")}, o.Telemetry...)...)
+	if err != nil {
+		j.Close()
+		closeAll()
+		return nil, fmt.Errorf("%w: telemetry: %w", ErrConfig, err)
+	}
+	var rj aios.Journal = j
+	var rprov = prov
+	var rtools aios.ToolRegistry = reg
+	var bind func(context.Context, aios.StreamID) context.Context
+	if tel.Enabled() {
+		rj, rprov, rtools, bind = tel.WrapJournal(j), tel.WrapProvider(prov), tel.WrapRegistry(reg), tel.Bind
+	}
 	rt, err := runtime.New(runtime.Config{
-		Journal: j, Provider: prov, Tools: reg, Policy: pol, Gate: g,
+		Journal: rj, Provider: rprov, Tools: rtools, Policy: pol, Gate: g, BindContext: bind,
 		Snapshots: Snapshots{J: j}, Logger: o.Logger, System: o.System, Model: o.Model, Limits: o.Limits, Pricing: o.Pricing,
 	})
 	if err != nil {
@@ -158,7 +176,7 @@ func Open(o Options) (*Stack, error) {
 		closeAll()
 		return nil, err
 	}
-	return &Stack{Journal: j, Runtime: rt, Registry: reg, Home: o.Home, Provider: prov, closers: closers}, nil
+	return &Stack{Journal: j, Runtime: rt, Registry: reg, Home: o.Home, Provider: prov, Telemetry: tel, closers: closers}, nil
 }
 
 // openGate returns the autonomic gate: advisory and fail-open either way.
@@ -183,12 +201,15 @@ func openGate(spec string, j aios.Journal, log *slog.Logger) (aios.Gate, error) 
 	return nil, fmt.Errorf("%w: gate %q (want embedded, off or an http(s) URL)", ErrConfig, spec)
 }
 
-// Close stops the MCP clients and closes the journal.
+// Close flushes telemetry, stops the MCP clients and closes the journal.
 func (s *Stack) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	terr := s.Telemetry.Shutdown(ctx)
 	for _, c := range s.closers {
 		c.Close()
 	}
-	return s.Journal.Close()
+	return errors.Join(s.Journal.Close(), terr)
 }
 
 // NewTools returns praxis's canonical tools over workspace (bash only when

@@ -10,6 +10,8 @@ import (
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/vigil"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 func TestPolicyModes(t *testing.T) {
@@ -87,5 +89,33 @@ func TestLiveEqualsReplayWithGate(t *testing.T) {
 	}
 	if _, err := Open(Options{Home: t.TempDir(), Gate: "ftp://x"}); err == nil {
 		t.Fatal("bad gate accepted")
+	}
+}
+
+// With telemetry on, a run yields vigil's spans: the chat call and the
+// tool execution, tied to the run.
+func TestTelemetrySpans(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	ws := t.TempDir()
+	os.WriteFile(filepath.Join(ws, "a.txt"), []byte("alpha"), 0o600)
+	st, err := Open(Options{Home: t.TempDir(), Workspace: ws, NoSync: true, Gate: "off", Telemetry: []vigil.Option{vigil.WithSpanProcessor(sr)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, _ := st.Runtime.CreateSession(ctx, "otel", nil)
+	if _, err := st.Runtime.Run(ctx, aios.StreamID{Session: id, Branch: runtime.DefaultBranch}, runtime.RunOptions{Input: "list the files"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range sr.Ended() {
+		names = append(names, s.Name())
+	}
+	joined := strings.Join(names, ",")
+	if !strings.Contains(joined, "chat") || !strings.Contains(joined, "execute_tool list_dir") {
+		t.Fatalf("spans: %v", names)
 	}
 }
