@@ -24,9 +24,9 @@ import (
 	"github.com/lifeos/life/lago/journal"
 	"github.com/lifeos/life/praxis"
 	"github.com/lifeos/life/praxis/policy"
-	"github.com/lifeos/life/vigil"
 	"github.com/lifeos/life/praxis/sandbox"
 	"github.com/lifeos/life/praxis/tools"
+	"github.com/lifeos/life/vigil"
 )
 
 // ErrConfig is matched by invalid options.
@@ -63,13 +63,13 @@ type Options struct {
 
 // Stack is an opened runtime with what it holds open.
 type Stack struct {
-	Journal  *journal.Journal
-	Runtime  *runtime.Runtime
-	Registry *praxis.Registry
-	Home     string
-	Provider aios.Provider
+	Journal   *journal.Journal
+	Runtime   *runtime.Runtime
+	Registry  *praxis.Registry
+	Home      string
+	Provider  aios.Provider
 	Telemetry *vigil.Telemetry
-	closers  []io.Closer
+	closers   []io.Closer
 }
 
 // Home returns $ARCAN_HOME, or ~/.arcan.
