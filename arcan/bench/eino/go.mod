@@ -1,6 +1,6 @@
 module github.com/lifeos/life/arcan/bench/eino
 
-go 1.25.5
+go 1.26.0
 
 require (
 	github.com/cloudwego/eino v0.7.36
@@ -37,7 +37,7 @@ require (
 	go.etcd.io/bbolt v1.5.0 // indirect
 	golang.org/x/arch v0.11.0 // indirect
 	golang.org/x/exp v0.0.0-20230713183714-613f0c0eb8a1 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
@@ -45,6 +45,9 @@ replace (
 	github.com/lifeos/life/aios => ../../../aios
 	github.com/lifeos/life/anima => ../../../anima
 	github.com/lifeos/life/arcan => ../..
+	github.com/lifeos/life/autonomic => ../../../autonomic
+	github.com/lifeos/life/bridges => ../../../bridges
 	github.com/lifeos/life/lago => ../../../lago
 	github.com/lifeos/life/praxis => ../../../praxis
+	github.com/lifeos/life/vigil => ../../../vigil
 )
