@@ -24,14 +24,9 @@ func node(t *testing.T) string {
 	if err != nil {
 		t.Skip("node is not installed; the panva/jose interop test needs Node.js 20+")
 	}
+	// Tests never touch the network: .ci/run installs the client with npm ci.
 	if _, err := os.Stat(filepath.Join("node_modules", "jose")); err != nil {
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			t.Skip("npm is not installed and node_modules is missing")
-		}
-		if out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund").CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in anima/interop failed (CI should run it first): %v\n%s", err, out)
-		}
+		t.Skip("anima/interop/node_modules is missing: run `npm ci` in anima/interop (.ci/run does)")
 	}
 	return bin
 }
