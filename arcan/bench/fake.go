@@ -10,11 +10,18 @@ import (
 
 // FakeJournal is an in-memory aios.Journal for benchmarks only: it keeps
 // envelopes in slices, is not durable, and does not implement Subscribe. It
-// separates the loop's own cost from the storage cost in the figures.
+// separates the loop's own cost from the storage cost in the figures. It
+// forgets all but the KeepStreams most recent streams, as a real journal
+// keeps its data off the Go heap: otherwise the garbage collector's scans
+// of an ever-growing fake store would be billed to the loop.
 type FakeJournal struct {
 	mu      sync.Mutex
 	streams map[aios.StreamID][]aios.EventEnvelope
+	order   []aios.StreamID
 }
+
+// KeepStreams is how many streams a FakeJournal remembers.
+const KeepStreams = 256
 
 // NewFakeJournal returns an empty fake journal.
 func NewFakeJournal() *FakeJournal {
@@ -31,6 +38,13 @@ func (j *FakeJournal) Append(_ context.Context, evs ...aios.EventEnvelope) ([]ui
 			return nil, err
 		}
 		st := aios.StreamID{Session: e.SessionID, Branch: e.BranchID}
+		if _, ok := j.streams[st]; !ok {
+			j.order = append(j.order, st)
+			if len(j.order) > KeepStreams {
+				delete(j.streams, j.order[0])
+				j.order = j.order[1:]
+			}
+		}
 		e.Seq = uint64(len(j.streams[st]) + 1)
 		j.streams[st] = append(j.streams[st], e)
 		seqs[i] = e.Seq

@@ -85,10 +85,10 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 	if err != nil {
 		return Result{}, err
 	}
-	s.mu.Lock()
 	if s.active != nil {
+		id := s.active.id
 		s.mu.Unlock()
-		return Result{}, fmt.Errorf("%w: %s", ErrRunActive, s.active.id)
+		return Result{}, fmt.Errorf("%w: %s", ErrRunActive, id)
 	}
 	if err := r.catchUp(ctx, s); err != nil {
 		s.mu.Unlock()

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +75,10 @@ type Config struct {
 	Limits        Limits
 	Pricing       Pricing
 	SnapshotEvery int    // events between snapshots; 0 means 256
+	// MaxCachedSessions bounds the folded states kept in memory; idle ones
+	// beyond it are dropped (and rebuilt from snapshot + tail on next use).
+	// 0 means 4096.
+	MaxCachedSessions int
 	AgentID       string // written to each event's agent_id metadata when set
 	// BindContext, when set, derives each run's context (telemetry binds
 	// provider and tool spans to the run this way).
@@ -87,12 +93,15 @@ type Runtime struct {
 
 	mu       sync.Mutex
 	sessions map[aios.StreamID]*session
+	tick     uint64
 }
 
 type session struct {
 	stream aios.StreamID
 
 	mu            sync.Mutex // guards everything below and serializes appends
+	used          uint64     // tick of last use, for eviction (under Runtime.mu)
+	evicted       bool       // dropped from the cache; holders must load again
 	state         *SessionState
 	stale         bool // state ran ahead of the journal after a failed append
 	sinceSnapshot int
@@ -130,6 +139,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = 256
+	}
+	if cfg.MaxCachedSessions <= 0 {
+		cfg.MaxCachedSessions = 4096
 	}
 	return &Runtime{cfg: cfg, log: cfg.Logger, sessions: map[aios.StreamID]*session{}}, nil
 }
@@ -169,7 +181,6 @@ func (r *Runtime) CreateSession(ctx context.Context, name string, config json.Ra
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := r.batch(s, "")
 	b.add(&aios.SessionCreated{Name: name, Config: compact(config)})
@@ -186,7 +197,6 @@ func (r *Runtime) State(ctx context.Context, stream aios.StreamID) (*SessionStat
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.active == nil {
 		if err := r.catchUp(ctx, s); err != nil {
@@ -222,28 +232,72 @@ func foldFrom(ctx context.Context, j aios.Journal, st *SessionState, after uint6
 	return nil
 }
 
-// load returns the cached session, reconstructing it on first use.
+// load returns the cached session, reconstructing it on first use, with
+// its lock held: the caller unlocks it.
 func (r *Runtime) load(ctx context.Context, stream aios.StreamID) (*session, error) {
 	if err := validStream(stream); err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	s, ok := r.sessions[stream]
-	if !ok {
-		s = &session{stream: stream}
-		r.sessions[stream] = s
-	}
-	r.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == nil || s.stale {
-		st, err := r.reconstruct(ctx, stream)
-		if err != nil {
-			return nil, err
+	for {
+		r.mu.Lock()
+		s, ok := r.sessions[stream]
+		if !ok {
+			if len(r.sessions) >= r.cfg.MaxCachedSessions {
+				r.evictLocked()
+			}
+			s = &session{stream: stream}
+			r.sessions[stream] = s
 		}
-		s.state, s.stale = st, false
+		r.tick++
+		s.used = r.tick
+		r.mu.Unlock()
+		s.mu.Lock()
+		if s.evicted { // dropped from the cache between the two locks: take the new one
+			s.mu.Unlock()
+			continue
+		}
+		if s.state == nil || s.stale {
+			st, err := r.reconstruct(ctx, stream)
+			if err != nil {
+				s.mu.Unlock()
+				return nil, err
+			}
+			s.state, s.stale = st, false
+		}
+		return s, nil
 	}
-	return s, nil
+}
+
+// evictLocked drops the least recently used idle sessions. A session with
+// a run in progress (or locked right now) stays, so the cap is soft while
+// every cached session is busy.
+func (r *Runtime) evictLocked() {
+	type cand struct {
+		id   aios.StreamID
+		used uint64
+	}
+	var idle []cand
+	for id, s := range r.sessions {
+		if s.mu.TryLock() {
+			if s.active == nil {
+				idle = append(idle, cand{id, s.used})
+			}
+			s.mu.Unlock()
+		}
+	}
+	slices.SortFunc(idle, func(a, b cand) int { return cmp.Compare(a.used, b.used) })
+	// Back under the cap, with a quarter of it free so eviction is rare.
+	n := len(r.sessions) - r.cfg.MaxCachedSessions + max(r.cfg.MaxCachedSessions/4, 1)
+	for _, c := range idle[:min(len(idle), n)] {
+		s := r.sessions[c.id]
+		if s.mu.TryLock() { // still idle and unheld: mark it, then drop it
+			if s.active == nil {
+				s.evicted = true
+				delete(r.sessions, c.id)
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // reconstruct starts from the latest usable snapshot and folds the tail.
@@ -442,7 +496,6 @@ func (r *Runtime) Resolve(ctx context.Context, stream aios.StreamID, approvalID 
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := r.catchUp(ctx, s); err != nil {
 		return err
@@ -482,7 +535,6 @@ func (r *Runtime) Append(ctx context.Context, stream aios.StreamID, payloads ...
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.active != nil {
 		return fmt.Errorf("%w: %s", ErrRunActive, s.active.id)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -584,5 +585,69 @@ func TestOnAcceptedAfterInputIsDurable(t *testing.T) {
 	}})
 	if err != nil || !seen {
 		t.Fatalf("%v accepted=%v", err, seen)
+	}
+}
+
+func TestSessionCacheEviction(t *testing.T) {
+	f := setup(t, func(c *Config) { c.MaxCachedSessions = 4 })
+	ctx := context.Background()
+	var ids []aios.StreamID
+	for range 12 {
+		id, err := f.rt.CreateSession(ctx, "e", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, aios.StreamID{Session: id, Branch: DefaultBranch})
+	}
+	// Many goroutines on few streams through a tiny cache: at most one run
+	// per stream at a time, and every state equals its replay.
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				st := ids[(g+i)%len(ids)]
+				if _, err := f.rt.Run(ctx, st, RunOptions{Input: "hi"}); err != nil && !errors.Is(err, ErrRunActive) {
+					t.Error(err)
+				}
+				f.rt.State(ctx, st)
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := f.rt.CreateSession(ctx, "one more", nil); err != nil { // an insertion evicts
+		t.Fatal(err)
+	}
+	f.rt.mu.Lock()
+	n := len(f.rt.sessions)
+	f.rt.mu.Unlock()
+	if n > 4 {
+		t.Fatalf("%d sessions cached, cap 4", n)
+	}
+	for _, st := range ids {
+		live, err := f.rt.State(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay, _ := Reconstruct(ctx, f.j, st)
+		a, _ := live.Encode()
+		b, _ := replay.Encode()
+		if string(a) != string(b) {
+			t.Fatalf("after eviction live != replay\n%s\n%s", a, b)
+		}
+		// Runs never overlapped: each RunStarted is followed by its RunFinished.
+		open := ""
+		for _, e := range f.j.all(st) {
+			switch e.Payload.(type) {
+			case *aios.RunStarted:
+				if open != "" {
+					t.Fatalf("run %s started while %s was open", e.RunID, open)
+				}
+				open = e.RunID
+			case *aios.RunFinished, *aios.RunErrored:
+				open = ""
+			}
+		}
 	}
 }
