@@ -74,12 +74,12 @@ type Config struct {
 	System        string
 	Limits        Limits
 	Pricing       Pricing
-	SnapshotEvery int    // events between snapshots; 0 means 256
+	SnapshotEvery int // events between snapshots; 0 means 256
 	// MaxCachedSessions bounds the folded states kept in memory; idle ones
 	// beyond it are dropped (and rebuilt from snapshot + tail on next use).
 	// 0 means 4096.
 	MaxCachedSessions int
-	AgentID       string // written to each event's agent_id metadata when set
+	AgentID           string // written to each event's agent_id metadata when set
 	// BindContext, when set, derives each run's context (telemetry binds
 	// provider and tool spans to the run this way).
 	BindContext func(ctx context.Context, stream aios.StreamID) context.Context
