@@ -117,10 +117,12 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 	runCtx, cancel := context.WithCancelCause(ctx)
 	a := &activeRun{cancel: cancel, done: make(chan struct{})}
 	s.active = a
+	r.active.Add(1)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.active = nil
+		r.active.Add(-1)
 		s.mu.Unlock()
 		cancel(nil)
 		close(a.done)

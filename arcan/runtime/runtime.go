@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -94,6 +95,7 @@ type Runtime struct {
 	mu       sync.Mutex
 	sessions map[aios.StreamID]*session
 	tick     uint64
+	active   atomic.Int64 // runs in progress
 }
 
 type session struct {
@@ -460,6 +462,14 @@ func (r *Runtime) Active(stream aios.StreamID) (string, bool) {
 		return "", false
 	}
 	return s.active.id, true
+}
+
+// ActiveRuns counts the runs in progress and the sessions whose state is
+// cached in memory.
+func (r *Runtime) ActiveRuns() (runs, cached int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int(r.active.Load()), len(r.sessions)
 }
 
 // Wait blocks until every active run has ended or ctx is done (graceful

@@ -174,6 +174,9 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 	for _, k := range st {
 		fmt.Fprintf(&b, "arcan_runs_total{status=%q} %d\n", k, m.runs[k])
 	}
+	runs, cached := s.cfg.Runtime.ActiveRuns()
+	fmt.Fprintf(&b, "# HELP arcan_runs_active Runs in progress.\n# TYPE arcan_runs_active gauge\narcan_runs_active %d\n", runs)
+	fmt.Fprintf(&b, "# HELP arcan_sessions_cached Session states held in memory.\n# TYPE arcan_sessions_cached gauge\narcan_sessions_cached %d\n", cached)
 	fmt.Fprintf(&b, "# HELP arcan_uptime_seconds Seconds since the server started.\n# TYPE arcan_uptime_seconds gauge\narcan_uptime_seconds %.0f\n", timeSince(m.started))
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))

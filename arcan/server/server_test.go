@@ -157,7 +157,7 @@ func TestBasics(t *testing.T) {
 		}
 	}
 	_, raw := e.do(t, "GET", "/metrics", "")
-	if !strings.Contains(string(raw), `arcan_http_requests_total{route="/healthz",code="200"} 1`) {
+	if !strings.Contains(string(raw), `arcan_http_requests_total{route="/healthz",code="200"} 1`) || !strings.Contains(string(raw), "arcan_runs_active 0\n") || !strings.Contains(string(raw), "arcan_sessions_cached 1\n") {
 		t.Fatalf("metrics:\n%s", raw)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -95,7 +96,7 @@ func chatCmd(io IO) *cobra.Command {
 	}
 	c.Flags().StringVar(&url, "url", "http://127.0.0.1:3000", "arcand base URL")
 	c.Flags().StringVar(&session, "session", "", "continue this session")
-	c.Flags().StringVar(&tok, "token", "", "agent JWT for an arcand started with --auth")
+	c.Flags().StringVar(&tok, "token", os.Getenv("ARCAN_TOKEN"), "agent JWT for an arcand started with --auth (default $ARCAN_TOKEN)")
 	return c
 }
 

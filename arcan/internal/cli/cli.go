@@ -4,18 +4,24 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/internal/stack"
+	"github.com/lifeos/life/arcan/provider/wire"
 	"github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/arcan/server"
 )
 
 // Version is arcan's version, set at build time with -ldflags "-X ...".
@@ -134,10 +140,20 @@ func versionCmd(io IO) *cobra.Command {
 }
 
 func sessionsCmd(io IO) *cobra.Command {
-	var home string
+	var home, url string
 	c := &cobra.Command{
 		Use: "sessions", Short: "List sessions: id, name, events on main, one per line", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if url != "" {
+				var list server.SessionList
+				if err := getJSON(c, strings.TrimRight(url, "/")+"/v1/sessions", &list); err != nil {
+					return err
+				}
+				for _, s := range list.Sessions {
+					fmt.Fprintf(io.Out, "%s\t-\t%d\n", s.SessionID, s.Head)
+				}
+				return nil
+			}
 			j, err := stack.OpenJournal(homeOr(home), false, nil)
 			if err != nil {
 				return err
@@ -163,15 +179,24 @@ func sessionsCmd(io IO) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
+	c.Flags().StringVar(&url, "url", "", "ask a running arcand instead of opening the journal (it holds the file lock)")
 	return c
 }
 
 func replayCmd(io IO) *cobra.Command {
-	var home, branch string
+	var home, branch, url string
 	var asJSON bool
 	c := &cobra.Command{
 		Use: "replay SESSION", Short: "Rebuild a session from the journal alone and print its transcript", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if url != "" {
+				var st runtime.SessionState
+				u := strings.TrimRight(url, "/") + "/v1/sessions/" + neturl.PathEscape(args[0]) + "/state?branch=" + neturl.QueryEscape(branch)
+				if err := getJSON(c, u, &st); err != nil {
+					return err
+				}
+				return printState(io.Out, &st, asJSON)
+			}
 			j, err := stack.OpenJournal(homeOr(home), false, nil)
 			if err != nil {
 				return err
@@ -190,7 +215,33 @@ func replayCmd(io IO) *cobra.Command {
 	c.Flags().StringVar(&home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
 	c.Flags().StringVar(&branch, "branch", runtime.DefaultBranch, "branch to replay")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the reconstructed state as JSON instead of the transcript")
+	c.Flags().StringVar(&url, "url", "", "ask a running arcand (which rebuilds the state from its journal) instead of opening the journal")
 	return c
+}
+
+// getJSON fetches url into v; a non-2xx answer is an error with the
+// server's message.
+func getJSON(c *cobra.Command, url string, v any) error {
+	req, err := http.NewRequestWithContext(background(c), http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if tok := os.Getenv("ARCAN_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		typ, msg := wire.DecodeErrorBody(readAll(resp))
+		return fmt.Errorf("%s: HTTP %d %s: %s", url, resp.StatusCode, typ, msg)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s: bad answer: %w", url, err)
+	}
+	return nil
 }
 
 func printState(w io.Writer, st *runtime.SessionState, asJSON bool) error {

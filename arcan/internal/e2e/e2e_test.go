@@ -423,4 +423,16 @@ func TestChatClient(t *testing.T) {
 	if err != nil || !strings.Contains(out, "menu.txt") {
 		t.Fatalf("%q %v", out, err)
 	}
+	// While arcand holds the journal, sessions and replay ask it instead.
+	sessions, err := arcanEnv(t, t.TempDir(), nil, "", "sessions", "--url", url)
+	if err != nil || len(strings.Fields(sessions)) == 0 {
+		t.Fatalf("sessions %q %v", sessions, err)
+	}
+	replay, err := arcanEnv(t, t.TempDir(), nil, "", "replay", strings.Fields(sessions)[0], "--url", url)
+	if err != nil || !strings.Contains(replay, "tool call list_dir") || !strings.Contains(replay, "menu.txt") {
+		t.Fatalf("replay %q %v", replay, err)
+	}
+	if _, err := arcanEnv(t, t.TempDir(), nil, "", "replay", "nosuch", "--url", url); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing session over HTTP: %v", err)
+	}
 }
