@@ -74,7 +74,6 @@ type loop struct {
 	runID  string
 	b      *batch
 	gating *aios.Gating // last journaled advice
-	start  time.Time
 
 	pending  []byte // streamed text not yet in a delta event
 	deltaIdx uint32
@@ -128,7 +127,7 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 		close(a.done)
 	}()
 
-	l := &loop{r: r, s: s, opts: opts, limits: limits, start: r.cfg.Clock.Now()}
+	l := &loop{r: r, s: s, opts: opts, limits: limits}
 	if limits.WallClock > 0 {
 		var stop context.CancelFunc
 		runCtx, stop = context.WithTimeoutCause(runCtx, limits.WallClock, fmt.Errorf("%w: wall clock %s", ErrBudgetExceeded, limits.WallClock))
@@ -150,7 +149,6 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 			// input is not taken.
 			return res, fmt.Errorf("%w: run %s (finishing an interrupted run)", ErrAwaitingApproval, res.RunID)
 		}
-		l.start = r.cfg.Clock.Now()
 	}
 	l.setRun(a, r.cfg.IDs.NewID())
 	l.lock()
