@@ -651,3 +651,24 @@ func TestSessionCacheEviction(t *testing.T) {
 		}
 	}
 }
+
+// A turn with one tool call costs three durable appends (four when a caller
+// waits for acceptance): the intent before the tool, the result before the
+// next model call, and the end.
+func TestAppendsPerTurn(t *testing.T) {
+	for _, accept := range []bool{false, true} {
+		f := setup(t, nil, reply{calls: []aios.ToolCall{call("c", "echo", `{}`)}}, reply{text: "done"})
+		before := f.j.appends
+		opts := RunOptions{Input: "go"}
+		if accept {
+			opts.OnAccepted = func(string) {}
+		}
+		if _, err := f.rt.Run(context.Background(), f.id, opts); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{false: 3, true: 4}[accept]
+		if got := f.j.appends - before; got != want {
+			t.Errorf("accept=%v: %d appends, want %d", accept, got, want)
+		}
+	}
+}

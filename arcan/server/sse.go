@@ -167,6 +167,9 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 	}
 	res, err := s.cfg.Runtime.Run(r.Context(), st, runtime.RunOptions{
 		Input: input,
+		// Asking to hear of acceptance makes the run's first events
+		// durable (and streamed) before the model is called.
+		OnAccepted: func(id string) { runID = id },
 		OnDelta: func(t string) {
 			msgs, _ := enc.Encode(synthetic(&aios.AssistantTextDelta{Delta: t}))
 			send(msgs, true)
