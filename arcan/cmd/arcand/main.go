@@ -13,6 +13,7 @@ func main() {
 	c := cli.ServeCmd(cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	c.Use = "arcand"
 	c.SilenceUsage = true
+	c.SilenceErrors = true
 	if err := c.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "arcand:", err)
 		os.Exit(1)
