@@ -77,7 +77,6 @@ type loop struct {
 
 	pending  []byte // streamed text not yet in a delta event
 	deltaIdx uint32
-	steps    int // model calls made by this loop
 }
 
 func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions, resume bool) (Result, error) {
@@ -329,16 +328,13 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		gating := l.decide(ctx)
 		l.add(&aios.PhaseEntered{Phase: aios.PhaseDeliberate})
 		l.add(&aios.StepStarted{Index: run.Iterations})
-		// Tool results must be durable before the model is asked again.
-		// The run's first events need to be only when someone waits to be
-		// told the input is accepted; otherwise they go with the next
-		// append (nothing was acknowledged yet), saving one fsync a turn.
-		if l.steps > 0 || l.opts.OnAccepted != nil {
-			if err := l.flush(ctx); err != nil {
-				return l.result(StatusErrored, err.Error()), err
-			}
+		// Everything so far (the user's input, tool results) is made durable
+		// before the model is asked: a crash during a long provider call then
+		// leaves a resumable run, and observers that derive the run's shape
+		// from the journal (vigil's spans) see the step before its chat.
+		if err := l.flush(ctx); err != nil {
+			return l.result(StatusErrored, err.Error()), err
 		}
-		l.steps++
 		if l.opts.OnAccepted != nil {
 			l.opts.OnAccepted(l.runID)
 			l.opts.OnAccepted = nil
