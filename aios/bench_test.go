@@ -60,3 +60,26 @@ func BenchmarkEncodeEnvelope(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeTypical decodes the kind of event a run journals most: a
+// small payload with trace metadata.
+func BenchmarkDecodeTypical(b *testing.B) {
+	raw := []byte(`{"event_id":"01M84DDAEC9D8GBZ0GK9MRNK7J","session_id":"01M84DDAEC9D8GBZ0GK9MRNK7K","branch_id":"main","run_id":"01M84DDAEC9D8GBZ0GK9MRNK7M","seq":42,"timestamp":1795400000000000,"payload":{"type":"PhaseEntered","phase":"deliberate"},"metadata":{"digest":"4f1b0c9d7e2a6b3c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e","span_id":"7c7a28292ddc58be","trace_id":"0734187ea79f34a31fae19e9f3e9b740"},"schema_version":1}`)
+	b.Run("aios", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := aios.DecodeEnvelope(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline-map", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -68,6 +68,7 @@ type fieldInfo struct {
 	index    int
 	required bool         // written always and no default: missing is an error
 	free     bool         // free JSON: null is a value
+	raw      bool         // aios:"raw": keep the decoder's bytes as they are (the caller parses them)
 	kind     reflect.Kind // for the fast paths; Invalid when a custom decoder applies
 }
 
@@ -91,6 +92,7 @@ func structFields(t reflect.Type) []fieldInfo {
 			index:    i,
 			required: !strings.Contains(opts, "omitempty") && f.Tag.Get("aios") != "default",
 			free:     f.Type == reflect.TypeFor[json.RawMessage](),
+			raw:      f.Tag.Get("aios") == "raw",
 			kind:     kind,
 		})
 	}
@@ -180,6 +182,9 @@ func decodeFields(m map[string]json.RawMessage, v any, typeName, skip string) (m
 // unsigned integers that make up most of an envelope.
 func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 	switch {
+	case f.raw:
+		fv.SetBytes(r) // the map's copy: nobody else holds it
+		return nil
 	case f.free:
 		fv.SetBytes(compactJSON(r))
 		return nil
@@ -209,6 +214,9 @@ func plainString(s []byte) bool {
 func isNull(r json.RawMessage) bool { return string(bytes.TrimSpace(r)) == "null" }
 
 func compactJSON(r json.RawMessage) json.RawMessage {
+	if bytes.IndexAny(r, " \t\r\n") < 0 {
+		return slices.Clone(r) // valid (checked by the caller) and already compact
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, r); err != nil {
 		return slices.Clone(r) // already validated by the caller's Unmarshal

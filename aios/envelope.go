@@ -98,7 +98,7 @@ type envelopeFields struct {
 	Seq           uint64            `json:"seq,omitempty"`
 	Timestamp     uint64            `json:"timestamp"`
 	ParentID      string            `json:"parent_id,omitempty"`
-	Payload       json.RawMessage   `json:"payload"`
+	Payload       json.RawMessage   `json:"payload" aios:"raw"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
 	SchemaVersion *uint8            `json:"schema_version,omitempty"`
 }
