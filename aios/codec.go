@@ -214,7 +214,7 @@ func plainString(s []byte) bool {
 func isNull(r json.RawMessage) bool { return string(bytes.TrimSpace(r)) == "null" }
 
 func compactJSON(r json.RawMessage) json.RawMessage {
-	if bytes.IndexAny(r, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(r, " \t\r\n") {
 		return slices.Clone(r) // valid (checked by the caller) and already compact
 	}
 	var b bytes.Buffer

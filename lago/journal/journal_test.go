@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -420,12 +419,6 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			j.Close()
 		})
 	}
-}
-
-func seqKey(s uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], s)
-	return b[:]
 }
 
 func indexOf(b []byte, s string) int {

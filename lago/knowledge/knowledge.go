@@ -80,9 +80,7 @@ func Parse(id string, content []byte) (Doc, error) {
 			}
 		}
 	case string:
-		for _, s := range strings.FieldsFunc(tags, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
-			d.Tags = append(d.Tags, s)
-		}
+		d.Tags = append(d.Tags, strings.FieldsFunc(tags, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })...)
 	}
 	d.Body = string(body)
 	if d.Title == "" {
@@ -150,11 +148,6 @@ const (
 	// titleBoost counts title words this many times.
 	titleBoost = 3
 )
-
-type posting struct {
-	doc string
-	tf  int
-}
 
 // Index is an in-memory BM25 index and link graph. Safe for concurrent use.
 type Index struct {

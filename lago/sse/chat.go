@@ -314,7 +314,6 @@ type anthropic struct {
 	opts  Options
 	block int // index of the open or next content block
 	open  bool
-	out   uint32
 }
 
 func newAnthropic(opts Options) *anthropic {

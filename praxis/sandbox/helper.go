@@ -48,7 +48,7 @@ func runHelper(args []string) error {
 		}
 	}
 	if len(args) < 2 {
-		return errors.New("usage: " + HelperArg + " [--rw DIR]... [--no-net] -- argv...")
+		return errors.New("usage: " + HelperArg + " [--rw DIR]... [--no-net] -- argv")
 	}
 	argv := args[1:]
 	abi, err := llsys.LandlockGetABIVersion()
