@@ -77,6 +77,7 @@ type loop struct {
 
 	pending  []byte // streamed text not yet in a delta event
 	deltaIdx uint32
+	acc      streamAcc
 }
 
 func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions, resume bool) (Result, error) {
@@ -175,6 +176,15 @@ func (l *loop) add(p aios.Payload, meta ...string) {
 	l.unlock()
 }
 
+// addAll adds several payloads under one lock.
+func (l *loop) addAll(ps ...aios.Payload) {
+	l.lock()
+	for _, p := range ps {
+		l.b.add(p)
+	}
+	l.unlock()
+}
+
 // flush makes the pending events durable, then reports them to OnEvent
 // outside the session lock (so the callback may call back into the runtime).
 func (l *loop) flush(ctx context.Context) error {
@@ -189,6 +199,9 @@ func (l *loop) flush(ctx context.Context) error {
 			l.opts.OnEvent(e)
 		}
 	}
+	// Journals and OnEvent take the events by value, so the batch's
+	// buffer serves the next flush (only this goroutine uses l.b).
+	l.b.reuse(evs)
 	return err
 }
 
@@ -296,10 +309,23 @@ func (l *loop) decide(ctx context.Context) aios.Gating {
 	return got
 }
 
+// sameGating reports whether a and b encode alike. Equal fields encode
+// alike, so only advice that differs field by field (rare: the gate
+// changed its mind) pays for the encoding.
 func sameGating(a, b aios.Gating) bool {
+	if gatingFieldsEqual(a, b) {
+		return true
+	}
 	ra, _ := json.Marshal(a)
 	rb, _ := json.Marshal(b)
 	return string(ra) == string(rb)
+}
+
+func gatingFieldsEqual(a, b aios.Gating) bool {
+	return a.AllowNetwork == b.AllowNetwork && a.AllowShell == b.AllowShell && a.AllowTools == b.AllowTools &&
+		a.EconomicMode == b.EconomicMode && a.MaxTokens == b.MaxTokens && a.MaxToolCallsPerTurn == b.MaxToolCallsPerTurn &&
+		a.OperatingMode == b.OperatingMode && slices.Equal(a.Advice, b.Advice) && slices.Equal(a.DeniedTools, b.DeniedTools) &&
+		slices.Equal(a.Reasons, b.Reasons)
 }
 
 // iterate runs model turns until the run ends or pauses.
@@ -323,11 +349,9 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if err := l.checkBudget(run); err != nil {
 			return l.stop(ctx, err)
 		}
-		l.add(&aios.PhaseEntered{Phase: aios.PhasePerceive})
-		l.add(&aios.PhaseEntered{Phase: aios.PhaseGate})
+		l.addAll(&aios.PhaseEntered{Phase: aios.PhasePerceive}, &aios.PhaseEntered{Phase: aios.PhaseGate})
 		gating := l.decide(ctx)
-		l.add(&aios.PhaseEntered{Phase: aios.PhaseDeliberate})
-		l.add(&aios.StepStarted{Index: run.Iterations})
+		l.addAll(&aios.PhaseEntered{Phase: aios.PhaseDeliberate}, &aios.StepStarted{Index: run.Iterations})
 		// Everything so far (the user's input, tool results) is made durable
 		// before the model is asked: a crash during a long provider call then
 		// leaves a resumable run, and observers that derive the run's shape
@@ -344,17 +368,22 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if err != nil {
 			return l.stop(ctx, err)
 		}
-		l.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: &fin.Usage})
-		specs := l.specs()
-		for _, c := range calls {
-			l.add(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Category: specs[c.Name].Annotations.Category})
+		var specs []aios.ToolSpec
+		if len(calls) > 0 {
+			specs = l.r.cfg.Tools.Specs()
 		}
-		l.add(&aios.StepFinished{Index: run.Iterations, StopReason: fin.StopReason, DirectiveCount: uint64(len(calls) + min(len(text), 1))})
+		l.lock()
+		l.b.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: &fin.Usage})
+		for _, c := range calls {
+			l.b.add(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Category: category(specs, c.Name)})
+		}
+		l.b.add(&aios.StepFinished{Index: run.Iterations, StopReason: fin.StopReason, DirectiveCount: uint64(len(calls) + min(len(text), 1))})
+		l.unlock()
 		if len(calls) == 0 {
 			l.lock()
 			done := *l.s.state.Run
+			l.b.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
 			l.unlock()
-			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
 			l.commitRunState(StatusCompleted)
 			l.add(&aios.RunFinished{Reason: StatusCompleted, TotalIterations: done.Iterations, FinalAnswer: text, Usage: &done.Usage})
 			if err := l.flush(ctx); err != nil {
@@ -383,6 +412,19 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 	}
 }
 
+// runSummary is the /runs/last value. The struct's fields are in sorted
+// key order, so it encodes exactly as the map it replaces did.
+func runSummary(run *RunState, status string) json.RawMessage {
+	raw, _ := json.Marshal(struct {
+		ID         string          `json:"id"`
+		Iterations uint32          `json:"iterations"`
+		Status     string          `json:"status"`
+		ToolCalls  uint32          `json:"tool_calls"`
+		Usage      aios.TokenUsage `json:"usage"`
+	}{run.ID, run.Iterations, status, run.ToolCalls, run.Usage})
+	return raw
+}
+
 // commitRunState journals a StatePatchCommitted that records how the run
 // ended under /runs/last in the state document, so state subscribers see
 // it as a patch.
@@ -393,7 +435,7 @@ func (l *loop) commitRunState(status string) {
 	if run == nil {
 		return
 	}
-	last, _ := json.Marshal(map[string]any{"id": run.ID, "status": status, "iterations": run.Iterations, "tool_calls": run.ToolCalls, "usage": run.Usage})
+	last := runSummary(run, status)
 	count, _ := json.Marshal(l.s.state.Runs)
 	l.b.add(&aios.StatePatchCommitted{NewVersion: l.s.state.Version + 1, Patch: aios.StatePatch{
 		BaseVersion: l.s.state.Version,
@@ -414,12 +456,15 @@ func (l *loop) checkBudget(run RunState) error {
 	return nil
 }
 
-func (l *loop) specs() map[string]aios.ToolSpec {
-	m := map[string]aios.ToolSpec{}
-	for _, s := range l.r.cfg.Tools.Specs() {
-		m[s.Name] = s
+// category is the category of the named tool's spec ("" when not listed;
+// the last spec of that name wins, as it did in a map of the specs).
+func category(specs []aios.ToolSpec, name string) string {
+	for i := len(specs) - 1; i >= 0; i-- {
+		if specs[i].Name == name {
+			return specs[i].Annotations.Category
+		}
 	}
-	return m
+	return ""
 }
 
 // request builds the provider call from the folded conversation, which
@@ -434,21 +479,27 @@ func (l *loop) request(g aios.Gating, run RunState) aios.ChatRequest {
 	l.unlock()
 	req := aios.ChatRequest{Model: l.r.cfg.Model, System: l.r.cfg.System, Messages: msgs}
 	if g.AllowTools {
-		for _, s := range l.r.cfg.Tools.Specs() {
-			if !slices.Contains(g.DeniedTools, s.Name) {
-				req.Tools = append(req.Tools, s)
-			}
+		specs := l.r.cfg.Tools.Specs()
+		if len(g.DeniedTools) > 0 {
+			specs = slices.DeleteFunc(slices.Clone(specs), func(s aios.ToolSpec) bool { return slices.Contains(g.DeniedTools, s.Name) })
+		}
+		if len(specs) > 0 { // none stays nil, as providers may tell nil from empty
+			req.Tools = specs
 		}
 	}
-	caps := []uint64{}
+	capped, limit := false, uint64(0)
 	if g.MaxTokens > 0 {
-		caps = append(caps, uint64(g.MaxTokens))
+		capped, limit = true, uint64(g.MaxTokens)
 	}
 	if l.limits.MaxTokens > 0 {
-		caps = append(caps, l.limits.MaxTokens-uint64(run.Usage.TotalTokens))
+		left := l.limits.MaxTokens - uint64(run.Usage.TotalTokens)
+		if !capped || left < limit {
+			limit = left
+		}
+		capped = true
 	}
-	if len(caps) > 0 {
-		req.MaxTokens = uint32(min(slices.Min(caps), 1<<31))
+	if capped {
+		req.MaxTokens = uint32(min(limit, 1<<31))
 	}
 	return req
 }
@@ -456,62 +507,82 @@ func (l *loop) request(g aios.Gating, run RunState) aios.ChatRequest {
 // callProvider streams one model call, journaling text deltas with the
 // message they belong to.
 func (l *loop) callProvider(ctx context.Context, req aios.ChatRequest) (string, []aios.ToolCall, aios.Finish, error) {
-	var text []byte
-	var calls []aios.ToolCall
-	var fin *aios.Finish
+	a := &l.acc
+	a.text, a.calls, a.fin, a.done, a.err = a.text[:0], nil, aios.Finish{}, false, nil
 	l.deltaIdx = 0
 	defer l.flushDeltas() // the rest of the text, before the message it belongs to
+	// The body only hands each event to take: state kept in l.acc rather
+	// than in locals spares the heap variables a range-over-func body
+	// capturing them would cost on every call.
 	for ev, err := range l.r.cfg.Provider.Stream(ctx, req) {
 		if err != nil {
-			if c := context.Cause(ctx); c != nil {
-				return "", nil, aios.Finish{}, c
-			}
-			return "", nil, aios.Finish{}, fmt.Errorf("provider %s: %w", l.r.cfg.Provider.Name(), err)
+			l.acc.err = err
+			break
 		}
-		switch ev.Kind {
-		case aios.ProviderTextDelta:
-			if ev.Text == "" {
-				continue
-			}
-			text = append(text, ev.Text...)
-			l.pending = append(l.pending, ev.Text...)
-			if len(l.pending) >= deltaChunk {
-				l.flushDeltas()
-			}
-			if l.opts.OnDelta != nil {
-				l.opts.OnDelta(ev.Text)
-			}
-		case aios.ProviderToolCall:
-			if ev.ToolCall == nil {
-				continue
-			}
-			c := *ev.ToolCall
-			if c.ID == "" {
-				c.ID = "call_" + l.r.cfg.IDs.NewID()
-			}
-			if len(c.Arguments) == 0 || !json.Valid(c.Arguments) {
-				c.Arguments = json.RawMessage("{}")
-			}
-			c.Arguments = compact(c.Arguments)
-			calls = append(calls, c)
-		case aios.ProviderDone:
-			f := aios.Finish{}
-			if ev.Finish != nil {
-				f = *ev.Finish
-			}
-			if f.Usage.TotalTokens == 0 {
-				f.Usage.TotalTokens = f.Usage.PromptTokens + f.Usage.CompletionTokens
-			}
-			fin = &f
-		}
+		l.take(ev)
 	}
-	if fin == nil {
+	if a.err != nil {
+		if c := context.Cause(ctx); c != nil {
+			return "", nil, aios.Finish{}, c
+		}
+		return "", nil, aios.Finish{}, fmt.Errorf("provider %s: %w", l.r.cfg.Provider.Name(), a.err)
+	}
+	if !a.done {
 		if c := context.Cause(ctx); c != nil {
 			return "", nil, aios.Finish{}, c
 		}
 		return "", nil, aios.Finish{}, fmt.Errorf("provider %s: stream ended without a done event", l.r.cfg.Provider.Name())
 	}
-	return string(text), calls, *fin, nil
+	return string(a.text), a.calls, a.fin, nil
+}
+
+// streamAcc collects one provider stream.
+type streamAcc struct {
+	text  []byte // reused from call to call; the answer is copied out
+	calls []aios.ToolCall
+	fin   aios.Finish
+	done  bool
+	err   error
+}
+
+func (l *loop) take(ev aios.ProviderEvent) {
+	a := &l.acc
+	switch ev.Kind {
+	case aios.ProviderTextDelta:
+		if ev.Text == "" {
+			return
+		}
+		a.text = append(a.text, ev.Text...)
+		l.pending = append(l.pending, ev.Text...)
+		if len(l.pending) >= deltaChunk {
+			l.flushDeltas()
+		}
+		if l.opts.OnDelta != nil {
+			l.opts.OnDelta(ev.Text)
+		}
+	case aios.ProviderToolCall:
+		if ev.ToolCall == nil {
+			return
+		}
+		c := *ev.ToolCall
+		if c.ID == "" {
+			c.ID = "call_" + l.r.cfg.IDs.NewID()
+		}
+		if len(c.Arguments) == 0 || !json.Valid(c.Arguments) {
+			c.Arguments = json.RawMessage("{}")
+		}
+		c.Arguments = compact(c.Arguments)
+		a.calls = append(a.calls, c)
+	case aios.ProviderDone:
+		f := aios.Finish{}
+		if ev.Finish != nil {
+			f = *ev.Finish
+		}
+		if f.Usage.TotalTokens == 0 {
+			f.Usage.TotalTokens = f.Usage.PromptTokens + f.Usage.CompletionTokens
+		}
+		a.fin, a.done = f, true
+	}
 }
 
 // dispatch puts one requested call through the gate's limits and the
@@ -611,16 +682,32 @@ func (l *loop) runTool(ctx context.Context, c CallState, tool aios.Tool) error {
 	if len(out) == 0 || !json.Valid(out) {
 		out, _ = json.Marshal(string(out))
 	}
-	var result []byte
 	status := aios.SpanOK
 	if res.IsError {
 		status = aios.SpanError
-		result, _ = json.Marshal(map[string]json.RawMessage{"error": compact(out), "status": json.RawMessage(`"failure"`)})
-	} else {
-		result, _ = json.Marshal(map[string]json.RawMessage{"output": compact(out), "status": json.RawMessage(`"success"`)})
 	}
+	result := toolResult(out, res.IsError)
 	l.add(&aios.ToolCallCompleted{ToolRunID: runID, CallID: c.CallID, ToolName: c.ToolName, Result: result, DurationMs: dur, Status: status})
 	return nil
+}
+
+// toolResult wraps a tool's output (valid JSON) as {"output":…,"status":…}
+// or {"error":…,"status":…}. Structs with fields in sorted key order
+// encode as the maps they replace did; the encoder compacts out itself.
+func toolResult(out json.RawMessage, isError bool) json.RawMessage {
+	var raw []byte
+	if isError {
+		raw, _ = json.Marshal(struct {
+			Error  json.RawMessage `json:"error"`
+			Status json.RawMessage `json:"status"`
+		}{out, json.RawMessage(`"failure"`)})
+	} else {
+		raw, _ = json.Marshal(struct {
+			Output json.RawMessage `json:"output"`
+			Status json.RawMessage `json:"status"`
+		}{out, json.RawMessage(`"success"`)})
+	}
+	return raw
 }
 
 // callTool turns a tool panic into an error so one bad tool cannot take

@@ -364,8 +364,20 @@ func (b *batch) add(p aios.Payload, meta ...string) aios.EventEnvelope {
 	if err := b.s.state.Apply(e); err != nil {
 		b.r.log.Error("fold failed", "type", p.Type(), "err", err)
 	}
+	if b.events == nil {
+		// A step journals a handful of events per flush: one allocation.
+		b.events = make([]aios.EventEnvelope, 0, 8)
+	}
 	b.events = append(b.events, e)
 	return e
+}
+
+// reuse takes back the slice a flush returned as the next events buffer.
+func (b *batch) reuse(evs []aios.EventEnvelope) {
+	if b.events == nil && cap(evs) > 0 {
+		clear(evs) // drop the payloads for the collector
+		b.events = evs[:0]
+	}
 }
 
 // flush appends the pending events and returns them with their seqs.

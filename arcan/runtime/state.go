@@ -304,6 +304,11 @@ func compact(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {
 		return json.RawMessage("{}")
 	}
+	if !bytes.ContainsAny(raw, " \t\r\n") {
+		// Compacting changes only whitespace (and fails on bad JSON, which
+		// returns raw as well): a copy is all it would add.
+		return bytes.Clone(raw)
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
 		return raw

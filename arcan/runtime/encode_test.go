@@ -1,0 +1,91 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/lifeos/life/aios"
+)
+
+// The loop encodes with structs where it used maps; the bytes must not change.
+func TestEncodingsMatchMaps(t *testing.T) {
+	runs := []RunState{
+		{ID: "01J", Iterations: 2, ToolCalls: 1, Usage: aios.TokenUsage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}},
+		{ID: "<a&b>\u2028", Iterations: 0},
+	}
+	for _, run := range runs {
+		for _, status := range []string{StatusCompleted, "<&>"} {
+			want, _ := json.Marshal(map[string]any{"id": run.ID, "status": status, "iterations": run.Iterations, "tool_calls": run.ToolCalls, "usage": run.Usage})
+			if got := runSummary(&run, status); !bytes.Equal(got, want) {
+				t.Errorf("runSummary = %s, want %s", got, want)
+			}
+		}
+	}
+	for _, out := range []string{`{"ok":true}`, `{ "a" : "<b>&\u2028" , "n": [1, 2] }`, `"text"`, `null`, `12`} {
+		for _, isErr := range []bool{false, true} {
+			key, st := "output", `"success"`
+			if isErr {
+				key, st = "error", `"failure"`
+			}
+			want, _ := json.Marshal(map[string]json.RawMessage{key: compact(json.RawMessage(out)), "status": json.RawMessage(st)})
+			if got := toolResult(json.RawMessage(out), isErr); !bytes.Equal(got, want) {
+				t.Errorf("toolResult(%s, %t) = %s, want %s", out, isErr, got, want)
+			}
+		}
+	}
+}
+
+func TestCompact(t *testing.T) {
+	for _, in := range []string{"", `{}`, `{"a":1}`, `{ "a" : 1 }`, "[1,\n2]", `{"a":"x y"}`, `{"a":`, `not json`, `"\t"`} {
+		want := json.RawMessage("{}")
+		if in != "" {
+			var b bytes.Buffer
+			if json.Compact(&b, []byte(in)) == nil {
+				want = b.Bytes()
+			} else {
+				want = json.RawMessage(in)
+			}
+		}
+		src := []byte(in)
+		got := compact(src)
+		if !bytes.Equal(got, want) {
+			t.Errorf("compact(%q) = %q, want %q", in, got, want)
+		}
+		if json.Valid(src) && &got[0] == &src[0] {
+			t.Errorf("compact(%q) aliases its input", in)
+		}
+	}
+}
+
+// gatingFieldsEqual must look at every field of aios.Gating: a field it
+// skipped would make two different gatings look the same.
+func TestGatingFieldsEqualCoversEveryField(t *testing.T) {
+	typ := reflect.TypeFor[aios.Gating]()
+	for i := range typ.NumField() {
+		var g aios.Gating
+		f := reflect.ValueOf(&g).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Uint32, reflect.Uint64, reflect.Uint:
+			f.SetUint(1)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"x"}).Convert(f.Type()))
+		default:
+			t.Fatalf("field %s has kind %s: teach this test and gatingFieldsEqual about it", typ.Field(i).Name, f.Kind())
+		}
+		if gatingFieldsEqual(aios.Gating{}, g) || sameGating(aios.Gating{}, g) {
+			t.Errorf("gatings differing in %s compare equal", typ.Field(i).Name)
+		}
+	}
+	a := aios.OpenGating()
+	b := aios.OpenGating()
+	b.Reasons = aios.Strings{} // nil and empty encode alike
+	if !sameGating(a, b) || !gatingFieldsEqual(a, b) {
+		t.Error("nil and empty lists should compare equal")
+	}
+}
