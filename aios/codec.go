@@ -132,27 +132,40 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 // that required fields are present, and returning the keys it did not know,
 // except skip.
 func decodeObject(raw []byte, v any, typeName, skip string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	var buf [16]member
+	ms, err := objectMembers(raw, buf[:0])
+	if err != nil {
 		return nil, &DecodeError{Type: typeName, Err: err}
 	}
-	if m == nil {
-		return nil, &DecodeError{Type: typeName, Err: errors.New("not a JSON object")}
-	}
-	return decodeFields(m, v, typeName, skip)
+	return decodeMembers(ms, v, typeName, skip)
 }
 
-// decodeFields is decodeObject on an object already split into its keys.
-func decodeFields(m map[string]json.RawMessage, v any, typeName, skip string) (map[string]json.RawMessage, error) {
+// decodeMembers is decodeObject on an object already split into members.
+// A repeated key takes its last value, as with encoding/json.
+func decodeMembers(ms []member, v any, typeName, skip string) (map[string]json.RawMessage, error) {
 	rv := reflect.ValueOf(v).Elem()
 	fields := fieldsOf(rv.Type())
-	known := 0
-	for _, f := range fields {
-		r, ok := m[f.name]
-		if ok {
-			known++
+	var vals [32][]byte
+	if len(fields) > len(vals) {
+		return nil, &DecodeError{Type: typeName, Err: fmt.Errorf("struct has %d fields, more than the decoder handles", len(fields))}
+	}
+	var extra map[string]json.RawMessage
+	for _, m := range ms {
+		j := slices.IndexFunc(fields, func(f fieldInfo) bool { return f.name == string(m.key) })
+		switch {
+		case j >= 0:
+			vals[j] = m.val
+		case string(m.key) == skip:
+		default:
+			if extra == nil {
+				extra = make(map[string]json.RawMessage)
+			}
+			extra[string(m.key)] = compactJSON(m.val)
 		}
-		if !ok || (!f.free && isNull(r)) {
+	}
+	for j, f := range fields {
+		r := vals[j]
+		if r == nil || (!f.free && isNull(r)) {
 			if f.required {
 				return nil, &DecodeError{Type: typeName, Field: f.name, Err: errors.New("missing required field")}
 			}
@@ -161,19 +174,6 @@ func decodeFields(m map[string]json.RawMessage, v any, typeName, skip string) (m
 		if err := decodeField(rv.Field(f.index), f, r); err != nil {
 			return nil, &DecodeError{Type: typeName, Field: f.name, Err: err}
 		}
-	}
-	if _, ok := m[skip]; ok && skip != "" {
-		known++
-	}
-	if known == len(m) {
-		return nil, nil
-	}
-	extra := make(map[string]json.RawMessage)
-	for k, r := range m {
-		if k == skip || slices.ContainsFunc(fields, func(f fieldInfo) bool { return f.name == k }) {
-			continue
-		}
-		extra[k] = compactJSON(r)
 	}
 	return extra, nil
 }
@@ -191,6 +191,11 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 	case f.kind == reflect.String && len(r) >= 2 && r[0] == '"' && r[len(r)-1] == '"' && plainString(r[1:len(r)-1]):
 		fv.SetString(string(r[1 : len(r)-1]))
 		return nil
+	case f.kind == reflect.Map && fv.Type() == reflect.TypeFor[map[string]string]():
+		if m, ok := stringMap(r); ok {
+			fv.Set(reflect.ValueOf(m))
+			return nil
+		}
 	case f.kind >= reflect.Uint8 && f.kind <= reflect.Uint64 && len(r) > 0 && r[0] >= '0' && r[0] <= '9':
 		if n, err := strconv.ParseUint(string(r), 10, fv.Type().Bits()); err == nil {
 			fv.SetUint(n)
@@ -198,6 +203,25 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 		}
 	}
 	return json.Unmarshal(r, fv.Addr().Interface())
+}
+
+// stringMap decodes an object of plain strings (metadata) without
+// reflection; ok is false when anything needs the general decoder.
+func stringMap(r []byte) (map[string]string, bool) {
+	var buf [8]member
+	ms, err := objectMembers(r, buf[:0])
+	if err != nil {
+		return nil, false
+	}
+	m := make(map[string]string, len(ms))
+	for _, kv := range ms {
+		v := kv.val
+		if len(v) < 2 || v[0] != '"' || !plainString(v[1:len(v)-1]) {
+			return nil, false
+		}
+		m[string(kv.key)] = string(v[1 : len(v)-1])
+	}
+	return m, true
 }
 
 // plainString reports whether s needs no unescaping and holds no control
@@ -211,7 +235,7 @@ func plainString(s []byte) bool {
 	return true
 }
 
-func isNull(r json.RawMessage) bool { return string(bytes.TrimSpace(r)) == "null" }
+func isNull(r []byte) bool { return string(r) == "null" } // values from the scanner carry no white space
 
 func compactJSON(r json.RawMessage) json.RawMessage {
 	if !bytes.ContainsAny(r, " \t\r\n") {

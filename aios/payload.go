@@ -68,15 +68,18 @@ func UnmarshalPayload(raw []byte) (Payload, error) {
 
 // unmarshalPayload also returns the keys a known kind did not define.
 func unmarshalPayload(raw []byte) (Payload, map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	var buf [16]member
+	ms, err := objectMembers(raw, buf[:0])
+	if err != nil {
 		return nil, nil, &DecodeError{Field: "payload", Err: err}
 	}
-	if m == nil {
-		return nil, nil, &DecodeError{Field: "payload", Err: errors.New("not a JSON object")}
+	var rawType []byte
+	for _, m := range ms {
+		if string(m.key) == "type" {
+			rawType = m.val // the last one wins, as in encoding/json
+		}
 	}
-	rawType, ok := m["type"]
-	if !ok {
+	if rawType == nil {
 		return &Unknown{Raw: compactJSON(raw)}, nil, nil
 	}
 	var t string
@@ -84,22 +87,22 @@ func unmarshalPayload(raw []byte) (Payload, map[string]json.RawMessage, error) {
 		return nil, nil, &DecodeError{Field: "type", Err: err}
 	}
 	if t == "Custom" {
-		return unmarshalCustom(m)
+		return unmarshalCustom(ms)
 	}
 	p := newKnownPayload(t)
 	if p == nil {
 		return &Unknown{TypeName: t, Raw: compactJSON(raw)}, nil, nil
 	}
-	extra, err := decodeFields(m, p, t, "type")
+	extra, err := decodeMembers(ms, p, t, "type")
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, extra, nil
 }
 
-func unmarshalCustom(m map[string]json.RawMessage) (Payload, map[string]json.RawMessage, error) {
+func unmarshalCustom(ms []member) (Payload, map[string]json.RawMessage, error) {
 	c := new(Custom)
-	extra, err := decodeFields(m, c, "Custom", "type")
+	extra, err := decodeMembers(ms, c, "Custom", "type")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,8 +122,8 @@ func unmarshalCustom(m map[string]json.RawMessage) (Payload, map[string]json.Raw
 }
 
 func isObject(raw []byte) bool {
-	var m map[string]json.RawMessage
-	return json.Unmarshal(raw, &m) == nil && m != nil
+	_, err := objectMembers(raw, nil)
+	return err == nil
 }
 
 // jsonEqual reports whether a and b hold the same JSON value.

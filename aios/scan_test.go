@@ -1,0 +1,73 @@
+package aios
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+func scanValid(b []byte) bool {
+	end, err := skipValue(b, skipSpace(b, 0), 0)
+	return err == nil && skipSpace(b, end) == len(b)
+}
+
+func TestScanAgreesWithEncodingJSON(t *testing.T) {
+	tests := []string{
+		`{}`, ` { "a" : 1 , "b":[1,2,{"c":null}] } `, `[]`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{'a':1}`,
+		`"\u00e9\n\"x"`, `"\u00g0"`, "\"a\x01b\"", `"\q"`, `-0.5e+10`, `01`, `1.`, `.5`, `-`, `1e`, `tru`, `true`,
+		`null`, `nul`, `{"a":1}{"b":2}`, `{"a":1} x`, `"\xff"`, `[[[[]]]]`, `{"a":"b"`, ``, ` `,
+	}
+	for _, in := range tests {
+		if got, want := scanValid([]byte(in)), json.Valid([]byte(in)); got != want {
+			t.Errorf("%q: scanner says valid=%v, encoding/json %v", in, got, want)
+		}
+	}
+	deep := bytes.Repeat([]byte("["), maxDepth+1)
+	if scanValid(append(deep, bytes.Repeat([]byte("]"), maxDepth+1)...)) {
+		t.Error("nesting past the limit accepted")
+	}
+}
+
+// FuzzScanMatchesEncodingJSON: the scanner accepts exactly what
+// encoding/json accepts, and splits objects into the same members.
+func FuzzScanMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":{"c":[true,false,null]},"a":"last"}`, `{"k\u00e9y":"v"}`, `[1,2]`, `"s"`, `{"a":1e5}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		valid := json.Valid(b)
+		if got := scanValid(b); got != valid {
+			t.Fatalf("%q: scanner valid=%v, encoding/json %v", b, got, valid)
+		}
+		ms, err := objectMembers(b, []member{})
+		var m map[string]json.RawMessage
+		jerr := json.Unmarshal(b, &m)
+		isObj := jerr == nil && m != nil
+		if (err == nil) != isObj {
+			t.Fatalf("%q: objectMembers err=%v, encoding/json object=%v (%v)", b, err, isObj, jerr)
+		}
+		if err != nil || !utf8.Valid(b) {
+			return // encoding/json replaces invalid UTF-8 in keys and strings
+		}
+		last := map[string][]byte{}
+		for _, kv := range ms {
+			last[string(kv.key)] = kv.val
+		}
+		if len(last) != len(m) {
+			t.Fatalf("%q: %d distinct keys, encoding/json %d", b, len(last), len(m))
+		}
+		for k, v := range m {
+			ours, ok := last[k]
+			if !ok {
+				t.Fatalf("%q: key %q missing", b, k)
+			}
+			var c1, c2 bytes.Buffer
+			json.Compact(&c1, ours)
+			json.Compact(&c2, v)
+			if !bytes.Equal(c1.Bytes(), c2.Bytes()) {
+				t.Fatalf("%q: key %q value %s, encoding/json %s", b, k, ours, v)
+			}
+		}
+	})
+}
