@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -340,7 +341,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if run.Iterations >= l.limits.MaxIterations {
 			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
 			l.commitRunState(StatusMaxIterations)
-			l.add(&aios.RunFinished{Reason: StatusMaxIterations, TotalIterations: run.Iterations, Usage: &run.Usage})
+			l.add(&aios.RunFinished{Reason: StatusMaxIterations, TotalIterations: run.Iterations, Usage: ptr(run.Usage)})
 			if err := l.flush(ctx); err != nil {
 				return l.result(StatusErrored, err.Error()), err
 			}
@@ -373,7 +374,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 			specs = l.r.cfg.Tools.Specs()
 		}
 		l.lock()
-		l.b.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: &fin.Usage})
+		l.b.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: ptr(fin.Usage)})
 		for _, c := range calls {
 			l.b.add(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Category: category(specs, c.Name)})
 		}
@@ -385,7 +386,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 			l.b.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
 			l.unlock()
 			l.commitRunState(StatusCompleted)
-			l.add(&aios.RunFinished{Reason: StatusCompleted, TotalIterations: done.Iterations, FinalAnswer: text, Usage: &done.Usage})
+			l.add(&aios.RunFinished{Reason: StatusCompleted, TotalIterations: done.Iterations, FinalAnswer: text, Usage: ptr(done.Usage)})
 			if err := l.flush(ctx); err != nil {
 				return l.result(StatusErrored, err.Error()), err
 			}
@@ -412,6 +413,10 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 	}
 }
 
+// ptr returns a pointer to a copy of u: payloads point at their own
+// usage, and the loop's locals stay on the stack.
+func ptr(u aios.TokenUsage) *aios.TokenUsage { return &u }
+
 // runSummary is the /runs/last value. The struct's fields are in sorted
 // key order, so it encodes exactly as the map it replaces did.
 func runSummary(run *RunState, status string) json.RawMessage {
@@ -436,7 +441,7 @@ func (l *loop) commitRunState(status string) {
 		return
 	}
 	last := runSummary(run, status)
-	count, _ := json.Marshal(l.s.state.Runs)
+	count := strconv.AppendUint(nil, uint64(l.s.state.Runs), 10) // as json.Marshal writes it
 	l.b.add(&aios.StatePatchCommitted{NewVersion: l.s.state.Version + 1, Patch: aios.StatePatch{
 		BaseVersion: l.s.state.Version,
 		Ops:         []aios.PatchOp{{Op: aios.OpSet, Path: "/runs/last", Value: last}, {Op: aios.OpSet, Path: "/runs/count", Value: count}},
@@ -753,7 +758,7 @@ func (l *loop) stop(ctx context.Context, cause error) (Result, error) {
 	switch {
 	case errors.Is(cause, ErrCancelled) || errors.Is(cause, context.Canceled):
 		status, retErr = StatusCancelled, fmt.Errorf("%w", ErrCancelled)
-		l.add(&aios.RunFinished{Reason: StatusCancelled, TotalIterations: run.Iterations, Usage: &run.Usage})
+		l.add(&aios.RunFinished{Reason: StatusCancelled, TotalIterations: run.Iterations, Usage: ptr(run.Usage)})
 	case errors.Is(cause, ErrBudgetExceeded):
 		status, retErr = StatusBudgetExceeded, cause
 		l.add(&aios.RunErrored{Error: cause.Error()})
