@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -58,34 +60,52 @@ func Micros(t time.Time) uint64 {
 // Time converts the envelope's timestamp to a time.Time.
 func (e *EventEnvelope) Time() time.Time { return time.UnixMicro(int64(e.Timestamp)) }
 
-type envelopeWire struct {
-	EventID       string            `json:"event_id"`
-	SessionID     string            `json:"session_id"`
-	BranchID      string            `json:"branch_id"`
-	RunID         string            `json:"run_id,omitempty"`
-	Seq           uint64            `json:"seq"`
-	Timestamp     uint64            `json:"timestamp"`
-	ParentID      string            `json:"parent_id,omitempty"`
-	Payload       json.RawMessage   `json:"payload"`
-	Metadata      map[string]string `json:"metadata"`
-	SchemaVersion uint8             `json:"schema_version"`
-}
-
 // MarshalJSON writes the envelope in wire order with the tagged payload.
+// The envelope is written by hand around the payload's bytes: encoding/json
+// would re-scan the payload to compact it, and this is every append's path.
 func (e EventEnvelope) MarshalJSON() ([]byte, error) {
 	payload, err := marshalPayload(e.Payload, e.PayloadExtra)
 	if err != nil {
 		return nil, fmt.Errorf("aios: encode event %s: %w", e.EventID, err)
 	}
-	md := e.Metadata
-	if md == nil {
-		md = map[string]string{}
+	b := make([]byte, 0, len(payload)+160+64*len(e.Metadata))
+	b = append(b, `{"event_id":`...)
+	b = appendString(b, e.EventID)
+	b = append(b, `,"session_id":`...)
+	b = appendString(b, e.SessionID)
+	b = append(b, `,"branch_id":`...)
+	b = appendString(b, e.BranchID)
+	if e.RunID != "" {
+		b = append(b, `,"run_id":`...)
+		b = appendString(b, e.RunID)
 	}
-	return marshalNoEscape(envelopeWire{
-		EventID: e.EventID, SessionID: e.SessionID, BranchID: e.BranchID, RunID: e.RunID,
-		Seq: e.Seq, Timestamp: e.Timestamp, ParentID: e.ParentID, Payload: payload,
-		Metadata: md, SchemaVersion: e.SchemaVersion,
-	})
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendUint(b, e.Timestamp, 10)
+	if e.ParentID != "" {
+		b = append(b, `,"parent_id":`...)
+		b = appendString(b, e.ParentID)
+	}
+	b = append(b, `,"payload":`...)
+	b = append(b, payload...)
+	b = append(b, `,"metadata":{`...)
+	keys := make([]string, 0, len(e.Metadata))
+	for k := range e.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // as Go writes maps, and as the fixtures write Rust's
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, e.Metadata[k])
+	}
+	b = append(b, `},"schema_version":`...)
+	b = strconv.AppendUint(b, uint64(e.SchemaVersion), 10)
+	return append(b, '}'), nil
 }
 
 // envelopeFields is the decoding view of the wire form: required keys have

@@ -71,3 +71,20 @@ func FuzzScanMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendString: the envelope's hand-written string encoder writes what
+// encoding/json writes (HTML escaping off).
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"plain", "a\"b\\c", "\x00\x1f\b\f\n\r\t", "<&>", "\xff\xfe", "\u2028\u2029", "é中🙂"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := marshalNoEscape(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}
