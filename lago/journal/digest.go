@@ -2,7 +2,6 @@ package journal
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -128,9 +127,8 @@ func writeJSONString(w *bytes.Buffer, s string) {
 // seal returns the stored bytes of the event at seq, chained to prev (the
 // raw previous digest, nil for none), and the new digest in hex.
 //
-// The stored value starts with gseq, the journal-wide append number (8 bytes,
-// big-endian), which orders events across the branches of a session.
-func (p *prepared) seal(seq uint64, prev []byte, gseq uint64) (stored []byte, digest string) {
+// The stored value starts with hdr (the log record header, see logHeader).
+func (p *prepared) seal(seq uint64, prev []byte, hdr []byte) (stored []byte, digest string) {
 	if p.fallback != nil {
 		e := *p.fallback
 		e.Seq = seq
@@ -146,24 +144,26 @@ func (p *prepared) seal(seq uint64, prev []byte, gseq uint64) (stored []byte, di
 		if err != nil {
 			panic(fmt.Sprintf("journal: re-encode %s: %v", e.EventID, err))
 		}
-		stored = binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(enc)), gseq)
-		return append(stored, enc...), digest
+		return append(hdr, enc...), digest
 	}
 	var sb [20]byte
 	seqText := strconv.AppendUint(sb[:0], seq, 10)
 	// canonical = enc with the "0" at seqAt replaced by seqText
-	// buf holds the gseq header then the canonical bytes; the stored
-	// metadata is rebuilt in place after hashing.
-	buf := make([]byte, 8, 8+len(p.enc)+len(seqText)+100)
-	binary.BigEndian.PutUint64(buf, gseq)
-	canon := append(buf[8:], p.enc[:p.seqAt]...)
+	// buf holds the header then the canonical bytes; the stored metadata
+	// is rebuilt in place after hashing.
+	h := len(hdr)
+	buf := hdr
+	if need := h + len(p.enc) + len(seqText) + 100; cap(buf) < need {
+		buf = append(make([]byte, 0, need), hdr...)
+	}
+	canon := append(buf[h:], p.enc[:p.seqAt]...)
 	canon = append(canon, seqText...)
 	canon = append(canon, p.enc[p.seqAt+1:]...)
 	d := chain(prev, canon)
 	var hx [64]byte
 	hex.Encode(hx[:], d[:])
 	digest = string(hx[:])
-	mdAt := 8 + p.mdAt + len(seqText) - 1
+	mdAt := h + p.mdAt + len(seqText) - 1
 	stored = buf[:mdAt]
 	stored = append(stored, p.lo...)
 	if len(p.lo) > 0 {

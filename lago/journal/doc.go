@@ -4,14 +4,20 @@
 // Layout of the bbolt file (integers big-endian):
 //
 //	streams/   session\x00branch -> streamMeta (JSON): parent, fork, creation number
-//	events/    session\x00branch\x00seq(8) -> gseq(8) + stored envelope JSON
+//	log/       gseq(8) -> seq(8) + uvarint len(stream key) + stream key + stored envelope JSON
+//	index/     session\x00branch\x00seq(8) -> gseq(8)
 //	ids/       event_id -> seq(8) + session\x00branch
+//	meta/      ids_through -> gseq(8): ids and index entries written up to here
 //	snapshots/ session\x00branch\x00name -> seq(8) + projection bytes
 //
-// gseq is a journal-wide append number: it orders a session's branches for
-// export. A stream's head and head digest are read from its last event, so
-// an append writes only its event and its id (two leaf pages per tx in the
-// common case, close to the one of a raw bbolt put).
+// gseq is a journal-wide append number. Every event goes to the one log
+// bucket under it, so a batch of events from many streams fills the same
+// few pages at the end of one tree (a commit's page count does not grow
+// with the number of streams it touches). The index and ids entries are
+// written in bulk every ~1024 events, in the same transaction as a batch;
+// the events after the ids_through mark are found by scanning the log tail,
+// which Open also does to rebuild the pending ids. A stream's head and head
+// digest are read from its last event.
 //
 // Writes go through one committer goroutine that gathers every pending
 // Append into a single bbolt transaction (group commit): one fsync acknowledges

@@ -1,14 +1,12 @@
 package journal
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,12 +18,13 @@ import (
 
 var (
 	bktStreams   = []byte("streams")
-	bktEvents    = []byte("events")
+	bktLog       = []byte("log")
+	bktIndex     = []byte("index")
 	bktIDs       = []byte("ids")
 	bktSnapshots = []byte("snapshots")
 	bktMeta      = []byte("meta")
-	// keyIDsThrough is the gseq up to which every event_id is in bktIDs;
-	// ids of later events are rebuilt from the events at Open.
+	// keyIDsThrough is the gseq up to which every event_id is in bktIDs
+	// and every event in bktIndex; later ones are found in the log tail.
 	keyIDsThrough = []byte("ids_through")
 )
 
@@ -162,27 +161,29 @@ func Open(path string, opts Options) (*Journal, error) {
 		allNotify: make(chan struct{}),
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktStreams, bktEvents, bktIDs, bktSnapshots, bktMeta} {
+		for _, b := range [][]byte{bktStreams, bktLog, bktIndex, bktIDs, bktSnapshots, bktMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if v := tx.Bucket(bktMeta).Get(keyIDsThrough); len(v) == 8 {
-			j.idsThrough = binary.BigEndian.Uint64(v)
-		}
+		j.idsThrough = indexedThrough(tx)
 		// The global append counter is the largest of the streams' creation
-		// numbers and their last events' numbers: O(streams), not stored.
-		return tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
+		// numbers and the last log key: O(streams), not stored.
+		if k, _ := tx.Bucket(bktLog).Cursor().Last(); len(k) == 8 {
+			j.gseq = binary.BigEndian.Uint64(k)
+		}
+		err := tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
 			m, _, err := readMetaBytes(string(k), v)
 			if err != nil {
 				return err
 			}
 			j.gseq = max(j.gseq, m.Order)
-			if _, last := lastEvent(tx, string(k)); len(last) >= 8 {
-				j.gseq = max(j.gseq, binary.BigEndian.Uint64(last))
-			}
-			return j.reindexTail(tx, string(k))
+			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return j.reindexTail(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -494,7 +495,10 @@ func readMeta(tx *bolt.Tx, key string) (streamMeta, bool, error) {
 		return m, ok, err
 	}
 	if m.Head > m.Fork {
-		_, v := lastEvent(tx, key)
+		v, err := eventAt(tx, key, m.Head)
+		if err != nil {
+			return m, false, err
+		}
 		if m.Digest, err = storedDigest(key, m.Head, v); err != nil {
 			return m, false, err
 		}
@@ -517,13 +521,17 @@ func readMetaHead(tx *bolt.Tx, key string) (streamMeta, bool, error) {
 		return m, false, err
 	}
 	m.Head = m.Fork
-	if k, _ := lastEvent(tx, key); k != nil {
-		m.Head = binary.BigEndian.Uint64(k[len(k)-8:])
+	seq, _, _, ok, err := lastEvent(tx, key)
+	if err != nil {
+		return m, false, err
+	}
+	if ok {
+		m.Head = seq
 	}
 	return m, true, nil
 }
 
-// evKey is the events-bucket key of seq in stream key.
+// evKey is the index key of seq in stream key.
 func evKey(key string, seq uint64) []byte {
 	b := make([]byte, len(key)+1+8)
 	copy(b, key)
@@ -532,32 +540,15 @@ func evKey(key string, seq uint64) []byte {
 	return b
 }
 
-// lastEvent returns the key and value of the last event stored in stream
-// key, nil when none.
-func lastEvent(tx *bolt.Tx, key string) ([]byte, []byte) {
-	c := tx.Bucket(bktEvents).Cursor()
-	k, v := c.Seek(evKey(key, math.MaxUint64))
-	if k == nil {
-		k, v = c.Last()
-	} else if !bytes.Equal(k, evKey(key, math.MaxUint64)) {
-		k, v = c.Prev()
-	}
-	if k == nil || len(k) != len(key)+9 || !bytes.HasPrefix(k, []byte(key+"\x00")) {
-		return nil, nil
-	}
-	return k, v
-}
-
-// storedDigest extracts the digest metadata of a stored value (gseq header
-// and envelope JSON).
+// storedDigest extracts the digest metadata of a stored envelope.
 func storedDigest(key string, seq uint64, v []byte) (string, error) {
-	if len(v) < 8 {
-		return "", fmt.Errorf("%w: stream %q seq %d: short record", ErrCorrupt, key, seq)
+	if v == nil {
+		return "", fmt.Errorf("%w: stream %q has no event at seq %d", ErrCorrupt, key, seq)
 	}
 	var md struct {
 		Metadata map[string]string `json:"metadata"`
 	}
-	if err := json.Unmarshal(v[8:], &md); err != nil {
+	if err := json.Unmarshal(v, &md); err != nil {
 		return "", fmt.Errorf("%w: stream %q seq %d: %v", ErrCorrupt, key, seq, err)
 	}
 	return md.Metadata[aios.MetaDigest], nil
@@ -589,9 +580,13 @@ func (j *Journal) lookupID(tx *bolt.Tx, ts *txState, id string) []byte {
 	return tx.Bucket(bktIDs).Get([]byte(id))
 }
 
-// flushIDs writes every pending and staged id to the ids bucket and moves
-// the indexed-through mark to the transaction's last gseq.
+// flushIDs writes every pending and staged id to the ids bucket, the log
+// records since the mark to the stream index, and moves the indexed-through
+// mark to the transaction's last gseq.
 func (j *Journal) flushIDs(tx *bolt.Tx, ts *txState) error {
+	if err := indexTail(tx, j.idsThrough, ts.gseq); err != nil {
+		return err
+	}
 	ids := tx.Bucket(bktIDs)
 	ids.FillPercent = fillPercent // ULIDs grow with time too
 	for _, m := range []map[string][]byte{j.pending, ts.staged} {
@@ -606,27 +601,23 @@ func (j *Journal) flushIDs(tx *bolt.Tx, ts *txState) error {
 	return tx.Bucket(bktMeta).Put(keyIDsThrough, g[:])
 }
 
-// reindexTail puts the ids of a stream's events after idsThrough (stored
+// reindexTail puts the ids of the log records after idsThrough (stored
 // but not yet indexed when the process stopped) back into pending.
-func (j *Journal) reindexTail(tx *bolt.Tx, key string) error {
-	k, v := lastEvent(tx, key)
-	c := tx.Bucket(bktEvents).Cursor()
-	if k != nil {
-		c.Seek(k)
-	}
-	prefix := []byte(key + "\x00")
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(v) >= 8; k, v = c.Prev() {
-		if binary.BigEndian.Uint64(v) <= j.idsThrough {
-			break
+func (j *Journal) reindexTail(tx *bolt.Tx) error {
+	c := tx.Bucket(bktLog).Cursor()
+	for k, v := c.Seek(gkey(j.idsThrough + 1)); k != nil; k, v = c.Next() {
+		key, seq, data, ok := parseLog(v)
+		if !ok {
+			return fmt.Errorf("%w: log record %x: bad format", ErrCorrupt, k)
 		}
 		var head struct {
 			EventID string `json:"event_id"`
 		}
-		if err := json.Unmarshal(v[8:], &head); err != nil {
-			return fmt.Errorf("%w: stream %q: %v", ErrCorrupt, key, err)
+		if err := json.Unmarshal(data, &head); err != nil {
+			return fmt.Errorf("%w: stream %q seq %d: %v", ErrCorrupt, key, seq, err)
 		}
 		idv := make([]byte, 8+len(key))
-		copy(idv, k[len(k)-8:])
+		binary.BigEndian.PutUint64(idv, seq)
 		copy(idv[8:], key)
 		j.pending[head.EventID] = idv
 	}
@@ -654,10 +645,9 @@ func (j *Journal) Flush(ctx context.Context) error {
 func (j *Journal) apply(tx *bolt.Tx, ts *txState, batch []prepared) ([]uint64, []string, error) {
 	seqs := make([]uint64, len(batch))
 	keys := make([]string, 0, 1)
-	events := tx.Bucket(bktEvents)
-	// Streams grow at their ends: pack split pages instead of bbolt's
-	// half-full default, halving the pages a batch writes.
-	events.FillPercent = fillPercent
+	events := tx.Bucket(bktLog)
+	// Keys only grow: fill split pages completely.
+	events.FillPercent = 1
 	over, gseq := ts.over, &ts.gseq
 	for i := range batch {
 		p := &batch[i]
@@ -682,18 +672,17 @@ func (j *Journal) apply(tx *bolt.Tx, ts *txState, batch []prepared) ([]uint64, [
 			return nil, nil, fmt.Errorf("%w: stream %q head digest: %v", ErrCorrupt, p.key, err)
 		}
 		*gseq++
-		stored, digest := p.seal(seq, prev, *gseq)
+		stored, digest := p.seal(seq, prev, logHeader(p.key, seq, len(p.enc)+100))
 		if p.branch != nil {
 			if err := j.createBranch(tx, over, gseq, p, m.Head); err != nil {
 				return nil, nil, err
 			}
 		}
-		ek := evKey(p.key, seq)
-		if err := events.Put(ek, stored); err != nil {
+		if err := events.Put(gkey(*gseq), stored); err != nil {
 			return nil, nil, err
 		}
 		idv := make([]byte, 8+len(p.key))
-		copy(idv, ek[len(ek)-8:])
+		binary.BigEndian.PutUint64(idv, seq)
 		copy(idv[8:], p.key)
 		ts.staged[p.id] = idv
 		m.Head = seq
@@ -764,9 +753,9 @@ func digestAt(tx *bolt.Tx, over, cache map[string]streamMeta, key string, seq ui
 			key = splitKey(key).Session + "\x00" + m.Parent
 			continue
 		}
-		v := tx.Bucket(bktEvents).Get(evKey(key, seq))
-		if v == nil {
-			return "", fmt.Errorf("%w: stream %q has no event at seq %d", ErrCorrupt, key, seq)
+		v, err := eventAt(tx, key, seq)
+		if err != nil {
+			return "", err
 		}
 		return storedDigest(key, seq, v)
 	}

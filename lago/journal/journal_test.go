@@ -351,33 +351,34 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
+		tail   bool // tamper before the stream index is written
 		tamper func(tx *bolt.Tx) error
 	}{
-		{"edit a byte", func(tx *bolt.Tx) error {
-			b := tx.Bucket(bktEvents)
-			k := evKey("GOLDEN-SIMPLE-CHAT\x00main", 2)
-			v := append([]byte(nil), b.Get(k)...)
-			i := indexOf(v, "Hello")
-			if i < 0 {
-				i = indexOf(v, `"content":"`) + len(`"content":"`)
-			}
-			v[i] ^= 0x01
-			return b.Put(k, v)
+		{"edit a byte", false, func(tx *bolt.Tx) error {
+			return editByte(tx, logKey(t, tx, 2))
 		}},
-		{"delete an event", func(tx *bolt.Tx) error {
-			return tx.Bucket(bktEvents).Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 2))
+		{"edit a byte in the log tail", true, func(tx *bolt.Tx) error {
+			return editByte(tx, logKey(t, tx, 2))
 		}},
-		{"cut off the tail", func(tx *bolt.Tx) error {
+		{"delete an event", false, func(tx *bolt.Tx) error {
+			return deleteEvent(tx, logKey(t, tx, 2), 2)
+		}},
+		{"delete an event in the log tail", true, func(tx *bolt.Tx) error {
+			return tx.Bucket(bktLog).Delete(logKey(t, tx, 2))
+		}},
+		{"delete a record, keep its index entry", false, func(tx *bolt.Tx) error {
+			return tx.Bucket(bktLog).Delete(logKey(t, tx, 2))
+		}},
+		{"cut off the tail", false, func(tx *bolt.Tx) error {
 			// with the ids indexed (Flush below), the index still names them
-			b := tx.Bucket(bktEvents)
-			if err := b.Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 4)); err != nil {
+			if err := deleteEvent(tx, logKey(t, tx, 4), 4); err != nil {
 				return err
 			}
-			return b.Delete(evKey("GOLDEN-SIMPLE-CHAT\x00main", 3))
+			return deleteEvent(tx, logKey(t, tx, 3), 3)
 		}},
-		{"swap two events", func(tx *bolt.Tx) error {
-			b := tx.Bucket(bktEvents)
-			k2, k3 := evKey("GOLDEN-SIMPLE-CHAT\x00main", 2), evKey("GOLDEN-SIMPLE-CHAT\x00main", 3)
+		{"swap two events", false, func(tx *bolt.Tx) error {
+			b := tx.Bucket(bktLog)
+			k2, k3 := logKey(t, tx, 2), logKey(t, tx, 3)
 			a, c := append([]byte(nil), b.Get(k2)...), append([]byte(nil), b.Get(k3)...)
 			if err := b.Put(k2, c); err != nil {
 				return err
@@ -398,8 +399,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			if _, err := j.Verify(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := j.Flush(ctx); err != nil {
-				t.Fatal(err)
+			if !tt.tail {
+				if err := j.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := j.DB().Update(tt.tamper); err != nil {
 				t.Fatal(err)
@@ -669,4 +672,38 @@ func TestReplayMemoryFlat(t *testing.T) {
 	if grow := int64(peak) - int64(base.HeapAlloc); grow > 8<<20 {
 		t.Fatalf("heap grew by %d bytes during replay", grow)
 	}
+}
+
+const tamperStream = "GOLDEN-SIMPLE-CHAT\x00main"
+
+// logKey finds the log key of seq in the tampered stream.
+func logKey(t *testing.T, tx *bolt.Tx, seq uint64) []byte {
+	var k []byte
+	err := eachEvent(tx, tamperStream, seq, seq, func(_, g uint64, _ []byte) (bool, error) {
+		k = gkey(g)
+		return false, nil
+	})
+	if err != nil || k == nil {
+		t.Fatalf("seq %d not found: %v", seq, err)
+	}
+	return k
+}
+
+func editByte(tx *bolt.Tx, k []byte) error {
+	b := tx.Bucket(bktLog)
+	v := append([]byte(nil), b.Get(k)...)
+	i := indexOf(v, "Hello")
+	if i < 0 {
+		i = indexOf(v, `"content":"`) + len(`"content":"`)
+	}
+	v[i] ^= 0x01
+	return b.Put(k, v)
+}
+
+// deleteEvent removes an event's log record and its index entry.
+func deleteEvent(tx *bolt.Tx, k []byte, seq uint64) error {
+	if err := tx.Bucket(bktLog).Delete(k); err != nil {
+		return err
+	}
+	return tx.Bucket(bktIndex).Delete(evKey(tamperStream, seq))
 }

@@ -37,6 +37,6 @@ func BenchmarkSeal(b *testing.B) {
 	p, _ := prepare(benchEvent())
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		p.seal(uint64(i), nil, uint64(i))
+		p.seal(uint64(i), nil, logHeader(p.key, uint64(i), len(p.enc)+100))
 	}
 }

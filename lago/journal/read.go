@@ -3,7 +3,6 @@ package journal
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"iter"
 	"math"
@@ -116,37 +115,26 @@ func (j *Journal) readChunk(st aios.StreamID, after, until uint64, max int, out 
 		}
 		// one allocation for all the bytes of the chunk
 		var arena []byte
-		c := tx.Bucket(bktEvents).Cursor()
 		for _, s := range segs {
 			lo := max64(s.from, after+1)
 			hi := s.to
 			if until > 0 {
 				hi = min(hi, until)
 			}
-			if lo > hi {
+			if lo > hi || len(out) >= max {
 				continue
 			}
-			prefix := len(s.key) + 1
-			for k, v := c.Seek(evKey(s.key, lo)); k != nil; k, v = c.Next() {
-				if len(k) != prefix+8 || string(k[:prefix-1]) != s.key || k[prefix-1] != 0 {
-					break
-				}
-				seq := binary.BigEndian.Uint64(k[prefix:])
-				if seq > hi {
-					break
-				}
-				if len(out) >= max {
-					return nil
-				}
-				if len(v) < 8 {
-					return fmt.Errorf("%w: stream %q seq %d: short record", ErrCorrupt, s.key, seq)
-				}
-				if cap(arena)-len(arena) < len(v)-8 {
+			err := eachEvent(tx, s.key, lo, hi, func(seq, g uint64, v []byte) (bool, error) {
+				if cap(arena)-len(arena) < len(v) {
 					arena = make([]byte, 0, max64i(64<<10, len(v)))
 				}
 				start := len(arena)
-				arena = append(arena, v[8:]...)
-				out = append(out, RawEvent{Seq: seq, Branch: s.branch, Gseq: binary.BigEndian.Uint64(v), Data: arena[start:len(arena):len(arena)]})
+				arena = append(arena, v...)
+				out = append(out, RawEvent{Seq: seq, Branch: s.branch, Gseq: g, Data: arena[start:len(arena):len(arena)]})
+				return len(out) < max, nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 
 	"github.com/lifeos/life/aios"
 	bolt "go.etcd.io/bbolt"
@@ -64,7 +65,6 @@ func (j *Journal) Verify(ctx context.Context) (VerifyReport, error) {
 // stream tail, which leaves a shorter but consistent chain behind.
 func (j *Journal) verifyIDs(ctx context.Context) error {
 	return j.db.View(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bktEvents)
 		c := tx.Bucket(bktIDs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if err := ctx.Err(); err != nil {
@@ -75,14 +75,17 @@ func (j *Journal) verifyIDs(ctx context.Context) error {
 			}
 			seq := binary.BigEndian.Uint64(v)
 			st := splitKey(string(v[8:]))
-			ev := events.Get(evKey(string(v[8:]), seq))
-			if len(ev) < 8 {
+			ev, err := eventAt(tx, string(v[8:]), seq)
+			if err != nil {
+				return &BrokenError{Stream: st, Seq: seq, Reason: fmt.Sprintf("event %s: %v", k, err)}
+			}
+			if ev == nil {
 				return &BrokenError{Stream: st, Seq: seq, Reason: fmt.Sprintf("event %s is indexed but missing (cut-off tail?)", k)}
 			}
 			var head struct {
 				EventID string `json:"event_id"`
 			}
-			if json.Unmarshal(ev[8:], &head) != nil || head.EventID != string(k) {
+			if json.Unmarshal(ev, &head) != nil || head.EventID != string(k) {
 				return &BrokenError{Stream: st, Seq: seq, Reason: fmt.Sprintf("event_id index says %s, event says %q", k, head.EventID)}
 			}
 		}
@@ -122,49 +125,48 @@ func (j *Journal) verifyStream(in StreamInfo) (int, error) {
 		}
 		want := in.Fork + 1
 		ids := tx.Bucket(bktIDs)
-		c := tx.Bucket(bktEvents).Cursor()
-		prefix := []byte(key + "\x00")
 		var lastG uint64
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) != len(prefix)+8 {
-				return broken(want, "bad key %x", k)
-			}
-			seq := binary.BigEndian.Uint64(k[len(prefix):])
+		err := eachEvent(tx, key, want, math.MaxUint64, func(seq, g uint64, v []byte) (bool, error) {
 			if seq != want {
-				return broken(want, "seq gap: found %d", seq)
+				return false, broken(want, "seq gap: found %d", seq)
 			}
-			if len(v) < 8 {
-				return broken(seq, "short record")
+			if g <= lastG {
+				return false, broken(seq, "append number %d not after %d", g, lastG)
 			}
-			if g := binary.BigEndian.Uint64(v); g <= lastG {
-				return broken(seq, "append number %d not after %d", g, lastG)
-			} else {
-				lastG = g
-			}
-			e, err := aios.DecodeEnvelope(v[8:])
+			lastG = g
+			e, err := aios.DecodeEnvelope(v)
 			if err != nil {
-				return broken(seq, "decode: %v", err)
+				return false, broken(seq, "decode: %v", err)
 			}
 			if e.Seq != seq || e.SessionID != st.Session || e.BranchID != st.Branch {
-				return broken(seq, "envelope says %s/%s seq %d", e.SessionID, e.BranchID, e.Seq)
+				return false, broken(seq, "envelope says %s/%s seq %d", e.SessionID, e.BranchID, e.Seq)
 			}
 			d, err := Digest(prevHex, e)
 			if err != nil {
-				return broken(seq, "digest: %v", err)
+				return false, broken(seq, "digest: %v", err)
 			}
 			if e.Digest() != d {
-				return broken(seq, "digest mismatch: stored %q, computed %q", e.Digest(), d)
+				return false, broken(seq, "digest mismatch: stored %q, computed %q", e.Digest(), d)
 			}
 			idv := ids.Get([]byte(e.EventID))
 			if idv == nil {
 				idv = pending[e.EventID]
 			}
 			if len(idv) < 8 || binary.BigEndian.Uint64(idv) != seq || !bytes.Equal(idv[8:], []byte(key)) {
-				return broken(seq, "event_id %s not indexed at this seq", e.EventID)
+				return false, broken(seq, "event_id %s not indexed at this seq", e.EventID)
 			}
 			prevHex = d
 			want++
 			n++
+			return true, nil
+		})
+		var be *BrokenError
+		if errors.As(err, &be) {
+			return err
+		}
+		if err != nil {
+			// a stored record or index entry that does not read back
+			return broken(want, "%v", err)
 		}
 		if in.Head != want-1 {
 			return broken(want, "head says %d, last stored seq is %d", in.Head, want-1)

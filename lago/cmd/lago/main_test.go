@@ -130,7 +130,7 @@ func TestVerifyFailsOnTamper(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("events"))
+		b := tx.Bucket([]byte("log")) // one stream: the second record is seq 2
 		c := b.Cursor()
 		c.First()
 		k, v := c.Next() // seq 2
