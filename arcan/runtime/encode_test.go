@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/lifeos/life/aios"
@@ -87,5 +88,26 @@ func TestGatingFieldsEqualCoversEveryField(t *testing.T) {
 	b.Reasons = aios.Strings{} // nil and empty encode alike
 	if !sameGating(a, b) || !gatingFieldsEqual(a, b) {
 		t.Error("nil and empty lists should compare equal")
+	}
+}
+
+// BenchmarkRunStatePatch: folding the one state patch a run commits (the
+// aios patch application: decode the values, copy the document, set paths).
+func BenchmarkRunStatePatch(b *testing.B) {
+	st := NewSessionState(aios.StreamID{Session: "s", Branch: "main"})
+	run := &RunState{ID: "01JABCDEFGHJKMNPQRSTVWXYZ0", Iterations: 2, ToolCalls: 1, Usage: aios.TokenUsage{PromptTokens: 40, CompletionTokens: 20, TotalTokens: 60}}
+	b.ReportAllocs()
+	for b.Loop() {
+		st.Runs++
+		p := &aios.StatePatchCommitted{NewVersion: st.Version + 1, Patch: aios.StatePatch{
+			BaseVersion: st.Version,
+			Ops: []aios.PatchOp{
+				{Op: aios.OpSet, Path: "/runs/last", Value: runSummary(run, StatusCompleted)},
+				{Op: aios.OpSet, Path: "/runs/count", Value: strconv.AppendUint(nil, uint64(st.Runs), 10)},
+			},
+		}}
+		if err := st.Apply(aios.EventEnvelope{Payload: p}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
