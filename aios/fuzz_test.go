@@ -66,9 +66,13 @@ func FuzzStatePatch(f *testing.F) {
 		}
 		s := &aios.State{Doc: doc}
 		before, _ := json.Marshal(s)
-		if err := s.Apply(p); err != nil {
-			after, _ := json.Marshal(s)
-			if !bytes.Equal(before, after) {
+		err := s.Apply(p)
+		// The old document is never modified, whether the patch applied or not.
+		if old, _ := json.Marshal(doc); !bytes.Equal(before, old) {
+			t.Fatalf("apply (err %v) modified the old document %s -> %s", err, before, old)
+		}
+		if err != nil {
+			if after, _ := json.Marshal(s); !bytes.Equal(before, after) {
 				t.Fatalf("failed apply changed state %s -> %s", before, after)
 			}
 		}

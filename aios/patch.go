@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,10 +58,11 @@ func (s *State) Apply(p StatePatch) error {
 // MarshalJSON writes the document.
 func (s *State) MarshalJSON() ([]byte, error) { return json.Marshal(s.Doc) }
 
-// ApplyOps applies ops in order to a deep copy of doc and returns the result;
-// doc itself is never modified, so a failing op leaves no partial change.
+// ApplyOps applies ops in order and returns the new document. doc itself is
+// never modified: each op copies only the objects and arrays on its path and
+// shares the rest, so a failing op leaves no partial change and older
+// versions of the state stay valid. Treat documents as immutable.
 func ApplyOps(doc any, ops []PatchOp) (any, error) {
-	doc = deepCopy(doc)
 	for i, op := range ops {
 		var err error
 		doc, err = applyOp(doc, op)
@@ -94,7 +97,7 @@ func applyOp(doc any, op PatchOp) (any, error) {
 				return nil, fmt.Errorf("%w: append to null", ErrBadPath)
 			}
 		case []any:
-			arr = c
+			arr = slices.Clip(c) // the append below must not write into a shared array
 		default:
 			return nil, fmt.Errorf("%w: append to a %T", ErrBadPath, cur)
 		}
@@ -213,8 +216,9 @@ func setTokens(cur any, toks []string, v any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		c[t] = child
-		return c, nil
+		m := maps.Clone(c)
+		m[t] = child
+		return m, nil
 	case []any:
 		i, err := arrayIndex(t, len(c))
 		if err != nil {
@@ -224,14 +228,15 @@ func setTokens(cur any, toks []string, v any) (any, error) {
 			if len(rest) > 0 {
 				return nil, fmt.Errorf("%w: cannot descend past the end of an array", ErrBadPath)
 			}
-			return append(c, v), nil
+			return append(slices.Clip(c), v), nil
 		}
 		child, err := setTokens(c[i], rest, v)
 		if err != nil {
 			return nil, err
 		}
-		c[i] = child
-		return c, nil
+		a := slices.Clone(c)
+		a[i] = child
+		return a, nil
 	default:
 		return nil, fmt.Errorf("%w: %q is inside a %T", ErrBadPath, t, cur)
 	}
@@ -255,7 +260,9 @@ func mergePatch(target, patch any) any {
 		return patch
 	}
 	tm, ok := target.(map[string]any)
-	if !ok {
+	if ok {
+		tm = maps.Clone(tm)
+	} else {
 		tm = map[string]any{}
 	}
 	for k, pv := range pm {
@@ -266,22 +273,4 @@ func mergePatch(target, patch any) any {
 		tm[k] = mergePatch(tm[k], pv)
 	}
 	return tm
-}
-
-func deepCopy(v any) any {
-	switch c := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(c))
-		for k, x := range c {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(c))
-		for i, x := range c {
-			s[i] = deepCopy(x)
-		}
-		return s
-	}
-	return v
 }

@@ -146,3 +146,34 @@ func TestPatchOpWireForms(t *testing.T) {
 		}
 	}
 }
+
+// Applying a patch never changes an earlier version of the document, even
+// in the parts the patch rewrites (documents share what did not change).
+func TestApplyLeavesOlderVersionsIntact(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal([]byte(`{"a":{"b":[1,2],"keep":{"x":1}},"l":[1]}`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// Give the array spare capacity so an in-place append would be visible.
+	doc.(map[string]any)["l"] = append(make([]any, 0, 8), 1.0)
+	before, _ := json.Marshal(doc)
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	newDoc, err := aios.ApplyOps(doc, []aios.PatchOp{
+		{Op: aios.OpSet, Path: "/a/b/0", Value: raw(`"x"`)},
+		{Op: aios.OpMerge, Path: "/a", Object: raw(`{"keep":{"y":2},"c":3}`)},
+		{Op: aios.OpAppend, Path: "/l", Values: []json.RawMessage{raw(`2`)}},
+		{Op: aios.OpSet, Path: "/l/-", Value: raw(`3`)},
+		{Op: aios.OpTombstone, Path: "/a/c", Reason: "gone"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := json.Marshal(doc); string(after) != string(before) {
+		t.Fatalf("old version changed:\n%s\n%s", before, after)
+	}
+	got, _ := json.Marshal(newDoc)
+	want := `{"a":{"b":["x",2],"c":{"$tombstone":{"reason":"gone"}},"keep":{"x":1,"y":2}},"l":[1,2,3]}`
+	if string(got) != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
