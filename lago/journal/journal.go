@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -589,11 +590,21 @@ func (j *Journal) flushIDs(tx *bolt.Tx, ts *txState) error {
 	}
 	ids := tx.Bucket(bktIDs)
 	ids.FillPercent = fillPercent // ULIDs grow with time too
+	// in key order: each put then lands next to the last one
+	keys := make([]string, 0, len(j.pending)+len(ts.staged))
 	for _, m := range []map[string][]byte{j.pending, ts.staged} {
-		for id, v := range m {
-			if err := ids.Put([]byte(id), v); err != nil {
-				return err
-			}
+		for id := range m {
+			keys = append(keys, id)
+		}
+	}
+	slices.Sort(keys)
+	for _, id := range keys {
+		v, ok := ts.staged[id]
+		if !ok {
+			v = j.pending[id]
+		}
+		if err := ids.Put([]byte(id), v); err != nil {
+			return err
 		}
 	}
 	var g [8]byte

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -171,13 +172,20 @@ func eventAt(tx *bolt.Tx, key string, seq uint64) ([]byte, error) {
 func indexTail(tx *bolt.Tx, from, through uint64) error {
 	ix := tx.Bucket(bktIndex)
 	ix.FillPercent = fillPercent
+	type entry struct{ k, g []byte }
+	var es []entry
 	c := tx.Bucket(bktLog).Cursor()
 	for k, v := c.Seek(gkey(from + 1)); k != nil && binary.BigEndian.Uint64(k) <= through; k, v = c.Next() {
 		rk, seq, _, ok := parseLog(v)
 		if !ok {
 			return fmt.Errorf("%w: log record %x: bad format", ErrCorrupt, k)
 		}
-		if err := ix.Put(evKey(string(rk), seq), append([]byte(nil), k...)); err != nil {
+		es = append(es, entry{evKey(string(rk), seq), append([]byte(nil), k...)})
+	}
+	// in key order: a stream's entries then go to its last page in a row
+	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	for _, e := range es {
+		if err := ix.Put(e.k, e.g); err != nil {
 			return err
 		}
 	}

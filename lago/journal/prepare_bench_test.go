@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,4 +41,30 @@ func BenchmarkSeal(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		p.seal(uint64(i), nil, logHeader(p.key, uint64(i), len(p.enc)+100))
 	}
+}
+
+// BenchmarkCommitCPU is the committer's CPU per event without fsync: 64
+// events over 16 streams per append, as a 64-writer batch would bring.
+func BenchmarkCommitCPU(b *testing.B) {
+	j, err := Open(b.TempDir()+"/j.db", Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	batch := make([]aios.EventEnvelope, 64)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for i := range batch {
+			e := benchEvent()
+			e.EventID = "ev-" + strconv.Itoa(n)
+			e.SessionID = "bench-" + strconv.Itoa(n%16)
+			batch[i] = e
+			n++
+		}
+		if _, err := j.Append(context.Background(), batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
 }
