@@ -432,7 +432,7 @@ func Replay(ctx context.Context, path string, n int) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec.Note = "encoding/json decode of every envelope"
+	dec.Note = "aios.DecodeEnvelope of every stored envelope"
 	return []Row{raw, dec}, nil
 }
 
