@@ -22,13 +22,8 @@ import (
 // streamEvents serves GET .../events/stream: stored events after `after`
 // (or the Last-Event-ID header, which wins), then live ones, in `format`.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	after, err := queryUint(r, "after")
@@ -257,13 +252,8 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
 // ---- files ----
 
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	seq, err := queryUint(r, "seq")
@@ -280,13 +270,8 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readFile(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	seq, err := queryUint(r, "seq")
@@ -341,13 +326,8 @@ func (s *Server) quotaFromMaxBytes(r *http.Request, err error, rem int64) error 
 }
 
 func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Write); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Write)
+	if !ok {
 		return
 	}
 	mode, err := queryUint(r, "mode")
@@ -390,13 +370,8 @@ func cleanOr(p string) string {
 }
 
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Write); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Write)
+	if !ok {
 		return
 	}
 	seq, err := s.st.FS.Delete(r.Context(), st, r.PathValue("path"))
@@ -503,13 +478,8 @@ func (s *Server) workspace(ctx context.Context, st aios.StreamID) (*knowledge.Wo
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	q := r.URL.Query().Get("q")
@@ -538,13 +508,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) traverse(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	from := r.URL.Query().Get("from")

@@ -303,6 +303,20 @@ func queryUint(r *http.Request, name string) (uint64, error) {
 	return n, nil
 }
 
+// authorizedStream reads the request's stream and checks that the caller
+// may do a on its session; when not, it has already answered the request.
+func (s *Server) authorizedStream(w http.ResponseWriter, r *http.Request, a policy.Action) (aios.StreamID, bool) {
+	st, err := stream(r)
+	if err == nil {
+		err = s.authorize(r, st.Session, a)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return st, false
+	}
+	return st, true
+}
+
 func stream(r *http.Request) (aios.StreamID, error) {
 	st := aios.StreamID{Session: r.PathValue("id"), Branch: r.URL.Query().Get("branch")}
 	if st.Branch == "" {
@@ -538,16 +552,12 @@ func decodeLenient(raw json.RawMessage) (aios.EventEnvelope, error) {
 }
 
 func (s *Server) readEvents(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	q := aios.ReadQuery{Stream: st}
+	var err error
 	if q.After, err = queryUint(r, "after"); err != nil {
 		s.fail(w, r, err)
 		return
@@ -610,13 +620,8 @@ func (s *Server) readEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
@@ -639,13 +644,8 @@ func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) head(w http.ResponseWriter, r *http.Request) {
-	st, err := stream(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.authorize(r, st.Session, policy.Read); err != nil {
-		s.fail(w, r, err)
+	st, ok := s.authorizedStream(w, r, policy.Read)
+	if !ok {
 		return
 	}
 	h, err := s.j.Head(r.Context(), st)
