@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/provider/providertest"
 	"github.com/lifeos/life/arcan/provider/wire"
 )
 
@@ -74,34 +75,6 @@ data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}
 
 `
 
-type result struct {
-	text  string
-	calls []aios.ToolCall
-	fin   *aios.Finish
-	err   error
-}
-
-func run(ctx context.Context, p aios.Provider, req aios.ChatRequest) result {
-	var r result
-	var b strings.Builder
-	for ev, err := range p.Stream(ctx, req) {
-		if err != nil {
-			r.err = err
-			break
-		}
-		switch ev.Kind {
-		case aios.ProviderTextDelta:
-			b.WriteString(ev.Text)
-		case aios.ProviderToolCall:
-			r.calls = append(r.calls, *ev.ToolCall)
-		case aios.ProviderDone:
-			r.fin = ev.Finish
-		}
-	}
-	r.text = b.String()
-	return r
-}
-
 func serve(t *testing.T, h http.HandlerFunc) (*Provider, *atomic.Int32) {
 	t.Helper()
 	var n atomic.Int32
@@ -121,17 +94,17 @@ var hello = aios.ChatRequest{Messages: []aios.ChatMessage{{Role: aios.RoleUser, 
 
 func TestToolUseStream(t *testing.T) {
 	p, _ := serve(t, sse(toolStream))
-	r := run(context.Background(), p, hello)
-	if r.err != nil || r.text != "Okay, let me check." || len(r.calls) != 2 {
+	r := providertest.Collect(context.Background(), p, hello)
+	if r.Err != nil || r.Text != "Okay, let me check." || len(r.Calls) != 2 {
 		t.Fatalf("%+v", r)
 	}
-	if c := r.calls[0]; c.ID != "toolu_01T1x" || c.Name != "read_file" || string(c.Arguments) != `{"path": "README.md"}` {
+	if c := r.Calls[0]; c.ID != "toolu_01T1x" || c.Name != "read_file" || string(c.Arguments) != `{"path": "README.md"}` {
 		t.Fatalf("%+v %s", c, c.Arguments)
 	}
-	if string(r.calls[1].Arguments) != "{}" {
-		t.Fatalf("empty input: %s", r.calls[1].Arguments)
+	if string(r.Calls[1].Arguments) != "{}" {
+		t.Fatalf("empty input: %s", r.Calls[1].Arguments)
 	}
-	f := r.fin
+	f := r.Finish
 	if f.StopReason != "tool_use" || f.Usage.PromptTokens != 472 || f.Usage.CompletionTokens != 89 || f.Usage.TotalTokens != 561 || f.Model != "claude-sonnet-4-5" || f.ResponseID != "msg_01" {
 		t.Fatalf("%+v", f)
 	}
@@ -179,16 +152,16 @@ func TestErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int32
 			p, n := serve(t, tc.h(&calls))
-			r := run(context.Background(), p, hello)
+			r := providertest.Collect(context.Background(), p, hello)
 			if tc.message == "" {
-				if r.err != nil || r.fin == nil {
+				if r.Err != nil || r.Finish == nil {
 					t.Fatalf("%+v", r)
 				}
-			} else if r.err == nil || !strings.Contains(r.err.Error(), tc.message) || r.fin != nil {
+			} else if r.Err == nil || !strings.Contains(r.Err.Error(), tc.message) || r.Finish != nil {
 				t.Fatalf("%+v", r)
 			}
-			if tc.want != nil && !errors.Is(r.err, tc.want) {
-				t.Fatalf("%v is not %v", r.err, tc.want)
+			if tc.want != nil && !errors.Is(r.Err, tc.want) {
+				t.Fatalf("%v is not %v", r.Err, tc.want)
 			}
 			if n.Load() != tc.n {
 				t.Fatalf("%d requests, want %d", n.Load(), tc.n)
@@ -216,8 +189,8 @@ func TestRequestEncoding(t *testing.T) {
 		},
 		Tools: []aios.ToolSpec{{Name: "list_dir", Description: "lists", InputSchema: json.RawMessage(`{"type":"object"}`)}},
 	}
-	if r := run(context.Background(), p, req); r.err != nil {
-		t.Fatal(r.err)
+	if r := providertest.Collect(context.Background(), p, req); r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	if hdr.Get("x-api-key") != "sk-ant-test" || hdr.Get("anthropic-version") != APIVersion {
 		t.Fatalf("headers %v", hdr)

@@ -8,32 +8,21 @@ import (
 	"testing"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/provider/providertest"
 )
 
 var tools = []aios.ToolSpec{{Name: ListDir}, {Name: ReadFile}, {Name: WriteFile}}
 
 func collect(t *testing.T, req aios.ChatRequest) (string, []aios.ToolCall, *aios.Finish) {
 	t.Helper()
-	var text strings.Builder
-	var calls []aios.ToolCall
-	var fin *aios.Finish
-	for ev, err := range New().Stream(context.Background(), req) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch ev.Kind {
-		case aios.ProviderTextDelta:
-			text.WriteString(ev.Text)
-		case aios.ProviderToolCall:
-			calls = append(calls, *ev.ToolCall)
-		case aios.ProviderDone:
-			fin = ev.Finish
-		}
+	r := providertest.Collect(context.Background(), New(), req)
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
-	if fin == nil {
+	if r.Finish == nil {
 		t.Fatal("no done event")
 	}
-	return text.String(), calls, fin
+	return r.Text, r.Calls, r.Finish
 }
 
 func user(s string) aios.ChatMessage { return aios.ChatMessage{Role: aios.RoleUser, Content: s} }

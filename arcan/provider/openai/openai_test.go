@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/provider/providertest"
 	"github.com/lifeos/life/arcan/provider/wire"
 )
 
@@ -57,34 +58,6 @@ data: {"error":{"message":"The server had an error while processing your request
 `
 )
 
-type result struct {
-	text  string
-	calls []aios.ToolCall
-	fin   *aios.Finish
-	err   error
-}
-
-func run(ctx context.Context, p aios.Provider, req aios.ChatRequest) result {
-	var r result
-	var b strings.Builder
-	for ev, err := range p.Stream(ctx, req) {
-		if err != nil {
-			r.err = err
-			break
-		}
-		switch ev.Kind {
-		case aios.ProviderTextDelta:
-			b.WriteString(ev.Text)
-		case aios.ProviderToolCall:
-			r.calls = append(r.calls, *ev.ToolCall)
-		case aios.ProviderDone:
-			r.fin = ev.Finish
-		}
-	}
-	r.text = b.String()
-	return r
-}
-
 func serve(t *testing.T, h http.HandlerFunc) (*Provider, *atomic.Int32) {
 	t.Helper()
 	var n atomic.Int32
@@ -109,31 +82,31 @@ func TestStreams(t *testing.T) {
 	tests := []struct {
 		name  string
 		body  string
-		check func(t *testing.T, r result)
+		check func(t *testing.T, r providertest.Result)
 	}{
-		{"text", textStream, func(t *testing.T, r result) {
-			if r.err != nil || r.text != "Hello world" || r.fin.StopReason != "end_turn" || r.fin.Usage.TotalTokens != 11 || r.fin.Model != "gpt-4o-mini" {
-				t.Fatalf("%+v %+v", r, r.fin)
+		{"text", textStream, func(t *testing.T, r providertest.Result) {
+			if r.Err != nil || r.Text != "Hello world" || r.Finish.StopReason != "end_turn" || r.Finish.Usage.TotalTokens != 11 || r.Finish.Model != "gpt-4o-mini" {
+				t.Fatalf("%+v %+v", r, r.Finish)
 			}
 		}},
-		{"tool calls split across chunks", toolStream, func(t *testing.T, r result) {
-			if r.err != nil || len(r.calls) != 2 || r.fin.StopReason != "tool_use" {
+		{"tool calls split across chunks", toolStream, func(t *testing.T, r providertest.Result) {
+			if r.Err != nil || len(r.Calls) != 2 || r.Finish.StopReason != "tool_use" {
 				t.Fatalf("%+v", r)
 			}
-			if c := r.calls[0]; c.ID != "call_a" || c.Name != "read_file" || string(c.Arguments) != `{"path": "a.txt"}` {
+			if c := r.Calls[0]; c.ID != "call_a" || c.Name != "read_file" || string(c.Arguments) != `{"path": "a.txt"}` {
 				t.Fatalf("call 0 %+v %s", c, c.Arguments)
 			}
-			if c := r.calls[1]; c.ID != "call_b" || c.Name != "list_dir" || string(c.Arguments) != `{"path":"."}` {
+			if c := r.Calls[1]; c.ID != "call_b" || c.Name != "list_dir" || string(c.Arguments) != `{"path":"."}` {
 				t.Fatalf("call 1 %+v", c)
 			}
 		}},
-		{"error event", errorStream, func(t *testing.T, r result) {
-			if !errors.Is(r.err, wire.ErrStream) || !strings.Contains(r.err.Error(), "server_error") || r.fin != nil {
+		{"error event", errorStream, func(t *testing.T, r providertest.Result) {
+			if !errors.Is(r.Err, wire.ErrStream) || !strings.Contains(r.Err.Error(), "server_error") || r.Finish != nil {
 				t.Fatalf("%+v", r)
 			}
 		}},
-		{"truncated", truncatedStream, func(t *testing.T, r result) {
-			if r.err == nil || r.fin != nil {
+		{"truncated", truncatedStream, func(t *testing.T, r providertest.Result) {
+			if r.Err == nil || r.Finish != nil {
 				t.Fatalf("truncated stream ended normally: %+v", r)
 			}
 		}},
@@ -141,7 +114,7 @@ func TestStreams(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := serve(t, sse(tc.body))
-			tc.check(t, run(context.Background(), p, hello))
+			tc.check(t, providertest.Collect(context.Background(), p, hello))
 		})
 	}
 }
@@ -167,8 +140,8 @@ func TestRequestEncoding(t *testing.T) {
 		Tools:     []aios.ToolSpec{{Name: "read_file", Description: "reads", InputSchema: json.RawMessage(`{"type":"object"}`)}},
 		MaxTokens: 100,
 	}
-	if r := run(context.Background(), p, req); r.err != nil {
-		t.Fatal(r.err)
+	if r := providertest.Collect(context.Background(), p, req); r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	if auth != "Bearer sk-test" || got["stream"] != true || got["max_tokens"] != float64(100) {
 		t.Fatalf("auth %q body %v", auth, got)
@@ -193,8 +166,8 @@ func TestRetries(t *testing.T) {
 			sse(textStream)(w, r)
 		})
 		start := time.Now()
-		r := run(context.Background(), p, hello)
-		if r.err != nil || r.text != "Hello world" || n.Load() != 2 {
+		r := providertest.Collect(context.Background(), p, hello)
+		if r.Err != nil || r.Text != "Hello world" || n.Load() != 2 {
 			t.Fatalf("%+v after %d requests", r, n.Load())
 		}
 		if el := time.Since(start); el < 900*time.Millisecond {
@@ -210,7 +183,7 @@ func TestRetries(t *testing.T) {
 			}
 			sse(textStream)(w, r)
 		})
-		if r := run(context.Background(), p, hello); r.err != nil || n.Load() != 3 {
+		if r := providertest.Collect(context.Background(), p, hello); r.Err != nil || n.Load() != 3 {
 			t.Fatalf("%+v after %d requests", r, n.Load())
 		}
 	})
@@ -218,10 +191,10 @@ func TestRetries(t *testing.T) {
 		p, n := serve(t, func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":{"message":"down","type":"server_error"}}`, http.StatusServiceUnavailable)
 		})
-		r := run(context.Background(), p, hello)
+		r := providertest.Collect(context.Background(), p, hello)
 		var ae *wire.APIError
-		if !errors.Is(r.err, wire.ErrServer) || !errors.As(r.err, &ae) || ae.Message != "down" || n.Load() != 4 {
-			t.Fatalf("%v after %d requests", r.err, n.Load())
+		if !errors.Is(r.Err, wire.ErrServer) || !errors.As(r.Err, &ae) || ae.Message != "down" || n.Load() != 4 {
+			t.Fatalf("%v after %d requests", r.Err, n.Load())
 		}
 	})
 	t.Run("400 not retried", func(t *testing.T) {
@@ -229,15 +202,15 @@ func TestRetries(t *testing.T) {
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, `{"error":{"message":"bad model","type":"invalid_request_error"}}`)
 		})
-		r := run(context.Background(), p, hello)
-		if r.err == nil || !strings.Contains(r.err.Error(), "bad model") || n.Load() != 1 {
-			t.Fatalf("%v after %d requests", r.err, n.Load())
+		r := providertest.Collect(context.Background(), p, hello)
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "bad model") || n.Load() != 1 {
+			t.Fatalf("%v after %d requests", r.Err, n.Load())
 		}
 	})
 	t.Run("401 is ErrAuth", func(t *testing.T) {
 		p, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
-		if r := run(context.Background(), p, hello); !errors.Is(r.err, wire.ErrAuth) {
-			t.Fatal(r.err)
+		if r := providertest.Collect(context.Background(), p, hello); !errors.Is(r.Err, wire.ErrAuth) {
+			t.Fatal(r.Err)
 		}
 	})
 }
