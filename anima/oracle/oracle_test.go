@@ -24,6 +24,7 @@ import (
 	"github.com/lifeos/life/anima/custody"
 	"github.com/lifeos/life/anima/custody/custodytest"
 	"github.com/lifeos/life/anima/eip712"
+	"github.com/lifeos/life/anima/internal/testexec"
 )
 
 // The test binary re-executes itself as an oracle client under another
@@ -152,7 +153,7 @@ func TestPeerCredDenial(t *testing.T) {
 		adminGID = 4242
 	)
 	path, _ := startOracle(t, map[string]uint32{"mine": nobody, "theirs": owner}, WithAdminGroup(adminGID))
-	bin := copyTestBinary(t)
+	bin := testexec.WorldExecutableCopy(t, "oracle")
 	tests := []struct {
 		name   string
 		agent  string
@@ -192,33 +193,6 @@ func TestPeerCredDenial(t *testing.T) {
 			}
 		})
 	}
-}
-
-// copyTestBinary puts the test binary where other uids can execute it (the
-// build cache directory is private to root).
-func copyTestBinary(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "anima-oracle-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "oracle.test")
-	if err := os.WriteFile(dst, src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 func TestAuthorizeRules(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/anima/eip712"
 	"github.com/lifeos/life/anima/home"
+	"github.com/lifeos/life/anima/internal/testexec"
 	"github.com/lifeos/life/anima/oracle"
 	"github.com/lifeos/life/anima/seal"
 )
@@ -189,7 +190,7 @@ func TestDaemonPeerCred(t *testing.T) {
 	}
 	const owner, stranger = 1000, 65534
 	d := startDaemon(t, owner)
-	bin := copyTestBinary(t)
+	bin := testexec.WorldExecutableCopy(t, "custody-oracle")
 	for _, tt := range []struct {
 		name string
 		uid  uint32
@@ -216,31 +217,6 @@ func TestDaemonPeerCred(t *testing.T) {
 	if !strings.Contains(d.logs.String(), "denied") {
 		t.Fatalf("the daemon did not log the denial:\n%s", d.logs.String())
 	}
-}
-
-func copyTestBinary(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "custody-oracle-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "custody-oracle.test")
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 func TestBadConfig(t *testing.T) {
