@@ -124,7 +124,7 @@ func lastEvent(tx *bolt.Tx, key string) (seq, g uint64, data []byte, ok bool, er
 	through := indexedThrough(tx)
 	kb := []byte(key)
 	lc := tx.Bucket(bktLog).Cursor()
-	for k, v := lc.Last(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) > through; k, v = lc.Prev() {
+	for k, v := lc.Last(); len(k) == 8 && binary.BigEndian.Uint64(k) > through; k, v = lc.Prev() {
 		rk, seq, data, ok := parseLog(v)
 		if !ok {
 			return 0, 0, nil, false, fmt.Errorf("%w: log record %x: bad format", ErrCorrupt, k)
