@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lifeos/life/aios"
@@ -49,8 +50,20 @@ type SessionState struct {
 	Doc       json.RawMessage    `json:"doc"` // current after Encode, Clone or Document
 	Closed    bool               `json:"closed,omitempty"`
 
-	doc      any  // Doc decoded, kept so each patch does not re-parse it; nil until needed
+	doc      any  // Doc decoded, kept so each patch does not re-parse it
+	docReady bool // doc holds the document (nil is a valid one: JSON null)
 	docDirty bool // doc is newer than Doc
+	// sets are folded "set" ops not yet applied to doc: each run sets the
+	// same paths again, so decoding a value only when the document is
+	// read spares a turn most of its patch cost. See deferSets.
+	sets []pendingSet
+}
+
+// pendingSet is a deferred set op: valid JSON at a path whose parents are
+// objects (or missing) in doc, and disjoint from every other pending path.
+type pendingSet struct {
+	path  string
+	value json.RawMessage
 }
 
 // RunState describes the latest run of a stream.
@@ -106,6 +119,11 @@ func (s *SessionState) Clone() *SessionState {
 
 // Document returns the canonical state document as JSON.
 func (s *SessionState) Document() json.RawMessage {
+	if err := s.applySets(); err != nil {
+		// deferSets admits only ops that cannot fail (valid JSON, parents
+		// that are objects, disjoint paths): this is a bug, not bad input.
+		panic(fmt.Sprintf("runtime: deferred state patch: %v", err))
+	}
 	if s.docDirty {
 		// The document holds only decoded JSON values: it always encodes.
 		raw, _ := json.Marshal(s.doc)
@@ -261,12 +279,14 @@ func (s *SessionState) call(id string) *CallState {
 }
 
 func (s *SessionState) applyPatch(p aios.StatePatch) error {
-	if s.doc == nil {
-		d := json.NewDecoder(bytes.NewReader(s.Doc))
-		d.UseNumber()
-		if err := d.Decode(&s.doc); err != nil {
-			return fmt.Errorf("runtime: state document: %w", err)
-		}
+	if s.deferSets(p) {
+		return nil
+	}
+	if err := s.applySets(); err != nil {
+		return err
+	}
+	if err := s.decodeDoc(); err != nil {
+		return err
 	}
 	st := &aios.State{Version: s.Version, Doc: s.doc}
 	if err := st.Apply(p); err != nil {
@@ -275,6 +295,110 @@ func (s *SessionState) applyPatch(p aios.StatePatch) error {
 	// Doc is re-encoded lazily (Document): a run patches more often than
 	// anyone reads the document.
 	s.Version, s.doc, s.docDirty = st.Version, st.Doc, true
+	return nil
+}
+
+func (s *SessionState) decodeDoc() error {
+	if s.docReady {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(s.Doc))
+	d.UseNumber()
+	if err := d.Decode(&s.doc); err != nil {
+		return fmt.Errorf("runtime: state document: %w", err)
+	}
+	s.docReady = true
+	return nil
+}
+
+// deferSets folds p without applying it when that gives the same document
+// as applying it now: p must be at the current version and made only of
+// set ops that cannot fail (a valid JSON value at a path whose parents in
+// the document are objects or missing), and each op's path must not be a
+// proper prefix or extension of a pending one's. Disjoint sets commute, and
+// a set of an equal path replaces the pending value, so applying the
+// pending sets later in any order yields the document eager application
+// would. Anything else is applied at once, after the pending sets.
+func (s *SessionState) deferSets(p aios.StatePatch) bool {
+	if p.BaseVersion != s.Version || len(p.Ops) == 0 || s.decodeDoc() != nil {
+		return false
+	}
+	for i, op := range p.Ops {
+		if op.Op != aios.OpSet || len(op.Path) < 2 || op.Path[0] != '/' || strings.IndexByte(op.Path, '~') >= 0 ||
+			!json.Valid(op.Value) || !objectParents(s.doc, op.Path) {
+			return false
+		}
+		for _, q := range s.sets {
+			if overlaps(q.path, op.Path) {
+				return false
+			}
+		}
+		for _, q := range p.Ops[:i] {
+			if overlaps(q.Path, op.Path) {
+				return false
+			}
+		}
+	}
+	for _, op := range p.Ops {
+		v := bytes.Clone(op.Value) // applied later: not tied to the event's buffer
+		if i := slices.IndexFunc(s.sets, func(q pendingSet) bool { return q.path == op.Path }); i >= 0 {
+			s.sets[i].value = v
+		} else {
+			s.sets = append(s.sets, pendingSet{op.Path, v})
+		}
+	}
+	s.Version++
+	s.docDirty = true
+	return true
+}
+
+// objectParents reports whether the root and every parent of path (a
+// pointer without escapes) is an object or missing in doc, so that setting
+// path cannot fail.
+func objectParents(doc any, path string) bool {
+	cur, rest := doc, path[1:]
+	for {
+		switch c := cur.(type) {
+		case nil:
+			return true // created as objects on the way down
+		case map[string]any:
+			tok, more, ok := strings.Cut(rest, "/")
+			if !ok {
+				return true // tok is the key set in this object
+			}
+			cur, rest = c[tok], more
+		default:
+			return false
+		}
+	}
+}
+
+// overlaps reports whether one path is a proper prefix of the other:
+// setting one would change where the other lands.
+func overlaps(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return len(a) < len(b) && b[len(a)] == '/' && b[:len(a)] == a
+}
+
+// applySets applies the deferred sets to the document.
+func (s *SessionState) applySets() error {
+	if len(s.sets) == 0 {
+		return nil
+	}
+	if err := s.decodeDoc(); err != nil {
+		return err
+	}
+	ops := make([]aios.PatchOp, len(s.sets))
+	for i, q := range s.sets {
+		ops[i] = aios.PatchOp{Op: aios.OpSet, Path: q.path, Value: q.value}
+	}
+	doc, err := aios.ApplyOps(s.doc, ops)
+	if err != nil {
+		return fmt.Errorf("runtime: state patch: %w", err)
+	}
+	s.doc, s.sets, s.docDirty = doc, nil, true
 	return nil
 }
 
