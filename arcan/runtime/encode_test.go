@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/lifeos/life/aios"
@@ -108,6 +109,40 @@ func BenchmarkRunStatePatch(b *testing.B) {
 		}}
 		if err := st.Apply(aios.EventEnvelope{Payload: p}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// resultText's shortcut for the shape toolResult writes must read what
+// decoding reads.
+func TestResultTextMatchesDecoding(t *testing.T) {
+	decoded := func(raw json.RawMessage) string {
+		var r struct {
+			Output json.RawMessage `json:"output"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(raw, &r) == nil {
+			for _, v := range []json.RawMessage{r.Output, r.Error} {
+				if len(v) == 0 {
+					continue
+				}
+				var str string
+				if json.Unmarshal(v, &str) == nil {
+					return str
+				}
+				return string(compact(v))
+			}
+		}
+		return string(compact(raw))
+	}
+	outs := []string{`{"ok":true}`, `{ "a" : 1 }`, `"text"`, `"a\"b"`, `"\u00e9\n"`, "\"\xff\"", `"é"`, `""`, `null`, `12`, `[1, 2]`,
+		`1,"x":2`, `"a","status":"x"`, ` 1`, `1 `, `{`, ``, `"`, `{"output":1}`}
+	for _, out := range outs {
+		for _, wrap := range []string{`{"output":%s,"status":"success"}`, `{"error":%s,"status":"failure"}`, `{"output":%s,"status":"failure"}`, `{"OUTPUT":%s,"status":"success"}`, `{"error":%s}`} {
+			raw := json.RawMessage(strings.Replace(wrap, "%s", out, 1))
+			if got, want := resultText(raw), decoded(raw); got != want {
+				t.Errorf("resultText(%s) = %q, want %q", raw, got, want)
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lifeos/life/aios"
 )
@@ -405,6 +406,9 @@ func (s *SessionState) applySets() error {
 // resultText turns a ToolCallCompleted result into the text the model sees:
 // the output of {"output":…} (unquoted when it is a string), else the JSON.
 func resultText(raw json.RawMessage) string {
+	if v, ok := toolOutput(raw); ok {
+		return valueText(v)
+	}
 	var r struct {
 		Output json.RawMessage `json:"output"`
 		Error  json.RawMessage `json:"error"`
@@ -414,14 +418,43 @@ func resultText(raw json.RawMessage) string {
 			if len(v) == 0 {
 				continue
 			}
-			var str string
-			if json.Unmarshal(v, &str) == nil {
-				return str
-			}
-			return string(compact(v))
+			return valueText(v)
 		}
 	}
 	return string(compact(raw))
+}
+
+// toolOutput finds the value in a result exactly as toolResult writes it,
+// {"output":v,"status":"success"} or {"error":v,"status":"failure"},
+// without decoding: the fold reads every tool result. ok is false for any
+// other shape, which the decoder then handles.
+func toolOutput(raw []byte) (v []byte, ok bool) {
+	for _, f := range [...]struct{ head, tail string }{
+		{`{"output":`, `,"status":"success"}`},
+		{`{"error":`, `,"status":"failure"}`},
+	} {
+		if len(raw) > len(f.head)+len(f.tail) && string(raw[:len(f.head)]) == f.head && string(raw[len(raw)-len(f.tail):]) == f.tail {
+			v = raw[len(f.head) : len(raw)-len(f.tail)]
+			// One valid value with no space around it is what the
+			// decoder would have found at that key.
+			return v, !isSpace(v[0]) && !isSpace(v[len(v)-1]) && json.Valid(v)
+		}
+	}
+	return nil, false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// valueText is a string value unquoted, any other value compacted.
+func valueText(v []byte) string {
+	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		return string(v[1 : len(v)-1]) // valid JSON: no escapes, so the text is the bytes
+	}
+	var str string
+	if json.Unmarshal(v, &str) == nil {
+		return str
+	}
+	return string(compact(v))
 }
 
 func compact(raw json.RawMessage) json.RawMessage {
