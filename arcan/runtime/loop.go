@@ -79,6 +79,35 @@ type loop struct {
 	pending  []byte // streamed text not yet in a delta event
 	deltaIdx uint32
 	acc      streamAcc
+	phases   *[len(loopPhases)]aios.PhaseEntered
+	specs    []aios.ToolSpec // the registry's specs for this step; nil until asked
+}
+
+var loopPhases = [...]aios.LoopPhase{aios.PhasePerceive, aios.PhaseGate, aios.PhaseDeliberate, aios.PhaseExecute, aios.PhaseCommit, aios.PhaseReflect}
+
+// phase returns the run's marker payload for p. Payloads are not changed
+// once added, so the markers of a run share one allocation.
+func (l *loop) phase(p aios.LoopPhase) aios.Payload {
+	if l.phases == nil {
+		l.phases = new([len(loopPhases)]aios.PhaseEntered)
+		for i, lp := range loopPhases {
+			l.phases[i].Phase = lp
+		}
+	}
+	for i := range l.phases {
+		if l.phases[i].Phase == p {
+			return &l.phases[i]
+		}
+	}
+	return &aios.PhaseEntered{Phase: p}
+}
+
+// toolSpecs returns the registry's specs, asked once per step.
+func (l *loop) toolSpecs() []aios.ToolSpec {
+	if l.specs == nil {
+		l.specs = l.r.cfg.Tools.Specs()
+	}
+	return l.specs
 }
 
 func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions, resume bool) (Result, error) {
@@ -339,7 +368,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		run := *l.s.state.Run
 		l.unlock()
 		if run.Iterations >= l.limits.MaxIterations {
-			l.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
+			l.add(l.phase(aios.PhaseCommit))
 			l.commitRunState(StatusMaxIterations)
 			l.add(&aios.RunFinished{Reason: StatusMaxIterations, TotalIterations: run.Iterations, Usage: ptr(run.Usage)})
 			if err := l.flush(ctx); err != nil {
@@ -350,9 +379,9 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if err := l.checkBudget(run); err != nil {
 			return l.stop(ctx, err)
 		}
-		l.addAll(&aios.PhaseEntered{Phase: aios.PhasePerceive}, &aios.PhaseEntered{Phase: aios.PhaseGate})
+		l.addAll(l.phase(aios.PhasePerceive), l.phase(aios.PhaseGate))
 		gating := l.decide(ctx)
-		l.addAll(&aios.PhaseEntered{Phase: aios.PhaseDeliberate}, &aios.StepStarted{Index: run.Iterations})
+		l.addAll(l.phase(aios.PhaseDeliberate), &aios.StepStarted{Index: run.Iterations})
 		// Everything so far (the user's input, tool results) is made durable
 		// before the model is asked: a crash during a long provider call then
 		// leaves a resumable run, and observers that derive the run's shape
@@ -364,6 +393,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 			l.opts.OnAccepted(l.runID)
 			l.opts.OnAccepted = nil
 		}
+		l.specs = nil // asked afresh each step: the registry may change between steps
 		req := l.request(gating, run)
 		text, calls, fin, err := l.callProvider(ctx, req)
 		if err != nil {
@@ -371,7 +401,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		}
 		var specs []aios.ToolSpec
 		if len(calls) > 0 {
-			specs = l.r.cfg.Tools.Specs()
+			specs = l.toolSpecs()
 		}
 		l.lock()
 		l.b.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: ptr(fin.Usage)})
@@ -383,7 +413,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if len(calls) == 0 {
 			l.lock()
 			done := *l.s.state.Run
-			l.b.add(&aios.PhaseEntered{Phase: aios.PhaseCommit})
+			l.b.add(l.phase(aios.PhaseCommit))
 			l.unlock()
 			l.commitRunState(StatusCompleted)
 			l.add(&aios.RunFinished{Reason: StatusCompleted, TotalIterations: done.Iterations, FinalAnswer: text, Usage: ptr(done.Usage)})
@@ -398,7 +428,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if err := l.checkBudget(after); err != nil {
 			return l.stop(ctx, err)
 		}
-		l.add(&aios.PhaseEntered{Phase: aios.PhaseExecute})
+		l.add(l.phase(aios.PhaseExecute))
 		turn := uint32(0)
 		for _, c := range calls {
 			cs := CallState{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Status: CallRequested}
@@ -409,7 +439,7 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if res, paused, err := l.pauseIfWaiting(ctx); paused {
 			return res, err
 		}
-		l.add(&aios.PhaseEntered{Phase: aios.PhaseReflect})
+		l.add(l.phase(aios.PhaseReflect))
 	}
 }
 
@@ -484,7 +514,7 @@ func (l *loop) request(g aios.Gating, run RunState) aios.ChatRequest {
 	l.unlock()
 	req := aios.ChatRequest{Model: l.r.cfg.Model, System: l.r.cfg.System, Messages: msgs}
 	if g.AllowTools {
-		specs := l.r.cfg.Tools.Specs()
+		specs := l.toolSpecs()
 		if len(g.DeniedTools) > 0 {
 			specs = slices.DeleteFunc(slices.Clone(specs), func(s aios.ToolSpec) bool { return slices.Contains(g.DeniedTools, s.Name) })
 		}

@@ -353,12 +353,19 @@ func (r *Runtime) batch(s *session, runID string) *batch {
 // add stamps p and folds it into the state at once; flush makes it durable.
 // If the flush fails the cached state is dropped and rebuilt from the journal.
 func (b *batch) add(p aios.Payload, meta ...string) aios.EventEnvelope {
-	e := aios.NewEnvelope(b.r.cfg.IDs, b.r.cfg.Clock, b.s.stream.Session, b.s.stream.Branch, p)
-	e.RunID = b.runID
+	// aios.NewEnvelope with no metadata map unless there is metadata: an
+	// empty one encodes alike and costs an allocation per event.
+	e := aios.EventEnvelope{
+		EventID: b.r.cfg.IDs.NewID(), SessionID: b.s.stream.Session, BranchID: b.s.stream.Branch, RunID: b.runID,
+		Timestamp: aios.Micros(b.r.cfg.Clock.Now()), Payload: p, SchemaVersion: aios.CurrentSchemaVersion,
+	}
 	if b.r.cfg.AgentID != "" {
 		e.SetAgentID(b.r.cfg.AgentID)
 	}
 	for i := 0; i+1 < len(meta); i += 2 {
+		if e.Metadata == nil {
+			e.Metadata = make(map[string]string, len(meta)/2)
+		}
 		e.Metadata[meta[i]] = meta[i+1]
 	}
 	if err := b.s.state.Apply(e); err != nil {
