@@ -135,7 +135,7 @@ func TestResultTextMatchesDecoding(t *testing.T) {
 		}
 		return string(compact(raw))
 	}
-	outs := []string{`{"ok":true}`, `{ "a" : 1 }`, `"text"`, `"a\"b"`, `"\u00e9\n"`, "\"\xff\"", `"é"`, `""`, `null`, `12`, `[1, 2]`,
+	outs := []string{`{"ok":true}`, `{ "a" : 1 }`, `"text"`, `"a\"b"`, `"\u00e9\n"`, "\"\xff\"", `"é"`, `""`, `null`, `12`, `[1, 2]`, `true`, `-1.5e3`, `"<&>\u2028"`,
 		`1,"x":2`, `"a","status":"x"`, ` 1`, `1 `, `{`, ``, `"`, `{"output":1}`}
 	for _, out := range outs {
 		for _, wrap := range []string{`{"output":%s,"status":"success"}`, `{"error":%s,"status":"failure"}`, `{"output":%s,"status":"failure"}`, `{"OUTPUT":%s,"status":"success"}`, `{"error":%s}`} {

@@ -445,10 +445,19 @@ func toolOutput(raw []byte) (v []byte, ok bool) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// valueText is a string value unquoted, any other value compacted.
+// valueText is a string value (valid JSON) unquoted, null empty, any
+// other value compacted.
 func valueText(v []byte) string {
-	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
-		return string(v[1 : len(v)-1]) // valid JSON: no escapes, so the text is the bytes
+	switch {
+	case string(v) == "null":
+		return "" // as decoding null into a string leaves it
+	case len(v) > 0 && v[0] != '"':
+		if !bytes.ContainsAny(v, " \t\r\n") {
+			return string(v)
+		}
+		return string(compact(v))
+	case len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v):
+		return string(v[1 : len(v)-1]) // no escapes, so the text is the bytes
 	}
 	var str string
 	if json.Unmarshal(v, &str) == nil {
