@@ -79,20 +79,16 @@ type loop struct {
 	pending  []byte // streamed text not yet in a delta event
 	deltaIdx uint32
 	acc      streamAcc
-	phases   *[len(loopPhases)]aios.PhaseEntered
-	specs    []aios.ToolSpec // the registry's specs for this step; nil until asked
+	phases   *[6]aios.PhaseEntered // the run's phase markers, one allocation for all
+	specs    []aios.ToolSpec       // the registry's specs for this step; nil until asked
 }
-
-var loopPhases = [...]aios.LoopPhase{aios.PhasePerceive, aios.PhaseGate, aios.PhaseDeliberate, aios.PhaseExecute, aios.PhaseCommit, aios.PhaseReflect}
 
 // phase returns the run's marker payload for p. Payloads are not changed
 // once added, so the markers of a run share one allocation.
 func (l *loop) phase(p aios.LoopPhase) aios.Payload {
 	if l.phases == nil {
-		l.phases = new([len(loopPhases)]aios.PhaseEntered)
-		for i, lp := range loopPhases {
-			l.phases[i].Phase = lp
-		}
+		l.phases = &[6]aios.PhaseEntered{{Phase: aios.PhasePerceive}, {Phase: aios.PhaseGate}, {Phase: aios.PhaseDeliberate},
+			{Phase: aios.PhaseExecute}, {Phase: aios.PhaseCommit}, {Phase: aios.PhaseReflect}}
 	}
 	for i := range l.phases {
 		if l.phases[i].Phase == p {
