@@ -40,22 +40,30 @@ func WithToolCallID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, callIDKey{}, id)
 }
 
-// parent returns ctx with the span new spans should hang under, and the
-// life.* attributes of the bound stream, if any.
-func (t *Telemetry) parent(ctx context.Context) (context.Context, *binding, []attribute.KeyValue) {
+// parent returns ctx with the span new spans should hang under, the bound
+// stream (nil when none) and the id of its open run.
+func (t *Telemetry) parent(ctx context.Context) (context.Context, *binding, string) {
 	b, _ := ctx.Value(bindingKey{}).(*binding)
 	if b == nil || b.runs != t.runs {
-		return ctx, nil, nil
+		return ctx, nil, ""
 	}
-	kv := []attribute.KeyValue{AttrSessionID.String(b.stream.Session), AttrBranchID.String(b.stream.Branch)}
 	sp, runID := t.runs.current(b.stream)
-	if runID != "" {
-		kv = append(kv, AttrRunID.String(runID))
-	}
 	if sp != nil && trace.SpanContextFromContext(ctx).SpanID() == b.span {
 		ctx = trace.ContextWithSpan(ctx, sp)
 	}
-	return ctx, b, kv
+	return ctx, b, runID
+}
+
+// appendAttrs appends the life.* attributes of the bound stream, if any.
+func (b *binding) appendAttrs(kv []attribute.KeyValue, runID string) []attribute.KeyValue {
+	if b == nil {
+		return kv
+	}
+	kv = append(kv, AttrSessionID.String(b.stream.Session), AttrBranchID.String(b.stream.Branch))
+	if runID != "" {
+		kv = append(kv, AttrRunID.String(runID))
+	}
+	return kv
 }
 
 // SpanContextFromEvent returns the trace context an event was journaled

@@ -2,6 +2,8 @@ package vigil
 
 import (
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -140,3 +142,32 @@ const (
 	// before semconv 1.37; written too for backends that still read it.
 	AttrGenAISystem = attribute.Key("gen_ai.system")
 )
+
+// metricKey names a cached group of metric attribute sets.
+type metricKey struct{ a, b, c string }
+
+// metricSets caches metric attribute sets by key, lock-free once made: a
+// set is sorted and allocated when built, which would cost every
+// measurement. Keys come from requests (model names), so the cache is
+// bounded; past the bound sets are built per call.
+type metricSets struct {
+	m sync.Map // metricKey -> value from build
+	n atomic.Int32
+}
+
+const maxCachedSets = 256
+
+func (c *metricSets) get(k metricKey, build func() any) any {
+	if v, ok := c.m.Load(k); ok {
+		return v
+	}
+	v := build()
+	if c.n.Load() >= maxCachedSets {
+		return v
+	}
+	if prev, loaded := c.m.LoadOrStore(k, v); loaded {
+		return prev
+	}
+	c.n.Add(1)
+	return v
+}

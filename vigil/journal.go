@@ -41,13 +41,14 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	// Observe first, so the append span hangs under the span the batch opens.
 	obs := make([]observation, len(events))
 	out := make([]aios.EventEnvelope, len(events))
-	for i, env := range events {
-		obs[i] = t.runs.observe(ctx, &env, false)
-		out[i] = env
+	for i := range events {
+		out[i] = events[i]
+		obs[i] = t.runs.observe(ctx, &out[i], false)
 	}
 	// An event with no span yet (the user message a run starts with) joins
 	// the span of the next event of its batch that has one.
-	var next trace.SpanContext
+	var next, hexSC trace.SpanContext
+	var tid, sid string // hex of hexSC: a batch's events share a few spans
 	for i := len(out) - 1; i >= 0; i-- {
 		sc := obs[i].sc
 		if sc.IsValid() {
@@ -56,16 +57,24 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 			sc = next
 		}
 		if out[i].TraceID() == "" && sc.IsValid() && sc.IsSampled() && !(t.skipDeltas && isDelta(out[i].Payload)) {
+			if !sc.Equal(hexSC) {
+				if sc.TraceID() != hexSC.TraceID() {
+					tid = sc.TraceID().String()
+				}
+				sid = sc.SpanID().String()
+				hexSC = sc
+			}
 			// A copy: the caller's metadata map is left alone.
 			md := make(map[string]string, len(out[i].Metadata)+2)
 			maps.Copy(md, out[i].Metadata)
+			md[aios.MetaTraceID] = tid
+			md[aios.MetaSpanID] = sid
 			out[i].Metadata = md
-			out[i].SetTrace(sc.TraceID().String(), sc.SpanID().String())
 		}
 	}
 
 	pctx, _, _ := t.parent(ctx)
-	var kv []attribute.KeyValue
+	kv := make([]attribute.KeyValue, 0, 4)
 	if len(events) > 0 {
 		kv = append(kv, AttrSessionID.String(events[0].SessionID), AttrBranchID.String(events[0].BranchID))
 		if events[0].RunID != "" {
@@ -76,7 +85,8 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		}
 	}
 	kv = append(kv, AttrBatchSize.Int(len(events)))
-	pctx, span := t.tracer.Start(pctx, "lago append", trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...))
+	// SpanKindInternal is the default kind.
+	pctx, span := t.tracer.Start(pctx, "lago append", trace.WithAttributes(kv...))
 
 	began := time.Now()
 	seqs, err := j.next.Append(pctx, out...)
@@ -87,7 +97,7 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		span.SetStatus(codes.Error, err.Error())
 		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 	} else if len(seqs) > 0 {
-		span.SetAttributes(AttrSeq.Int64(int64(seqs[len(seqs)-1])), attribute.Int64("life.seq.first", int64(seqs[0])))
+		span.SetAttributes(AttrSeq.Int64(int64(seqs[len(seqs)-1])), attrSeqFirst.Int64(int64(seqs[0])))
 	}
 	span.End()
 	mkv := t.inst.outcomeOK
@@ -114,10 +124,10 @@ func (j *journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 		pctx, _, _ := t.parent(ctx)
 		kv := []attribute.KeyValue{
 			AttrSessionID.String(q.Stream.Session), AttrBranchID.String(q.Stream.Branch),
-			attribute.Int64("life.seq.after", int64(q.After)),
+			attrSeqAfter.Int64(int64(q.After)),
 		}
 		if q.Until > 0 {
-			kv = append(kv, attribute.Int64("life.seq.until", int64(q.Until)))
+			kv = append(kv, attrSeqUntil.Int64(int64(q.Until)))
 		}
 		pctx, span := t.tracer.Start(pctx, "lago replay", trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...))
 		defer span.End()
@@ -151,6 +161,12 @@ func (j *journal) Head(ctx context.Context, stream aios.StreamID) (uint64, error
 func (j *journal) Subscribe(ctx context.Context, stream aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
 	return j.next.Subscribe(ctx, stream, after)
 }
+
+const (
+	attrSeqFirst = attribute.Key("life.seq.first")
+	attrSeqAfter = attribute.Key("life.seq.after")
+	attrSeqUntil = attribute.Key("life.seq.until")
+)
 
 // isDelta reports whether p is one piece of a stream (text or voice).
 func isDelta(p aios.Payload) bool {

@@ -32,6 +32,7 @@ func (t *Telemetry) WrapProvider(p aios.Provider) aios.Provider {
 type provider struct {
 	next aios.Provider
 	t    *Telemetry
+	sets metricSets // by provider, request model and response model
 }
 
 func (p *provider) Name() string { return p.next.Name() }
@@ -39,19 +40,27 @@ func (p *provider) Name() string { return p.next.Name() }
 // Unwrap returns the wrapped provider.
 func (p *provider) Unwrap() aios.Provider { return p.next }
 
+// chatSets are the metric attribute sets of a successful call, made once
+// per provider and models: computing a set sorts and allocates.
+type chatSets struct {
+	input, output, duration metric.MeasurementOption
+}
+
 func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[aios.ProviderEvent, error] {
 	return func(yield func(aios.ProviderEvent, error) bool) {
 		t := p.t
-		ctx, _, streamAttrs := t.parent(ctx)
+		ctx, b, runID := t.parent(ctx)
+		pname := p.next.Name()
 		name := "chat"
 		if req.Model != "" {
 			name += " " + req.Model
 		}
-		common := []attribute.KeyValue{semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(p.next.Name())}
+		kv := make([]attribute.KeyValue, 0, 12)
+		kv = append(kv, AttrGenAISystem.String(pname), semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(pname))
 		if req.Model != "" {
-			common = append(common, semconv.GenAIRequestModel(req.Model))
+			kv = append(kv, semconv.GenAIRequestModel(req.Model))
 		}
-		kv := append(append([]attribute.KeyValue{AttrGenAISystem.String(p.next.Name())}, common...), streamAttrs...)
+		kv = b.appendAttrs(kv, runID)
 		if req.MaxTokens > 0 {
 			kv = append(kv, semconv.GenAIRequestMaxTokens(int(req.MaxTokens)))
 		}
@@ -62,7 +71,7 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 			kv = append(kv, semconv.GenAIRequestTopP(*req.TopP))
 		}
 		kv = append(kv, semconv.GenAIRequestStream(true))
-		ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(kv...))
+		ctx, span := t.tracer.Start(ctx, name, spanKindClient, trace.WithAttributes(kv...))
 		if t.capture && span.IsRecording() {
 			t.captureRequest(span, req)
 		}
@@ -90,7 +99,7 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 					text.WriteString(ev.Text)
 				}
 			case aios.ProviderToolCall:
-				if ev.ToolCall != nil {
+				if ev.ToolCall != nil && t.capture {
 					calls = append(calls, *ev.ToolCall)
 				}
 			case aios.ProviderDone:
@@ -106,18 +115,20 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 		}
 		dur := time.Since(began)
 
-		metricAttrs := append([]attribute.KeyValue{}, common...)
+		// The response attributes in one call: each call may grow the
+		// span's attribute slice.
+		out := make([]attribute.KeyValue, 0, 8)
 		if !firstAt.IsZero() {
-			span.SetAttributes(semconv.GenAIResponseTimeToFirstChunk(firstAt.Sub(began).Seconds()))
+			out = append(out, semconv.GenAIResponseTimeToFirstChunk(firstAt.Sub(began).Seconds()))
 		}
+		var respModel string
 		if finish != nil {
-			var out []attribute.KeyValue
+			respModel = finish.Model
 			if finish.ResponseID != "" {
 				out = append(out, semconv.GenAIResponseID(finish.ResponseID))
 			}
 			if finish.Model != "" {
 				out = append(out, semconv.GenAIResponseModel(finish.Model))
-				metricAttrs = append(metricAttrs, semconv.GenAIResponseModel(finish.Model))
 				if req.Model == "" {
 					// The provider picked its default model: name the span after it.
 					span.SetName("chat " + finish.Model)
@@ -128,18 +139,6 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 			}
 			out = append(out, semconv.GenAIUsageInputTokens(int(finish.Usage.PromptTokens)),
 				semconv.GenAIUsageOutputTokens(int(finish.Usage.CompletionTokens)))
-			span.SetAttributes(out...)
-			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens),
-				metric.WithAttributes(append(metricAttrs, semconv.GenAITokenTypeInput)...))
-			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens),
-				metric.WithAttributes(append(metricAttrs, semconv.GenAITokenTypeOutput)...))
-			if price, ok := t.price(req.Model, finish.Model); ok {
-				cost := (float64(finish.Usage.PromptTokens)*price.InputPerMTok + float64(finish.Usage.CompletionTokens)*price.OutputPerMTok) / 1e6
-				t.inst.costEstimated.Add(ctx, cost, metric.WithAttributes(metricAttrs...))
-			}
-			if t.capture && span.IsRecording() {
-				t.captureResponse(span, text.String(), calls, finish.StopReason)
-			}
 		} else if streamErr == nil {
 			streamErr = errors.New("provider stream ended without a done event")
 		}
@@ -147,10 +146,45 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 			et := errorType(streamErr)
 			span.RecordError(streamErr)
 			span.SetStatus(codes.Error, streamErr.Error())
-			span.SetAttributes(semconv.ErrorTypeKey.String(et))
-			metricAttrs = append(metricAttrs, semconv.ErrorTypeKey.String(et))
+			out = append(out, semconv.ErrorTypeKey.String(et))
 		}
-		t.inst.opDuration.Record(ctx, dur.Seconds(), metric.WithAttributes(metricAttrs...))
+		span.SetAttributes(out...)
+		if t.capture && span.IsRecording() && finish != nil {
+			t.captureResponse(span, text.String(), calls, finish.StopReason)
+		}
+
+		metricAttrs := func(extra ...attribute.KeyValue) []attribute.KeyValue {
+			kv := make([]attribute.KeyValue, 0, 5)
+			kv = append(kv, semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(pname))
+			if req.Model != "" {
+				kv = append(kv, semconv.GenAIRequestModel(req.Model))
+			}
+			if respModel != "" {
+				kv = append(kv, semconv.GenAIResponseModel(respModel))
+			}
+			return append(kv, extra...)
+		}
+		if streamErr != nil {
+			t.inst.opDuration.Record(ctx, dur.Seconds(), metric.WithAttributes(metricAttrs(semconv.ErrorTypeKey.String(errorType(streamErr)))...))
+		}
+		if finish != nil {
+			sets := p.sets.get(metricKey{pname, req.Model, respModel}, func() any {
+				return &chatSets{
+					input:    metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeInput)...),
+					output:   metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeOutput)...),
+					duration: metric.WithAttributes(metricAttrs()...),
+				}
+			}).(*chatSets)
+			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens), sets.input)
+			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens), sets.output)
+			if price, ok := t.price(req.Model, finish.Model); ok {
+				cost := (float64(finish.Usage.PromptTokens)*price.InputPerMTok + float64(finish.Usage.CompletionTokens)*price.OutputPerMTok) / 1e6
+				t.inst.costEstimated.Add(ctx, cost, sets.duration)
+			}
+			if streamErr == nil {
+				t.inst.opDuration.Record(ctx, dur.Seconds(), sets.duration)
+			}
+		}
 		span.End()
 	}
 }
@@ -252,3 +286,8 @@ func (t *Telemetry) captureResponse(span trace.Span, text string, calls []aios.T
 		span.SetAttributes(semconv.GenAIOutputMessagesKey.String(string(b)))
 	}
 }
+
+// Span kind options, made once (WithSpanKind allocates a closure).
+var (
+	spanKindClient = trace.WithSpanKind(trace.SpanKindClient)
+)

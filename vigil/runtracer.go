@@ -74,15 +74,39 @@ func newRunTracer(t *Telemetry) *RunTracer {
 type observation struct {
 	sc     trace.SpanContext // written into the event's metadata
 	opened trace.Span        // the span the event opened, if any
-	ends   []func()          // span ends, run after the event is durable
+	// Spans to end once the event is durable: a few inline, the rest in
+	// more (a value type without closures, so observing allocates little).
+	ends   [3]trace.Span
+	nEnds  int
+	more   []trace.Span
+	endOpt trace.SpanEndOption // the event's timestamp, or nil for now
+}
+
+func (o *observation) addEnd(sp trace.Span) {
+	if o.nEnds < len(o.ends) {
+		o.ends[o.nEnds] = sp
+		o.nEnds++
+		return
+	}
+	o.more = append(o.more, sp)
 }
 
 func (o *observation) finish(seq uint64) {
 	if o.opened != nil && seq > 0 {
 		o.opened.SetAttributes(AttrSeq.Int64(int64(seq)))
 	}
-	for _, end := range o.ends {
-		end()
+	if o.nEnds == 0 {
+		return
+	}
+	var opts []trace.SpanEndOption // one slice for all the ends
+	if o.endOpt != nil {
+		opts = []trace.SpanEndOption{o.endOpt}
+	}
+	for _, sp := range o.ends[:o.nEnds] {
+		sp.End(opts...)
+	}
+	for _, sp := range o.more {
+		sp.End(opts...)
 	}
 }
 
@@ -210,15 +234,21 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		return observation{sc: trace.SpanContextFromContext(ctx)}
 	}
 	ts := env.Time()
-	var startOpts []trace.SpanStartOption
-	var endOpts []trace.SpanEndOption
+	var o observation
+	// One option carries the event's time to the start and the end of the
+	// spans it opens or closes (and saves the SDK a clock read).
+	var tsOpt trace.SpanEventOption
 	if replay || trustedTime(ts) {
-		startOpts = append(startOpts, trace.WithTimestamp(ts))
-		endOpts = append(endOpts, trace.WithTimestamp(ts))
+		tsOpt = trace.WithTimestamp(ts)
+		o.endOpt = tsOpt
 	}
+	var startOpts []trace.SpanStartOption // replay's derived chat and tool spans
+	var linkOpt trace.SpanStartOption
 	if replay {
+		startOpts = append(startOpts, tsOpt)
 		if orig, ok := SpanContextFromEvent(*env); ok {
-			startOpts = append(startOpts, trace.WithLinks(trace.Link{SpanContext: orig}))
+			linkOpt = trace.WithLinks(trace.Link{SpanContext: orig})
+			startOpts = append(startOpts, linkOpt)
 		}
 	}
 	// Stream ids go on the run span (and derived chat and tool spans);
@@ -227,7 +257,6 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 	if replay {
 		base = append(base, AttrReplay.Bool(true))
 	}
-	ids := []attribute.KeyValue{AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -236,13 +265,14 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		st = &streamState{}
 		r.streams[stream] = st
 	}
-	var o observation
 	endSpan := func(sp trace.Span, kv ...attribute.KeyValue) {
 		if sp == nil {
 			return
 		}
-		sp.SetAttributes(kv...)
-		o.ends = append(o.ends, func() { sp.End(endOpts...) })
+		if len(kv) > 0 {
+			sp.SetAttributes(kv...)
+		}
+		o.addEnd(sp)
 	}
 	parentCtx := func(sp trace.Span) context.Context {
 		if sp != nil {
@@ -250,8 +280,20 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		}
 		return ctx
 	}
-	start := func(parent context.Context, name string, kv ...attribute.KeyValue) trace.Span {
-		opts := append([]trace.SpanStartOption{trace.WithAttributes(append(kv, base...)...)}, startOpts...)
+	// start opens a span with attrs, an option made once per kind of span
+	// where it can be (see phaseAttrs), plus the event's time and link.
+	start := func(parent context.Context, name string, attrs trace.SpanStartOption) trace.Span {
+		opts := make([]trace.SpanStartOption, 1, 4)
+		opts[0] = attrs
+		if replay {
+			opts = append(opts, trace.WithAttributes(base...))
+		}
+		if tsOpt != nil {
+			opts = append(opts, tsOpt)
+		}
+		if linkOpt != nil {
+			opts = append(opts, linkOpt)
+		}
 		_, sp := r.t.tracer.Start(parent, name, opts...)
 		o.opened = sp
 		return sp
@@ -291,12 +333,13 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		}
 		closeRun(AttrRunReason.String("superseded"))
 		name := "invoke_agent"
-		kv := []attribute.KeyValue{
-			ids[0], ids[1],
+		kv := make([]attribute.KeyValue, 0, 10)
+		kv = append(kv,
+			AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID),
 			semconv.GenAIOperationNameInvokeAgent,
 			semconv.GenAIConversationID(env.SessionID),
 			AttrRunID.String(env.RunID),
-		}
+		)
 		if p.Provider != "" {
 			kv = append(kv, semconv.GenAIProviderNameKey.String(p.Provider), AttrGenAISystem.String(p.Provider))
 		}
@@ -307,15 +350,14 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		if id := env.AgentID(); id != "" {
 			kv = append(kv, semconv.GenAIAgentID(id))
 		}
-		run := start(ctx, name, kv...)
+		run := start(ctx, name, trace.WithAttributes(kv...))
 		push(frameRun, run)
 		st.runID = env.RunID
 		st.mark = ts
 		sc = run.SpanContext()
 	case *aios.StepStarted:
 		popTo(st.find(frameStep), true)
-		step := start(parentCtx(st.innermost()), "step "+strconv.FormatUint(uint64(p.Index), 10),
-			AttrStep.Int64(int64(p.Index)))
+		step := start(parentCtx(st.innermost()), stepName(p.Index), stepAttrs(p.Index))
 		push(frameStep, step)
 		st.mark = ts
 		sc = step.SpanContext()
@@ -328,7 +370,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		for len(st.stack) > 0 && st.stack[len(st.stack)-1].kind == framePhase {
 			popTo(len(st.stack)-1, true)
 		}
-		phase := start(parentCtx(st.innermost()), string(p.Phase), AttrPhase.String(string(p.Phase)))
+		phase := start(parentCtx(st.innermost()), string(p.Phase), phaseAttrs(p.Phase))
 		push(framePhase, phase)
 		st.mark = ts
 		sc = phase.SpanContext()
@@ -365,17 +407,17 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		st.dropPending(p.CallID, p.ToolName)
 		if replay {
 			from := st.toolStart(p.ToolName, ts, p.DurationMs)
-			r.replayTool(ctx, st, append(base, ids...), startOpts, from, ts, p.ToolName, p.CallID, p.Status != aios.SpanOK, string(p.Status))
+			r.replayTool(ctx, st, append(base, AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)), startOpts, from, ts, p.ToolName, p.CallID, p.Status != aios.SpanOK, string(p.Status))
 		}
 	case *aios.ToolCallFailed:
 		st.dropPending(p.CallID, p.ToolName)
 		if replay {
 			from := st.toolStart(p.ToolName, ts, 0)
-			r.replayTool(ctx, st, append(base, ids...), startOpts, from, ts, p.ToolName, p.CallID, true, p.Error)
+			r.replayTool(ctx, st, append(base, AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)), startOpts, from, ts, p.ToolName, p.CallID, true, p.Error)
 		}
 	case *aios.AssistantMessageCommitted:
 		if replay {
-			r.replayChat(ctx, st, append(base, ids...), startOpts, st.mark, ts, p.Model, p.TokenUsage)
+			r.replayChat(ctx, st, append(base, AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)), startOpts, st.mark, ts, p.Model, p.TokenUsage)
 			st.mark = ts
 		}
 	case *aios.ModeChanged:
@@ -514,6 +556,49 @@ func (r *RunTracer) replayChat(ctx context.Context, st *streamState, base []attr
 	opts = append(opts, trace.WithTimestamp(from))
 	_, sp := r.t.tracer.Start(ctx, name, opts...)
 	sp.End(trace.WithTimestamp(to))
+}
+
+// Span names and attribute options of the phases and first steps, made
+// once: a turn opens a dozen of these spans. Read-only after init.
+var (
+	phaseOpts = func() map[aios.LoopPhase]trace.SpanStartOption {
+		m := map[aios.LoopPhase]trace.SpanStartOption{}
+		for _, p := range []aios.LoopPhase{aios.PhasePerceive, aios.PhaseDeliberate, aios.PhaseGate,
+			aios.PhaseExecute, aios.PhaseCommit, aios.PhaseReflect, aios.PhaseSleep} {
+			m[p] = trace.WithAttributes(AttrPhase.String(string(p)))
+		}
+		return m
+	}()
+	stepNames, stepOpts = func() ([16]string, [16]trace.SpanStartOption) {
+		var names [16]string
+		var opts [16]trace.SpanStartOption
+		for i := range names {
+			names[i] = "step " + strconv.Itoa(i)
+			opts[i] = trace.WithAttributes(AttrStep.Int64(int64(i)))
+		}
+		return names, opts
+	}()
+)
+
+func phaseAttrs(p aios.LoopPhase) trace.SpanStartOption {
+	if o, ok := phaseOpts[p]; ok {
+		return o
+	}
+	return trace.WithAttributes(AttrPhase.String(string(p)))
+}
+
+func stepName(i uint32) string {
+	if int(i) < len(stepNames) {
+		return stepNames[i]
+	}
+	return "step " + strconv.FormatUint(uint64(i), 10)
+}
+
+func stepAttrs(i uint32) trace.SpanStartOption {
+	if int(i) < len(stepOpts) {
+		return stepOpts[i]
+	}
+	return trace.WithAttributes(AttrStep.Int64(int64(i)))
 }
 
 // trustedTime reports whether an event's timestamp is close enough to the

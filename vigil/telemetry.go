@@ -109,6 +109,7 @@ type Telemetry struct {
 	tracer     trace.Tracer
 	inst       *instruments
 	runs       *RunTracer
+	tools      metricSets // *toolInfo by tool name and description
 	capture    bool
 	redact     Redactor
 	pricing    map[string]Price

@@ -3,6 +3,7 @@ package vigil
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -24,13 +25,49 @@ func (t *Telemetry) WrapTool(tool aios.Tool) aios.Tool {
 	if w, ok := tool.(*wrappedTool); ok && w.t == t {
 		return tool
 	}
-	return &wrappedTool{next: tool, t: t, spec: tool.Spec()}
+	spec := tool.Spec()
+	info := t.tools.get(metricKey{a: spec.Name, b: spec.Description}, func() any { return newToolInfo(spec) }).(*toolInfo)
+	return &wrappedTool{next: tool, t: t, info: info}
 }
 
 type wrappedTool struct {
 	next aios.Tool
 	t    *Telemetry
-	spec aios.ToolSpec
+	info *toolInfo
+}
+
+// toolInfo is what a tool's spans and metrics share from call to call,
+// made once per tool (by name and description).
+type toolInfo struct {
+	name     string
+	spanName string
+	attrs    []attribute.KeyValue // start attributes, cap == len
+	// metric options of the outcomes that carry no Go error: by tool and
+	// outcome (executions, duration), by tool and error type (failures)
+	ok, toolErr, failToolErr metric.MeasurementOption
+}
+
+func newToolInfo(spec aios.ToolSpec) *toolInfo {
+	name := spec.Name
+	attrs := []attribute.KeyValue{
+		semconv.GenAIOperationNameExecuteTool,
+		semconv.GenAIToolName(name),
+		semconv.GenAIToolType("function"),
+	}
+	if spec.Description != "" {
+		attrs = append(attrs, semconv.GenAIToolDescription(spec.Description))
+	}
+	byOutcome := func(outcome string) metric.MeasurementOption {
+		return metric.WithAttributes(semconv.GenAIToolName(name), AttrToolOutcome.String(outcome))
+	}
+	return &toolInfo{
+		name:        name,
+		spanName:    "execute_tool " + name,
+		attrs:       slices.Clip(attrs),
+		ok:          byOutcome("ok"),
+		toolErr:     byOutcome("tool_error"),
+		failToolErr: metric.WithAttributes(semconv.GenAIToolName(name), semconv.ErrorTypeKey.String("tool_error")),
+	}
 }
 
 func (w *wrappedTool) Spec() aios.ToolSpec { return w.next.Spec() }
@@ -39,25 +76,20 @@ func (w *wrappedTool) Spec() aios.ToolSpec { return w.next.Spec() }
 func (w *wrappedTool) Unwrap() aios.Tool { return w.next }
 
 func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.ToolResult, error) {
-	t := w.t
-	ctx, b, streamAttrs := t.parent(ctx)
-	name := w.spec.Name
-	kv := append([]attribute.KeyValue{
-		semconv.GenAIOperationNameExecuteTool,
-		semconv.GenAIToolName(name),
-		semconv.GenAIToolType("function"),
-	}, streamAttrs...)
-	if w.spec.Description != "" {
-		kv = append(kv, semconv.GenAIToolDescription(w.spec.Description))
-	}
+	t, info := w.t, w.info
+	ctx, b, runID := t.parent(ctx)
+	kv := make([]attribute.KeyValue, 0, len(info.attrs)+4)
+	kv = append(kv, info.attrs...)
+	kv = b.appendAttrs(kv, runID)
 	callID, _ := ctx.Value(callIDKey{}).(string)
 	if callID == "" && b != nil {
-		callID = b.runs.claimCall(b.stream, name)
+		callID = b.runs.claimCall(b.stream, info.name)
 	}
 	if callID != "" {
 		kv = append(kv, semconv.GenAIToolCallID(callID))
 	}
-	ctx, span := t.tracer.Start(ctx, "execute_tool "+name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...))
+	// SpanKindInternal is the default kind.
+	ctx, span := t.tracer.Start(ctx, info.spanName, trace.WithAttributes(kv...))
 	defer span.End()
 	if t.capture && span.IsRecording() {
 		span.SetAttributes(semconv.GenAIToolCallArgumentsKey.String(string(t.redactArgs("tool_call.arguments", args))))
@@ -67,31 +99,31 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	res, err := w.next.Call(ctx, args)
 	dur := time.Since(began)
 
-	outcome := "ok"
-	mkv := []attribute.KeyValue{semconv.GenAIToolName(name)}
 	switch {
 	case err != nil:
-		outcome = "error"
 		et := errorType(err)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		span.SetAttributes(semconv.ErrorTypeKey.String(et))
-		mkv = append(mkv, semconv.ErrorTypeKey.String(et))
+		span.SetAttributes(semconv.ErrorTypeKey.String(et), AttrToolOutcome.String("error"))
+		byOutcome := metric.WithAttributes(semconv.GenAIToolName(info.name), AttrToolOutcome.String("error"))
+		t.inst.toolExec.Add(ctx, 1, byOutcome)
+		t.inst.toolFail.Add(ctx, 1, metric.WithAttributes(semconv.GenAIToolName(info.name), semconv.ErrorTypeKey.String(et)))
+		t.inst.toolDuration.Record(ctx, dur.Seconds(), byOutcome)
+		return res, err
 	case res.IsError:
-		outcome = "tool_error"
 		span.SetStatus(codes.Error, "tool returned an error result")
-		span.SetAttributes(semconv.ErrorTypeKey.String("tool_error"))
-		mkv = append(mkv, semconv.ErrorTypeKey.String("tool_error"))
+		span.SetAttributes(semconv.ErrorTypeKey.String("tool_error"), AttrToolOutcome.String("tool_error"))
+		t.inst.toolExec.Add(ctx, 1, info.toolErr)
+		t.inst.toolFail.Add(ctx, 1, info.failToolErr)
+		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.toolErr)
+	default:
+		span.SetAttributes(AttrToolOutcome.String("ok"))
+		t.inst.toolExec.Add(ctx, 1, info.ok)
+		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.ok)
 	}
-	span.SetAttributes(AttrToolOutcome.String(outcome))
-	if err == nil && t.capture && span.IsRecording() {
+	if t.capture && span.IsRecording() {
 		span.SetAttributes(semconv.GenAIToolCallResultKey.String(string(t.redactArgs("tool_call.result", res.Output))))
 	}
-	t.inst.toolExec.Add(ctx, 1, metric.WithAttributes(semconv.GenAIToolName(name), AttrToolOutcome.String(outcome)))
-	if outcome != "ok" {
-		t.inst.toolFail.Add(ctx, 1, metric.WithAttributes(mkv...))
-	}
-	t.inst.toolDuration.Record(ctx, dur.Seconds(), metric.WithAttributes(semconv.GenAIToolName(name), AttrToolOutcome.String(outcome)))
 	return res, err
 }
 
