@@ -326,6 +326,18 @@ func (r *Runtime) reconstruct(ctx context.Context, stream aios.StreamID) (*Sessi
 	return st, nil
 }
 
+// refold rebuilds s's state from the journal. On failure the state is
+// marked stale, to be rebuilt at the next load.
+func (r *Runtime) refold(ctx context.Context, s *session) {
+	st, err := r.reconstruct(ctx, s.stream)
+	if err != nil {
+		r.log.Warn("rebuilding the state after another writer's events failed", "session", s.stream.Session, "branch", s.stream.Branch, "err", err)
+		s.stale = true
+		return
+	}
+	s.state, s.stale = st, false
+}
+
 // catchUp folds events another writer appended since the state was built.
 func (r *Runtime) catchUp(ctx context.Context, s *session) error {
 	head, err := r.cfg.Journal.Head(ctx, s.stream)
@@ -404,17 +416,20 @@ func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
 			evs[i].Seq = seqs[i]
 		}
 	}
-	// Another writer (the autonomic gate journals mode changes) may have
-	// appended in between: the cached fold missed its events, so rebuild
-	// it from the journal at the next load.
-	if len(seqs) > 0 && seqs[0] != b.s.state.LastSeq+1 {
-		b.s.stale = true
-	}
+	// Another writer (the autonomic gate journals outages, a merge its
+	// marker) may have appended since the state was folded: the seqs then
+	// leave a gap, and the fold is rebuilt from the journal, which now
+	// holds this batch too. A run relies on this instead of asking for the
+	// journal's head first: its first flush comes before the model call.
+	gap := len(seqs) > 0 && seqs[0] != b.s.state.LastSeq+1
 	if n := len(seqs); n > 0 && seqs[n-1] > b.s.state.LastSeq {
 		b.s.state.LastSeq = seqs[n-1]
 	}
 	b.s.sinceSnapshot += len(evs)
-	if b.r.cfg.Snapshots != nil && b.s.sinceSnapshot >= b.r.cfg.SnapshotEvery {
+	if gap {
+		b.r.refold(ctx, b.s)
+	}
+	if !b.s.stale && b.r.cfg.Snapshots != nil && b.s.sinceSnapshot >= b.r.cfg.SnapshotEvery {
 		b.r.snapshot(ctx, b.s)
 	}
 	return evs, nil

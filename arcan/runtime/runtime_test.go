@@ -675,3 +675,69 @@ func TestAppendsPerTurn(t *testing.T) {
 		}
 	}
 }
+
+// Events another writer appends to a session's stream between runs are in
+// the fold before the next model call; those appended during a run are in
+// it by the run's next flush. Either way the cached state stays what a
+// replay gives (state patch versions included).
+func TestOtherWritersFolded(t *testing.T) {
+	ctx := context.Background()
+	ids := aios.NewULIDGenerator(nil, nil)
+	for _, during := range []bool{false, true} {
+		f := setup(t, nil, reply{text: "one"}, reply{text: "two"}, reply{text: "three"})
+		foreign := func() {
+			t.Helper()
+			evs := []aios.EventEnvelope{aios.NewEnvelope(ids, aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.UserMessage{Content: "from elsewhere"})}
+			if !during { // a patch mid-run would race the run's own (its base version is taken before the flush)
+				evs = append(evs, aios.NewEnvelope(ids, aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.StatePatchCommitted{NewVersion: 2, Patch: aios.StatePatch{
+					BaseVersion: 1, Ops: []aios.PatchOp{{Op: aios.OpSet, Path: "/note", Value: json.RawMessage(`"x"`)}},
+				}}))
+			}
+			if _, err := f.j.Append(ctx, evs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		opts := RunOptions{Input: "b"}
+		if during {
+			opts.OnAccepted = func(string) { foreign() } // input durable, model not yet asked
+		} else {
+			foreign()
+		}
+		if _, err := f.rt.Run(ctx, f.id, opts); err != nil {
+			t.Fatalf("during=%v: %v", during, err)
+		}
+		if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "c"}); err != nil {
+			t.Fatalf("during=%v: %v", during, err)
+		}
+		saw := func(i int) string {
+			var seen []string
+			for _, m := range f.p.requests[i].Messages {
+				seen = append(seen, m.Content)
+			}
+			return strings.Join(seen, " ")
+		}
+		want := []string{"a", "a one from elsewhere b", "a one from elsewhere b two c"}
+		if during {
+			want = []string{"a", "a one b", "a one b from elsewhere two c"}
+		}
+		for i, w := range want {
+			if got := saw(i); got != w {
+				t.Errorf("during=%v: model call %d saw %q, want %q", during, i+1, got, w)
+			}
+		}
+		s := f.rt.sessions[f.id]
+		s.mu.Lock()
+		live, _ := s.state.Encode()
+		s.mu.Unlock()
+		replay, err := Reconstruct(ctx, f.j, f.id)
+		if err != nil {
+			t.Fatalf("during=%v: %v", during, err)
+		}
+		if r, _ := replay.Encode(); string(live) != string(r) {
+			t.Errorf("during=%v: cached state is not the replay:\n%s\n%s", during, live, r)
+		}
+	}
+}
