@@ -116,10 +116,18 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 		s.mu.Unlock()
 		return Result{}, fmt.Errorf("%w: %s", ErrRunActive, id)
 	}
-	// No catchUp (a read of the journal's head per run): the writers that
+	// No catchUp (a read of the journal's head) per run: the writers that
 	// share a session stream (the gate's outage note, a merge's marker) do
 	// not change the run state judged here, and the run's first flush,
 	// before any model call, rebuilds the fold if they wrote (batch.flush).
+	// A stream folded empty may have been created since (a fork), with
+	// its parent's events: that one is asked.
+	if s.state.LastSeq == 0 {
+		if err := r.catchUp(ctx, s); err != nil {
+			s.mu.Unlock()
+			return Result{}, err
+		}
+	}
 	prev := s.state.Run
 	unfinished := prev != nil && (prev.Status == RunRunning || prev.Status == RunAwaitingApproval)
 	if resume && !unfinished {

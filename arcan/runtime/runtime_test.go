@@ -741,3 +741,36 @@ func TestOtherWritersFolded(t *testing.T) {
 		}
 	}
 }
+
+// A stream cached while empty and written since by another (as a fork is
+// created with its parent's events) is read before the run is judged: an
+// interrupted run found there is finished first.
+func TestRunOnStreamCreatedSinceCached(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, nil, reply{text: "old done"}, reply{text: "new done"})
+	branch := aios.StreamID{Session: f.id.Session, Branch: "fork"}
+	if st, err := f.rt.State(ctx, branch); err != nil || st.LastSeq != 0 {
+		t.Fatalf("%v %+v", err, st)
+	}
+	ids := aios.NewULIDGenerator(nil, nil)
+	started := aios.NewEnvelope(ids, aios.SystemClock{}, branch.Session, branch.Branch, &aios.RunStarted{Provider: "script"})
+	started.RunID = "r0"
+	if _, err := f.j.Append(ctx, aios.NewEnvelope(ids, aios.SystemClock{}, branch.Session, branch.Branch, &aios.UserMessage{Content: "old"}), started); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rt.Run(ctx, branch, RunOptions{Input: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for e, err := range f.j.Read(ctx, aios.ReadQuery{Stream: branch}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := e.Payload.(*aios.RunFinished); ok {
+			got = append(got, e.RunID+":"+p.FinalAnswer)
+		}
+	}
+	if len(got) != 2 || got[0] != "r0:old done" {
+		t.Fatalf("runs finished: %q, want the interrupted r0 first", got)
+	}
+}
