@@ -73,15 +73,18 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		}
 	}
 
-	pctx, _, _ := t.parent(ctx)
+	// The append span hangs under the batch's last span, else the caller's.
+	var pctx context.Context
+	if n := len(obs); n > 0 && obs[n-1].sc.IsValid() {
+		pctx = trace.ContextWithSpanContext(ctx, obs[n-1].sc)
+	} else {
+		pctx, _, _ = t.parent(ctx)
+	}
 	kv := make([]attribute.KeyValue, 0, 4)
 	if len(events) > 0 {
 		kv = append(kv, AttrSessionID.String(events[0].SessionID), AttrBranchID.String(events[0].BranchID))
 		if events[0].RunID != "" {
 			kv = append(kv, AttrRunID.String(events[0].RunID))
-		}
-		if sc := obs[len(obs)-1].sc; sc.IsValid() {
-			pctx = trace.ContextWithSpanContext(pctx, sc)
 		}
 	}
 	kv = append(kv, AttrBatchSize.Int(len(events)))

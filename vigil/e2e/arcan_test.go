@@ -35,6 +35,13 @@ type stack struct {
 // tool, list_dir, and with vigil's decorators around every port.
 func openStack(t testing.TB, tel *vigil.Telemetry, noSync bool) stack {
 	t.Helper()
+	return openStackWrapped(t, tel, noSync, nil)
+}
+
+// openStackWrapped is openStack with wrap, if not nil, around the lago
+// journal (under vigil's decorator).
+func openStackWrapped(t testing.TB, tel *vigil.Telemetry, noSync bool, wrap func(aios.Journal) aios.Journal) stack {
+	t.Helper()
 	dir := t.TempDir()
 	ws := filepath.Join(dir, "workspace")
 	if err := os.MkdirAll(ws, 0o700); err != nil {
@@ -65,8 +72,12 @@ func openStack(t testing.TB, tel *vigil.Telemetry, noSync bool) stack {
 	if len(reg.Specs()) != 1 {
 		t.Fatalf("praxis has no %s tool", mock.ListDir)
 	}
+	var port aios.Journal = j
+	if wrap != nil {
+		port = wrap(port)
+	}
 	rt, err := runtime.New(runtime.Config{
-		Journal:  tel.WrapJournal(j),
+		Journal:  tel.WrapJournal(port),
 		Provider: tel.WrapProvider(mock.New()),
 		Tools:    tel.WrapRegistry(reg),
 		AgentID:  "agent-e2e",
