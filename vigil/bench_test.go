@@ -3,6 +3,7 @@ package vigil
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -160,4 +161,57 @@ func BenchmarkSDKSpanFloor(b *testing.B) {
 	}
 	_ = tp.ForceFlush(ctx)
 	b.ReportMetric(float64(processCPU()-cpu)/1e3/float64(b.N), "cpu-µs/turn")
+}
+
+// BenchmarkSDKSpanFloorIdle is BenchmarkSDKSpanFloor's 21 spans in four
+// bursts, each after the goroutine sat idle for a while as a turn does
+// while the journal fsyncs, interleaved with the same waits without spans:
+// µs-added-p50 is what the SDK alone adds to such a turn's wall time. Work
+// that follows an idle wait runs slower than in a tight loop (cold caches,
+// a woken processor), so this floor is well above the tight loop's.
+func BenchmarkSDKSpanFloorIdle(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithBatcher(discardExporter{}))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr := tp.Tracer("floor")
+	attrs := trace.WithAttributes(AttrSessionID.String("s"), AttrBranchID.String("main"), AttrRunID.String("r"), AttrPhase.String("execute"))
+	ctx := context.Background()
+	turn := func(spans bool) time.Duration {
+		var busy time.Duration
+		var root trace.Span
+		rctx := ctx
+		for burst := range 4 {
+			time.Sleep(500 * time.Microsecond)
+			start := time.Now()
+			if spans {
+				if burst == 0 {
+					rctx, root = tr.Start(ctx, "invoke_agent", attrs)
+				}
+				for range 5 {
+					_, sp := tr.Start(rctx, "child", attrs)
+					sp.End()
+				}
+				if burst == 3 {
+					root.End()
+				}
+			}
+			busy += time.Since(start)
+		}
+		return busy
+	}
+	var with, without []time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			with, without = append(with, turn(true)), append(without, turn(false))
+		} else {
+			without, with = append(without, turn(false)), append(with, turn(true))
+		}
+	}
+	b.ReportMetric(float64(median(with)-median(without))/1e3, "µs-added-p50")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
