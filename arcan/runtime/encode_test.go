@@ -92,8 +92,9 @@ func TestGatingFieldsEqualCoversEveryField(t *testing.T) {
 	}
 }
 
-// BenchmarkRunStatePatch: folding the one state patch a run commits (the
-// aios patch application: decode the values, copy the document, set paths).
+// BenchmarkRunStatePatch: building and folding the one state patch a run
+// commits (its set ops are checked and kept, decoded only when the
+// document is read).
 func BenchmarkRunStatePatch(b *testing.B) {
 	st := NewSessionState(aios.StreamID{Session: "s", Branch: "main"})
 	run := &RunState{ID: "01JABCDEFGHJKMNPQRSTVWXYZ0", Iterations: 2, ToolCalls: 1, Usage: aios.TokenUsage{PromptTokens: 40, CompletionTokens: 20, TotalTokens: 60}}
