@@ -202,6 +202,16 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 			fv.SetUint(n)
 			return nil
 		}
+	case f.kind == reflect.Pointer && len(r) > 0 && r[0] >= '0' && r[0] <= '9':
+		// optional unsigned numbers (schema_version)
+		if et := fv.Type().Elem(); et.Kind() >= reflect.Uint8 && et.Kind() <= reflect.Uint64 {
+			if n, err := strconv.ParseUint(string(r), 10, et.Bits()); err == nil {
+				p := reflect.New(et)
+				p.Elem().SetUint(n)
+				fv.Set(p)
+				return nil
+			}
+		}
 	}
 	return json.Unmarshal(r, fv.Addr().Interface())
 }
@@ -220,9 +230,31 @@ func stringMap(r []byte) (map[string]string, bool) {
 		if len(v) < 2 || v[0] != '"' || !plainString(v[1:len(v)-1]) {
 			return nil, false
 		}
-		m[string(kv.key)] = string(v[1 : len(v)-1])
+		m[metaKey(kv.key)] = string(v[1 : len(v)-1])
 	}
 	return m, true
+}
+
+// metaKey returns the kernel's metadata keys without allocating: they are on
+// nearly every event.
+func metaKey(k []byte) string {
+	switch string(k) {
+	case MetaDigest:
+		return MetaDigest
+	case MetaAgentID:
+		return MetaAgentID
+	case MetaTraceID:
+		return MetaTraceID
+	case MetaSpanID:
+		return MetaSpanID
+	case MetaActor:
+		return MetaActor
+	case MetaSchema:
+		return MetaSchema
+	case MetaCorrelationID:
+		return MetaCorrelationID
+	}
+	return string(k)
 }
 
 // plainString reports whether s needs no unescaping and holds no control
