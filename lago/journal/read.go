@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/lifeos/life/aios"
@@ -75,29 +76,50 @@ func plan(tx *bolt.Tx, st aios.StreamID) ([]segment, streamMeta, bool, error) {
 // without decoding: the fast path for replication, export and SSE.
 func (j *Journal) ReadRaw(ctx context.Context, q aios.ReadQuery) iter.Seq2[RawEvent, error] {
 	return func(yield func(RawEvent, error) bool) {
+		for chunk, err := range j.rawChunks(ctx, q, true) {
+			if err != nil {
+				yield(RawEvent{}, err)
+				return
+			}
+			for _, ev := range chunk {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// rawChunks yields the events of q in chunks of at most readChunk, one read
+// transaction each. With reuse the chunk's slice is reused by the next one.
+func (j *Journal) rawChunks(ctx context.Context, q aios.ReadQuery, reuse bool) iter.Seq2[[]RawEvent, error] {
+	return func(yield func([]RawEvent, error) bool) {
 		after, n := q.After, 0
 		var buf []RawEvent
 		for {
 			if err := ctx.Err(); err != nil {
-				yield(RawEvent{}, err)
+				yield(nil, err)
 				return
 			}
 			want := readChunk
 			if q.Limit > 0 {
 				want = min(want, q.Limit-n)
 			}
+			if !reuse {
+				buf = nil
+			}
 			var err error
 			buf, err = j.readChunk(q.Stream, after, q.Until, want, buf[:0])
 			if err != nil {
-				yield(RawEvent{}, err)
+				yield(nil, err)
 				return
 			}
-			for _, ev := range buf {
-				if !yield(ev, nil) {
+			if len(buf) > 0 {
+				if !yield(buf, nil) {
 					return
 				}
-				after = ev.Seq
-				n++
+				after = buf[len(buf)-1].Seq
+				n += len(buf)
 			}
 			if len(buf) < want || (q.Limit > 0 && n >= q.Limit) {
 				return
@@ -161,8 +183,110 @@ func max64i(a, b int) int {
 
 // Read yields the decoded events of a stream in seq order (aios.Journal).
 // A parent's events before the fork point come first for a branch.
+//
+// A read longer than one chunk is decoded by a worker per processor, a few
+// chunks ahead of the consumer: decoding costs ten times the read, so a
+// replay goes at the speed of all cores. A short read stays on the caller's
+// goroutine.
 func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.EventEnvelope, error] {
-	return decodeRaw(j.ReadRaw(ctx, q))
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(aios.EventEnvelope{}, err)
+			return
+		}
+		want := readChunk
+		if q.Limit > 0 {
+			want = min(want, q.Limit)
+		}
+		first, err := j.readChunk(q.Stream, q.After, q.Until, want, nil)
+		if err != nil {
+			yield(aios.EventEnvelope{}, err)
+			return
+		}
+		if len(first) < readChunk || q.Limit == len(first) {
+			// the whole read: no workers
+			out, err := decodeChunk(first)
+			for _, e := range out {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if err != nil {
+				yield(aios.EventEnvelope{}, err)
+			}
+			return
+		}
+		rest := q
+		rest.After = first[len(first)-1].Seq
+		if q.Limit > 0 {
+			rest.Limit = q.Limit - len(first)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		order := make(chan *decodeJob, runtime.GOMAXPROCS(0))
+		go func() {
+			defer close(order)
+			send := func(raw []RawEvent, err error) bool {
+				jb := &decodeJob{err: err, done: make(chan struct{})}
+				if err != nil {
+					close(jb.done)
+				} else {
+					go func() {
+						defer close(jb.done)
+						jb.out, jb.err = decodeChunk(raw)
+					}()
+				}
+				select {
+				case order <- jb:
+					return err == nil
+				case <-ctx.Done():
+					return false
+				}
+			}
+			if !send(first, nil) {
+				return
+			}
+			for raw, err := range j.rawChunks(ctx, rest, false) {
+				if !send(raw, err) {
+					return
+				}
+			}
+		}()
+		for jb := range order {
+			<-jb.done
+			for _, e := range jb.out {
+				if !yield(e, nil) {
+					cancel()
+					return
+				}
+			}
+			if jb.err != nil {
+				yield(aios.EventEnvelope{}, jb.err)
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// decodeJob is one chunk being decoded for Read.
+type decodeJob struct {
+	out  []aios.EventEnvelope
+	err  error
+	done chan struct{}
+}
+
+// decodeChunk decodes raw up to the first event that does not decode.
+func decodeChunk(raw []RawEvent) ([]aios.EventEnvelope, error) {
+	out := make([]aios.EventEnvelope, 0, len(raw))
+	for _, r := range raw {
+		e, err := aios.DecodeEnvelope(r.Data)
+		if err != nil {
+			return out, fmt.Errorf("%w: seq %d: %w", ErrCorrupt, r.Seq, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func decodeRaw(raw iter.Seq2[RawEvent, error]) iter.Seq2[aios.EventEnvelope, error] {

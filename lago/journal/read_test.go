@@ -1,0 +1,112 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestReadAcrossChunks covers the parallel decode of reads longer than one
+// chunk: order, limits, early stop, and a corrupt event in a later chunk.
+func TestReadAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	j := openTemp(t)
+	st := aios.StreamID{Session: "long", Branch: "main"}
+	const n = 3*readChunk + 100
+	batch := make([]aios.EventEnvelope, 0, 1000)
+	for i := range n {
+		batch = append(batch, mkEvent(fmt.Sprint("e", i), st.Session, st.Branch, fmt.Sprint("text ", i)))
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := j.Append(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	tests := []struct {
+		name      string
+		q         aios.ReadQuery
+		stopAfter int // consumer stops after this many (0: never)
+		first     uint64
+		count     int
+	}{
+		{"all", aios.ReadQuery{}, 0, 1, n},
+		{"exactly one chunk", aios.ReadQuery{Limit: readChunk}, 0, 1, readChunk},
+		{"limit across chunks", aios.ReadQuery{Limit: readChunk + 7}, 0, 1, readChunk + 7},
+		{"after and until", aios.ReadQuery{After: 100, Until: 2*readChunk + 500}, 0, 101, 2*readChunk + 400},
+		{"after near the end", aios.ReadQuery{After: n - 10}, 0, n - 9, 10},
+		{"early stop in the second chunk", aios.ReadQuery{}, readChunk + 3, 1, readChunk + 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			q := tc.q
+			q.Stream = st
+			got := 0
+			for e, err := range j.Read(ctx, q) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := tc.first + uint64(got); e.Seq != want {
+					t.Fatalf("event %d has seq %d, want %d", got, e.Seq, want)
+				}
+				if want := fmt.Sprint("text ", e.Seq-1); e.Payload.(*aios.UserMessage).Content != want {
+					t.Fatalf("seq %d has content %q", e.Seq, e.Payload.(*aios.UserMessage).Content)
+				}
+				got++
+				if got == tc.stopAfter {
+					break
+				}
+			}
+			if got != tc.count {
+				t.Fatalf("read %d events, want %d", got, tc.count)
+			}
+			waitGoroutines(t, before)
+		})
+	}
+
+	t.Run("corrupt event in a later chunk", func(t *testing.T) {
+		const bad = 2*readChunk + 10
+		err := j.db.Update(func(tx *bolt.Tx) error {
+			return eachEvent(tx, streamKey(st), bad, bad, func(_, g uint64, data []byte) (bool, error) {
+				v := tx.Bucket(bktLog).Get(gkey(g))
+				rec := append([]byte(nil), v[:len(v)-len(data)]...)
+				return false, tx.Bucket(bktLog).Put(gkey(g), append(rec, `{"not json`...))
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		var readErr error
+		for _, err := range j.Read(ctx, aios.ReadQuery{Stream: st}) {
+			if err != nil {
+				readErr = err
+				break
+			}
+			got++
+		}
+		if got != bad-1 || !errors.Is(readErr, ErrCorrupt) {
+			t.Fatalf("read %d events then %v; want %d then ErrCorrupt", got, readErr, bad-1)
+		}
+	})
+}
+
+// waitGoroutines fails when goroutines started by a read outlive it.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	for range 200 {
+		if runtime.NumGoroutine() <= want {
+			return
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d goroutines after the read, %d before", runtime.NumGoroutine(), want)
+}
