@@ -89,8 +89,10 @@ type Journal struct {
 	// idsMu guards pending: event ids stored but not yet in the ids bucket
 	// (id -> seq(8) + stream key). The committer holds it across a commit
 	// so a reader never sees an event whose id is in neither place.
-	idsMu      sync.RWMutex
-	pending    map[string][]byte
+	idsMu   sync.RWMutex
+	pending map[string][]byte
+	// pendingIdx are the stream index entries of the same events.
+	pendingIdx []idxEntry
 	idsThrough uint64
 
 	notifyMu sync.Mutex
@@ -414,11 +416,13 @@ func (j *Journal) commit(batch []*appendReq) {
 		j.gseq = ts.gseq
 		if flushed {
 			j.pending = map[string][]byte{}
+			j.pendingIdx = j.pendingIdx[:0]
 			j.idsThrough = ts.gseq
 		} else {
 			for id, v := range ts.staged {
 				j.pending[id] = v
 			}
+			j.pendingIdx = append(j.pendingIdx, ts.idx...)
 		}
 		stored := ts.stored
 		j.wake(touched, events, stored) // before the acks, so Stats agrees with them
@@ -568,6 +572,7 @@ type txState struct {
 	gseq   uint64
 	stored uint64
 	staged map[string][]byte // new event ids -> seq(8) + stream key
+	idx    []idxEntry        // the index entries of the new events
 }
 
 // lookupID finds a stored event id: staged in this tx, pending, or indexed.
@@ -585,7 +590,7 @@ func (j *Journal) lookupID(tx *bolt.Tx, ts *txState, id string) []byte {
 // records since the mark to the stream index, and moves the indexed-through
 // mark to the transaction's last gseq.
 func (j *Journal) flushIDs(tx *bolt.Tx, ts *txState) error {
-	if err := indexTail(tx, j.idsThrough, ts.gseq); err != nil {
+	if err := putIndex(tx, slices.Concat(j.pendingIdx, ts.idx)); err != nil {
 		return err
 	}
 	ids := tx.Bucket(bktIDs)
@@ -631,6 +636,7 @@ func (j *Journal) reindexTail(tx *bolt.Tx) error {
 		binary.BigEndian.PutUint64(idv, seq)
 		copy(idv[8:], key)
 		j.pending[head.EventID] = idv
+		j.pendingIdx = append(j.pendingIdx, idxEntry{key: string(key), seq: seq, g: binary.BigEndian.Uint64(k)})
 	}
 	return nil
 }
@@ -647,6 +653,7 @@ func (j *Journal) Flush(ctx context.Context) error {
 	})
 	if err == nil {
 		j.pending = map[string][]byte{}
+		j.pendingIdx = j.pendingIdx[:0]
 		j.idsThrough = j.gseq
 	}
 	return err
@@ -696,6 +703,7 @@ func (j *Journal) apply(tx *bolt.Tx, ts *txState, batch []prepared) ([]uint64, [
 		binary.BigEndian.PutUint64(idv, seq)
 		copy(idv[8:], p.key)
 		ts.staged[p.id] = idv
+		ts.idx = append(ts.idx, idxEntry{key: p.key, seq: seq, g: *gseq})
 		m.Head = seq
 		m.Digest = digest
 		over[p.key] = m

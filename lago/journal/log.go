@@ -2,10 +2,12 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -167,25 +169,26 @@ func eventAt(tx *bolt.Tx, key string, seq uint64) ([]byte, error) {
 	return out, err
 }
 
-// indexTail writes the index entries of the log records after the indexed
-// mark (those of tx included) up to through.
-func indexTail(tx *bolt.Tx, from, through uint64) error {
+// idxEntry is one stream index entry: (stream key, seq) -> gseq.
+type idxEntry struct {
+	key    string
+	seq, g uint64
+}
+
+// putIndex writes index entries (those of the log records after the indexed
+// mark, kept in memory since their commit).
+func putIndex(tx *bolt.Tx, es []idxEntry) error {
 	ix := tx.Bucket(bktIndex)
 	ix.FillPercent = fillPercent
-	type entry struct{ k, g []byte }
-	var es []entry
-	c := tx.Bucket(bktLog).Cursor()
-	for k, v := c.Seek(gkey(from + 1)); k != nil && binary.BigEndian.Uint64(k) <= through; k, v = c.Next() {
-		rk, seq, _, ok := parseLog(v)
-		if !ok {
-			return fmt.Errorf("%w: log record %x: bad format", ErrCorrupt, k)
-		}
-		es = append(es, entry{evKey(string(rk), seq), append([]byte(nil), k...)})
-	}
 	// in key order: a stream's entries then go to its last page in a row
-	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	slices.SortFunc(es, func(a, b idxEntry) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
 	for _, e := range es {
-		if err := ix.Put(e.k, e.g); err != nil {
+		if err := ix.Put(evKey(e.key, e.seq), gkey(e.g)); err != nil {
 			return err
 		}
 	}
