@@ -128,6 +128,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := mk(rawBoltRunner(filepath.Join(dir, "raw.db"), cfg.SyncOps)); err != nil {
 		return nil, err
 	}
+	if err := mk(rawGroupRunner(filepath.Join(dir, "group.log"), 64, max(cfg.SyncOps, 64*cfg.PerWriter))); err != nil {
+		return nil, err
+	}
 	if err := mk(writersRunner(filepath.Join(dir, "single.db"), 1, cfg.SyncOps, cfg.Sessions, "lago single writer append")); err != nil {
 		return nil, err
 	}
@@ -143,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}
-	var rawFsync, rawBolt, single, w64 Row
+	var rawFsync, rawBolt, rawGroup, single, w64 Row
 	for i, r := range runners {
 		row := r.finish()
 		res.Rows = append(res.Rows, row)
@@ -153,6 +156,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case i == 1:
 			rawBolt = row
 		case i == 2:
+			rawGroup = row
+		case i == 3:
 			single = row
 		case row.Name == "lago 64 concurrent writers":
 			w64 = row
@@ -173,6 +178,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if w64.Ops > 0 {
 		res.Ratios = append(res.Ratios, fmt.Sprintf("lago 64 writers / single writer rate: %.1fx (target >= 30x)", w64.Rate/single.Rate))
 	}
+	res.Ratios = append(res.Ratios, fmt.Sprintf("raw group commit 64 writers / raw fsync rate: %.1fx (the same ratio with nothing but the file: no encoding, hashing or bbolt)", rawGroup.Rate/rawFsync.Rate))
 	for _, r := range rows {
 		if r.Name == "replay raw bytes" {
 			res.Ratios = append(res.Ratios, fmt.Sprintf("raw replay: %.2fM events/s (target >= 1M/s)", r.Rate/1e6))
@@ -243,6 +249,91 @@ func rawFsyncRunner(path string, ops int) (*runner, error) {
 			lat = append(lat, time.Since(t))
 		}
 		return lat, nil
+	}
+	return r, nil
+}
+
+// rawGroupRunner is the physical ceiling of group commit: n writers hand
+// 450-byte records to one goroutine that appends what is queued (after the
+// same brief yield as the journal's committer) and fdatasyncs once per batch.
+func rawGroupRunner(path string, n, total int) (*runner, error) {
+	r := &runner{row: Row{Name: fmt.Sprintf("raw file group commit, %d writers", n)}, ops: total / n * n}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return r, err
+	}
+	type req struct{ done chan error }
+	reqs := make(chan req, n)
+	quit := make(chan struct{})
+	stopped := make(chan struct{})
+	var batches, events int
+	r.close = func() { close(quit); <-stopped; f.Close() }
+	r.note = func() string { return fmt.Sprintf("%.1f events/commit", float64(events)/float64(max(batches, 1))) }
+	rec := []byte(strings.Repeat("x", 449) + "\n")
+	go func() {
+		defer close(stopped)
+		var buf []byte
+		for {
+			var batch []req
+			select {
+			case q := <-reqs:
+				batch = append(batch, q)
+			case <-quit:
+				return
+			}
+			for idle := 0; idle < 3; {
+				select {
+				case q := <-reqs:
+					batch = append(batch, q)
+					idle = 0
+				default:
+					if len(batch) < 4 {
+						idle = 3
+						break
+					}
+					runtime.Gosched()
+					idle++
+				}
+			}
+			buf = buf[:0]
+			for range batch {
+				buf = append(buf, rec...)
+			}
+			_, err := f.Write(buf)
+			if err == nil {
+				err = unix.Fdatasync(int(f.Fd()))
+			}
+			for _, q := range batch {
+				q.done <- err
+			}
+			batches++
+			events += len(batch)
+		}
+	}()
+	r.do = func(ctx context.Context, k int) ([]time.Duration, error) {
+		per := max(k/n, 1)
+		lats := make([][]time.Duration, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for w := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				q := req{done: make(chan error, 1)}
+				for range per {
+					t := time.Now()
+					reqs <- q
+					if err := <-q.done; err != nil {
+						errs <- err
+						return
+					}
+					lats[w] = append(lats[w], time.Since(t))
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return slices.Concat(lats...), <-errs
 	}
 	return r, nil
 }

@@ -20,7 +20,7 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rows) != 8 {
+	if len(res.Rows) != 9 {
 		t.Fatalf("%d rows", len(res.Rows))
 	}
 	for _, r := range res.Rows {
