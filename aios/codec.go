@@ -179,6 +179,103 @@ func decodeMembers(ms []member, v any, typeName, skip string) (map[string]json.R
 	return extra, nil
 }
 
+// decodeFast decodes the members of an envelope with no reflection when
+// every value is in the plain shape the journal writes (strings without
+// escapes, unsigned integers, a metadata object of plain strings) and every
+// required field is there. Otherwise it returns false and w is to be decoded
+// by decodeMembers, which gives the same result on the plain shape and the
+// errors on the rest (FuzzEnvelopeFastPath checks both agree).
+func (w *envelopeFields) decodeFast(ms []member) bool {
+	const (
+		hasEventID = 1 << iota
+		hasSession
+		hasBranch
+		hasTimestamp
+		hasPayload
+		required = hasEventID | hasSession | hasBranch | hasTimestamp | hasPayload
+	)
+	seen := 0
+	for _, m := range ms {
+		v := m.val
+		if isNull(v) {
+			return false
+		}
+		switch string(m.key) {
+		case "event_id":
+			seen |= hasEventID
+			if !plainStringValue(v, &w.EventID) {
+				return false
+			}
+		case "session_id":
+			seen |= hasSession
+			if !plainStringValue(v, &w.SessionID) {
+				return false
+			}
+		case "branch_id":
+			seen |= hasBranch
+			if !plainStringValue(v, &w.BranchID) {
+				return false
+			}
+		case "run_id":
+			if !plainStringValue(v, &w.RunID) {
+				return false
+			}
+		case "parent_id":
+			if !plainStringValue(v, &w.ParentID) {
+				return false
+			}
+		case "seq":
+			if !uintValue(v, 64, &w.Seq) {
+				return false
+			}
+		case "timestamp":
+			seen |= hasTimestamp
+			if !uintValue(v, 64, &w.Timestamp) {
+				return false
+			}
+		case "schema_version":
+			var n uint64
+			if !uintValue(v, 8, &n) {
+				return false
+			}
+			sv := uint8(n)
+			w.SchemaVersion = &sv
+		case "payload":
+			seen |= hasPayload
+			w.Payload = v
+		case "metadata":
+			md, ok := stringMap(v)
+			if !ok {
+				return false
+			}
+			w.Metadata = md
+		}
+	}
+	return seen&required == required
+}
+
+// plainStringValue sets *dst from a JSON string with nothing to unescape.
+func plainStringValue(v []byte, dst *string) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || !plainString(v[1:len(v)-1]) {
+		return false
+	}
+	*dst = string(v[1 : len(v)-1])
+	return true
+}
+
+// uintValue sets *dst from a JSON unsigned integer that fits in bits.
+func uintValue(v []byte, bits int, dst *uint64) bool {
+	if len(v) == 0 || v[0] < '0' || v[0] > '9' {
+		return false
+	}
+	n, err := strconv.ParseUint(string(v), 10, bits)
+	if err != nil {
+		return false
+	}
+	*dst = n
+	return true
+}
+
 // decodeField decodes one value, with fast paths for the plain strings and
 // unsigned integers that make up most of an envelope.
 func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
@@ -220,9 +317,13 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 // reflection; ok is false when anything needs the general decoder.
 func stringMap(r []byte) (map[string]string, bool) {
 	var buf [8]member
-	ms, err := objectMembers(r, buf[:0])
-	if err != nil {
-		return nil, false
+	// r is a value of a validated document (see its callers)
+	ms, ok := membersOfValid(r, buf[:0])
+	if !ok {
+		var err error
+		if ms, err = objectMembers(r, buf[:0]); err != nil {
+			return nil, false
+		}
 	}
 	m := make(map[string]string, len(ms))
 	for _, kv := range ms {

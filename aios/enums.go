@@ -153,6 +153,14 @@ func (m EconomicMode) Valid() bool       { return slices.Contains(economicModes,
 func (m EconomicMode) Rank() int { return max(slices.Index(economicModes, string(m)), 0) }
 
 func decodeEnum(b []byte, name string, allowed []string) (string, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		// the allowed value itself: no unescaping, no allocation
+		for _, a := range allowed {
+			if string(b[1:len(b)-1]) == a {
+				return a, nil
+			}
+		}
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)

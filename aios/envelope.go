@@ -128,10 +128,18 @@ type envelopeFields struct {
 // top-level keys are dropped, as the reference does.
 func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
 	var w envelopeFields
-	if _, err := decodeObject(raw, &w, "envelope", ""); err != nil {
-		return err
+	var buf [16]member
+	ms, err := objectMembers(raw, buf[:0])
+	if err != nil {
+		return &DecodeError{Type: "envelope", Err: err}
 	}
-	p, extra, err := unmarshalPayload(w.Payload)
+	if !w.decodeFast(ms) {
+		w = envelopeFields{}
+		if _, err := decodeMembers(ms, &w, "envelope", ""); err != nil {
+			return err
+		}
+	}
+	p, extra, err := unmarshalPayload(w.Payload, true)
 	if err != nil {
 		return err
 	}

@@ -62,16 +62,23 @@ func marshalPayload(p Payload, extra map[string]json.RawMessage) ([]byte, error)
 // UnmarshalPayload decodes one payload object. Unknown types come back as
 // [*Unknown]; malformed known types are a [*DecodeError].
 func UnmarshalPayload(raw []byte) (Payload, error) {
-	p, _, err := unmarshalPayload(raw)
+	p, _, err := unmarshalPayload(raw, false)
 	return p, err
 }
 
 // unmarshalPayload also returns the keys a known kind did not define.
-func unmarshalPayload(raw []byte) (Payload, map[string]json.RawMessage, error) {
+// validated says raw is a value of a document already scanned whole.
+func unmarshalPayload(raw []byte, validated bool) (Payload, map[string]json.RawMessage, error) {
 	var buf [16]member
-	ms, err := objectMembers(raw, buf[:0])
-	if err != nil {
-		return nil, nil, &DecodeError{Field: "payload", Err: err}
+	ms, ok := []member(nil), false
+	if validated {
+		ms, ok = membersOfValid(raw, buf[:0])
+	}
+	if !ok {
+		var err error
+		if ms, err = objectMembers(raw, buf[:0]); err != nil {
+			return nil, nil, &DecodeError{Field: "payload", Err: err}
+		}
 	}
 	var rawType []byte
 	for _, m := range ms {
@@ -83,8 +90,10 @@ func unmarshalPayload(raw []byte) (Payload, map[string]json.RawMessage, error) {
 		return &Unknown{Raw: compactJSON(raw)}, nil, nil
 	}
 	var t string
-	if err := json.Unmarshal(rawType, &t); err != nil {
-		return nil, nil, &DecodeError{Field: "type", Err: err}
+	if !plainStringValue(rawType, &t) {
+		if err := json.Unmarshal(rawType, &t); err != nil {
+			return nil, nil, &DecodeError{Field: "type", Err: err}
+		}
 	}
 	if t == "Custom" {
 		return unmarshalCustom(ms)

@@ -1,6 +1,7 @@
 package aios
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -187,6 +188,13 @@ func skipArray(data []byte, i, depth int) (int, error) {
 func skipString(data []byte, i int) (int, bool, error) {
 	escaped := false
 	for i++; i < len(data); i++ {
+		// plain bytes first: one table load in the common case
+		for i < len(data) && plainStringByte[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			break
+		}
 		switch c := data[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
@@ -214,6 +222,15 @@ func skipString(data []byte, i int) (int, bool, error) {
 	}
 	return 0, false, syntaxErr(data, i, "unterminated string")
 }
+
+// plainStringByte marks the bytes a JSON string holds as they are: not a
+// quote, a backslash or a control character. Read only.
+var plainStringByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
@@ -265,4 +282,98 @@ func skipNumber(data []byte, i int) (int, error) {
 		i = j
 	}
 	return i, nil
+}
+
+// membersOfValid splits an object that an earlier scan has validated (a
+// value inside a validated document) into its members, only looking for
+// where things end. ok is false when a key has escapes or non-ASCII bytes:
+// objectMembers then gives the keys as encoding/json decodes them.
+func membersOfValid(data []byte, buf []member) (ms []member, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return buf, true
+	}
+	for i < len(data) && data[i] == '"' {
+		end := endOfValidString(data, i)
+		key := data[i+1 : end-1]
+		for _, c := range key {
+			if c == '\\' || c >= utf8.RuneSelf {
+				return nil, false
+			}
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(data, i+1)
+		vStart := i
+		i = endOfValidValue(data, i)
+		buf = append(buf, member{key: key, val: data[vStart:i]})
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return nil, false
+		}
+		if data[i] == '}' {
+			return buf, true
+		}
+		i = skipSpace(data, i+1) // the ','
+	}
+	return nil, false
+}
+
+// endOfValidValue returns the offset after the valid JSON value at data[i].
+func endOfValidValue(data []byte, i int) int {
+	if i >= len(data) {
+		return i
+	}
+	switch data[i] {
+	case '"':
+		return endOfValidString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = endOfValidString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for ; i < len(data); i++ { // a number or a literal
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// endOfValidString returns the offset after the valid JSON string at
+// data[i] == '"': the first quote not escaped by an odd run of backslashes.
+func endOfValidString(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			break
+		}
+		j += k
+		n := 0
+		for b := j - 1; b > i && data[b] == '\\'; b-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1
+		}
+	}
+	return len(data)
 }

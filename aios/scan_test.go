@@ -3,6 +3,7 @@ package aios
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 )
@@ -87,4 +88,75 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})
+}
+
+// FuzzFastPathsAgree: on any document the validating scanner accepts, the
+// splitter for validated values finds the same members, and the envelope's
+// reflection-free decoder, when it applies, decodes what the general one
+// does.
+func FuzzFastPathsAgree(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":"x","c":{"d":[1,{"e":"\"}"}]},"f":true}`,
+		` { "k\u00e9" : "v" , "x" : [ ] } `,
+		`{"event_id":"E","session_id":"S","branch_id":"main","seq":3,"timestamp":1,"payload":{"type":"PhaseEntered","phase":"deliberate"},"metadata":{"digest":"ab","agent_id":"a\\b"},"schema_version":1}`,
+		`{"event_id":"E","session_id":"S","branch_id":"main","timestamp":1,"payload":{"type":"UserMessage","content":"hi"},"schema_version":300}`,
+		`{"event_id":null,"session_id":"S","branch_id":"main","timestamp":1,"payload":{}}`,
+		`{"a":"\\\\","b":"\\\"","c":-1.5e3,"d":null}`,
+		typicalEnvelope,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		slow, err := objectMembers(raw, []member{}) // a nil buffer only validates
+		if err != nil {
+			return
+		}
+		if fast, ok := membersOfValid(raw, nil); ok && !equalMembers(fast, slow) {
+			t.Fatalf("members differ:\nfast %q\nslow %q", fast, slow)
+		}
+		var fast envelopeFields
+		if !fast.decodeFast(slow) {
+			return
+		}
+		var general envelopeFields
+		if _, err := decodeMembers(slow, &general, "envelope", ""); err != nil {
+			t.Fatalf("fast path decoded what the general decoder rejects: %v", err)
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Fatalf("decoders differ:\nfast    %+v\ngeneral %+v", fast, general)
+		}
+	})
+}
+
+func equalMembers(a, b []member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].key, b[i].key) || !bytes.Equal(a[i].val, b[i].val) {
+			return false
+		}
+	}
+	return true
+}
+
+const typicalEnvelope = `{"event_id":"01M84DDAEC9D8GBZ0GK9MRNK7J","session_id":"S","branch_id":"main","run_id":"R","seq":42,"timestamp":1795400000000000,"payload":{"type":"PhaseEntered","phase":"deliberate"},"metadata":{"digest":"4f1b","span_id":"7c7a","trace_id":"0734"},"schema_version":1}`
+
+// TestFastPathTakesTypicalEnvelope keeps FuzzFastPathsAgree meaningful: the
+// journal's usual envelope goes the reflection-free way.
+func TestFastPathTakesTypicalEnvelope(t *testing.T) {
+	ms, err := objectMembers([]byte(typicalEnvelope), []member{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fast, general envelopeFields
+	if !fast.decodeFast(ms) {
+		t.Fatal("typical envelope not decoded by the fast path")
+	}
+	if _, err := decodeMembers(ms, &general, "envelope", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fast, general) {
+		t.Fatalf("decoders differ:\nfast    %+v\ngeneral %+v", fast, general)
+	}
 }
