@@ -185,7 +185,7 @@ func decodeMembers(ms []member, v any, typeName, skip string) (map[string]json.R
 // required field is there. Otherwise it returns false and w is to be decoded
 // by decodeMembers, which gives the same result on the plain shape and the
 // errors on the rest (FuzzEnvelopeFastPath checks both agree).
-func (w *envelopeFields) decodeFast(ms []member) bool {
+func (w *envelopeFields) decodeFast(ms []member, d *Decoder) bool {
 	const (
 		hasEventID = 1 << iota
 		hasSession
@@ -208,16 +208,16 @@ func (w *envelopeFields) decodeFast(ms []member) bool {
 			}
 		case "session_id":
 			seen |= hasSession
-			if !plainStringValue(v, &w.SessionID) {
+			if !sharedStringValue(v, &w.SessionID, d, func(d *Decoder) *string { return &d.session }) {
 				return false
 			}
 		case "branch_id":
 			seen |= hasBranch
-			if !plainStringValue(v, &w.BranchID) {
+			if !sharedStringValue(v, &w.BranchID, d, func(d *Decoder) *string { return &d.branch }) {
 				return false
 			}
 		case "run_id":
-			if !plainStringValue(v, &w.RunID) {
+			if !sharedStringValue(v, &w.RunID, d, func(d *Decoder) *string { return &d.run }) {
 				return false
 			}
 		case "parent_id":
@@ -238,8 +238,7 @@ func (w *envelopeFields) decodeFast(ms []member) bool {
 			if !uintValue(v, 8, &n) {
 				return false
 			}
-			sv := uint8(n)
-			w.SchemaVersion = &sv
+			w.SchemaVersion = &schemaVersions[n]
 		case "payload":
 			seen |= hasPayload
 			w.Payload = v
@@ -262,6 +261,33 @@ func plainStringValue(v []byte, dst *string) bool {
 	*dst = string(v[1 : len(v)-1])
 	return true
 }
+
+// sharedStringValue is plainStringValue reusing the string the decoder d
+// (if any) last saw in the same field when the bytes are equal.
+func sharedStringValue(v []byte, dst *string, d *Decoder, field func(*Decoder) *string) bool {
+	if d == nil {
+		return plainStringValue(v, dst)
+	}
+	last := field(d)
+	if len(v) >= 2 && len(*last) == len(v)-2 && *last == string(v[1:len(v)-1]) && v[0] == '"' {
+		*dst = *last
+		return true
+	}
+	if !plainStringValue(v, dst) {
+		return false
+	}
+	*last = *dst
+	return true
+}
+
+// schemaVersions backs the decoded *uint8 schema versions, so that decoding
+// one allocates nothing. Read only.
+var schemaVersions = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = uint8(i)
+	}
+	return t
+}()
 
 // uintValue sets *dst from a JSON unsigned integer that fits in bits.
 func uintValue(v []byte, bits int, dst *uint64) bool {

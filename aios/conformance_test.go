@@ -286,3 +286,22 @@ func TestFloatEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestDecoderMatchesDecodeEnvelope: one Decoder over every fixture event
+// (sessions, branches and runs interleaved) gives what DecodeEnvelope gives.
+func TestDecoderMatchesDecodeEnvelope(t *testing.T) {
+	var dec aios.Decoder
+	for _, name := range fixtures {
+		var items []json.RawMessage
+		if err := json.Unmarshal(readFixture(t, name), &items); err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range items {
+			want, wantErr := aios.DecodeEnvelope(it)
+			got, err := dec.Decode(it)
+			if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s event %d: Decoder gave %+v, %v; DecodeEnvelope %+v, %v", name, i, got, err, want, wantErr)
+			}
+		}
+	}
+}

@@ -127,13 +127,32 @@ type envelopeFields struct {
 // an unknown payload type is not an error (it becomes [*Unknown]). Unknown
 // top-level keys are dropped, as the reference does.
 func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
+	return e.decode(raw, nil)
+}
+
+// Decoder decodes envelopes as [DecodeEnvelope] does, sharing the session,
+// branch and run ids that repeat from one envelope to the next instead of
+// allocating them again: for reading a stream. Its zero value is ready; it
+// is not safe for concurrent use.
+type Decoder struct {
+	session, branch, run string
+}
+
+// Decode decodes one envelope.
+func (d *Decoder) Decode(raw []byte) (EventEnvelope, error) {
+	var e EventEnvelope
+	err := e.decode(raw, d)
+	return e, err
+}
+
+func (e *EventEnvelope) decode(raw []byte, d *Decoder) error {
 	var w envelopeFields
 	var buf [16]member
 	ms, err := objectMembers(raw, buf[:0])
 	if err != nil {
 		return &DecodeError{Type: "envelope", Err: err}
 	}
-	if !w.decodeFast(ms) {
+	if !w.decodeFast(ms, d) {
 		w = envelopeFields{}
 		if _, err := decodeMembers(ms, &w, "envelope", ""); err != nil {
 			return err

@@ -74,3 +74,22 @@ func ExampleNewULIDGenerator() {
 	fmt.Println(len(a), a < b)
 	// Output: 26 true
 }
+
+// A Decoder reads the envelopes of a stream, sharing the ids that repeat.
+func ExampleDecoder() {
+	var dec aios.Decoder
+	for _, raw := range []string{
+		`{"event_id":"E1","session_id":"S1","branch_id":"main","seq":1,"timestamp":1,"payload":{"type":"UserMessage","content":"hi"}}`,
+		`{"event_id":"E2","session_id":"S1","branch_id":"main","seq":2,"timestamp":2,"payload":{"type":"UserMessage","content":"and again"}}`,
+	} {
+		e, err := dec.Decode([]byte(raw))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(e.Seq, e.SessionID, e.Payload.Type())
+	}
+	// Output:
+	// 1 S1 UserMessage
+	// 2 S1 UserMessage
+}

@@ -115,7 +115,7 @@ func FuzzFastPathsAgree(f *testing.F) {
 			t.Fatalf("members differ:\nfast %q\nslow %q", fast, slow)
 		}
 		var fast envelopeFields
-		if !fast.decodeFast(slow) {
+		if !fast.decodeFast(slow, nil) {
 			return
 		}
 		var general envelopeFields
@@ -150,7 +150,7 @@ func TestFastPathTakesTypicalEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	var fast, general envelopeFields
-	if !fast.decodeFast(ms) {
+	if !fast.decodeFast(ms, nil) {
 		t.Fatal("typical envelope not decoded by the fast path")
 	}
 	if _, err := decodeMembers(ms, &general, "envelope", ""); err != nil {

@@ -279,8 +279,9 @@ type decodeJob struct {
 // decodeChunk decodes raw up to the first event that does not decode.
 func decodeChunk(raw []RawEvent) ([]aios.EventEnvelope, error) {
 	out := make([]aios.EventEnvelope, 0, len(raw))
+	var dec aios.Decoder
 	for _, r := range raw {
-		e, err := aios.DecodeEnvelope(r.Data)
+		e, err := dec.Decode(r.Data)
 		if err != nil {
 			return out, fmt.Errorf("%w: seq %d: %w", ErrCorrupt, r.Seq, err)
 		}
@@ -291,12 +292,13 @@ func decodeChunk(raw []RawEvent) ([]aios.EventEnvelope, error) {
 
 func decodeRaw(raw iter.Seq2[RawEvent, error]) iter.Seq2[aios.EventEnvelope, error] {
 	return func(yield func(aios.EventEnvelope, error) bool) {
+		var dec aios.Decoder
 		for r, err := range raw {
 			if err != nil {
 				yield(aios.EventEnvelope{}, err)
 				return
 			}
-			e, err := aios.DecodeEnvelope(r.Data)
+			e, err := dec.Decode(r.Data)
 			if err != nil {
 				yield(aios.EventEnvelope{}, fmt.Errorf("%w: seq %d: %w", ErrCorrupt, r.Seq, err))
 				return
