@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -266,9 +267,11 @@ func rawGroupRunner(path string, n, total int) (*runner, error) {
 	reqs := make(chan req, n)
 	quit := make(chan struct{})
 	stopped := make(chan struct{})
-	var batches, events int
+	var batches, events atomic.Int64 // read by note while the committer runs
 	r.close = func() { close(quit); <-stopped; f.Close() }
-	r.note = func() string { return fmt.Sprintf("%.1f events/commit", float64(events)/float64(max(batches, 1))) }
+	r.note = func() string {
+		return fmt.Sprintf("%.1f events/commit", float64(events.Load())/float64(max(batches.Load(), 1)))
+	}
 	rec := []byte(strings.Repeat("x", 449) + "\n")
 	go func() {
 		defer close(stopped)
@@ -306,8 +309,8 @@ func rawGroupRunner(path string, n, total int) (*runner, error) {
 			for _, q := range batch {
 				q.done <- err
 			}
-			batches++
-			events += len(batch)
+			batches.Add(1)
+			events.Add(int64(len(batch)))
 		}
 	}()
 	r.do = func(ctx context.Context, k int) ([]time.Duration, error) {
