@@ -50,6 +50,9 @@ type SessionState struct {
 	Version   uint64             `json:"version"`
 	Doc       json.RawMessage    `json:"doc"` // current after Encode, Clone or Document
 	Closed    bool               `json:"closed,omitempty"`
+	// PatchConflicts counts the state patches the fold rejected: each was
+	// based on a version another writer's patch had already replaced.
+	PatchConflicts uint64 `json:"patch_conflicts,omitempty"`
 
 	doc      any  // Doc decoded, kept so each patch does not re-parse it
 	docReady bool // doc holds the document (nil is a valid one: JSON null)
@@ -151,8 +154,12 @@ func (s *SessionState) MarshalJSON() ([]byte, error) {
 func (s *SessionState) Encode() ([]byte, error) { return s.MarshalJSON() }
 
 // Apply folds one event into the state. It fails only on a state patch
-// that does not apply; every other event is accepted (unknown kinds are
-// counted and ignored).
+// whose ops do not apply; every other event is accepted (unknown kinds are
+// counted and ignored). Writers on one stream are not serialised beyond the
+// journal's order, so two patches may be based on the same version: the
+// first in the journal wins, and a later one is rejected (counted in
+// PatchConflicts, the document unchanged), alike in the live fold and in a
+// replay. The runtime re-bases its own rejected patches (batch.flush).
 func (s *SessionState) Apply(e aios.EventEnvelope) error {
 	if e.Seq > s.LastSeq {
 		s.LastSeq = e.Seq
@@ -280,6 +287,10 @@ func (s *SessionState) call(id string) *CallState {
 }
 
 func (s *SessionState) applyPatch(p aios.StatePatch) error {
+	if p.BaseVersion != s.Version {
+		s.PatchConflicts++
+		return nil
+	}
 	if s.deferSets(p) {
 		return nil
 	}
