@@ -466,7 +466,8 @@ func runSummary(run *RunState, status string) json.RawMessage {
 
 // commitRunState journals a StatePatchCommitted that records how the run
 // ended under /runs/last in the state document, so state subscribers see
-// it as a patch.
+// it as a patch. Its ops are blind sets, so re-basing them keeps their
+// meaning.
 func (l *loop) commitRunState(status string) {
 	l.lock()
 	defer l.unlock()
@@ -476,10 +477,13 @@ func (l *loop) commitRunState(status string) {
 	}
 	last := runSummary(run, status)
 	count := strconv.AppendUint(nil, uint64(l.s.state.Runs), 10) // as json.Marshal writes it
-	l.b.add(&aios.StatePatchCommitted{NewVersion: l.s.state.Version + 1, Patch: aios.StatePatch{
+	e := l.b.add(&aios.StatePatchCommitted{NewVersion: l.s.state.Version + 1, Patch: aios.StatePatch{
 		BaseVersion: l.s.state.Version,
 		Ops:         []aios.PatchOp{{Op: aios.OpSet, Path: "/runs/last", Value: last}, {Op: aios.OpSet, Path: "/runs/count", Value: count}},
 	}})
+	// Based on the version folded now; if another writer's patch lands
+	// first in the journal, the flush re-bases it.
+	l.b.rebase = e.EventID
 }
 
 func (l *loop) checkBudget(run RunState) error {

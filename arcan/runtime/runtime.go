@@ -215,20 +215,26 @@ func Reconstruct(ctx context.Context, j aios.Journal, stream aios.StreamID) (*Se
 		return nil, err
 	}
 	st := NewSessionState(stream)
-	if err := foldFrom(ctx, j, st, 0); err != nil {
+	if err := foldFrom(ctx, j, st, 0, nil); err != nil {
 		return nil, err
 	}
 	st.Document()
 	return st, nil
 }
 
-func foldFrom(ctx context.Context, j aios.Journal, st *SessionState, after uint64) error {
+// foldFrom folds the events after seq after into st; rejected, when set, is
+// told the seq of each state patch the fold rejects.
+func foldFrom(ctx context.Context, j aios.Journal, st *SessionState, after uint64, rejected func(seq uint64)) error {
 	for e, err := range j.Read(ctx, aios.ReadQuery{Stream: aios.StreamID{Session: st.Session, Branch: st.Branch}, After: after}) {
 		if err != nil {
 			return fmt.Errorf("runtime: read %s/%s: %w", st.Session, st.Branch, err)
 		}
+		n := st.PatchConflicts
 		if err := st.Apply(e); err != nil {
 			return fmt.Errorf("runtime: fold seq %d: %w", e.Seq, err)
+		}
+		if rejected != nil && st.PatchConflicts != n {
+			rejected(e.Seq)
 		}
 	}
 	return nil
@@ -259,7 +265,7 @@ func (r *Runtime) load(ctx context.Context, stream aios.StreamID) (*session, err
 			continue
 		}
 		if s.state == nil || s.stale {
-			st, err := r.reconstruct(ctx, stream)
+			st, err := r.reconstruct(ctx, stream, 0, nil)
 			if err != nil {
 				s.mu.Unlock()
 				return nil, err
@@ -303,11 +309,15 @@ func (r *Runtime) evictLocked() {
 }
 
 // reconstruct starts from the latest usable snapshot and folds the tail.
-func (r *Runtime) reconstruct(ctx context.Context, stream aios.StreamID) (*SessionState, error) {
+// With before > 0 only a snapshot of the events before seq before is used,
+// so that rejected sees every patch the fold rejects from there on.
+func (r *Runtime) reconstruct(ctx context.Context, stream aios.StreamID, before uint64, rejected func(seq uint64)) (*SessionState, error) {
 	st := NewSessionState(stream)
 	if r.cfg.Snapshots != nil {
 		seq, data, err := r.cfg.Snapshots.Latest(ctx, stream)
 		switch {
+		case err == nil && before > 0 && seq >= before:
+			// folded from the start instead
 		case err == nil:
 			head, herr := r.cfg.Journal.Head(ctx, stream)
 			var snap SessionState
@@ -320,22 +330,30 @@ func (r *Runtime) reconstruct(ctx context.Context, stream aios.StreamID) (*Sessi
 			r.log.Warn("snapshot unreadable, replaying the whole journal", "err", err)
 		}
 	}
-	if err := foldFrom(ctx, r.cfg.Journal, st, st.LastSeq); err != nil {
+	if err := foldFrom(ctx, r.cfg.Journal, st, st.LastSeq, rejected); err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
-// refold rebuilds s's state from the journal. On failure the state is
-// marked stale, to be rebuilt at the next load.
-func (r *Runtime) refold(ctx context.Context, s *session) {
-	st, err := r.reconstruct(ctx, s.stream)
+// refold rebuilds s's state from the journal after another writer's events
+// showed up before seq from, and returns the seqs from there on of the
+// state patches the fold rejected. On failure the state is marked stale,
+// to be rebuilt at the next load.
+func (r *Runtime) refold(ctx context.Context, s *session, from uint64) ([]uint64, error) {
+	var rejected []uint64
+	st, err := r.reconstruct(ctx, s.stream, from, func(seq uint64) {
+		if seq >= from {
+			rejected = append(rejected, seq)
+		}
+	})
 	if err != nil {
 		r.log.Warn("rebuilding the state after another writer's events failed", "session", s.stream.Session, "branch", s.stream.Branch, "err", err)
 		s.stale = true
-		return
+		return nil, err
 	}
 	s.state, s.stale = st, false
+	return rejected, nil
 }
 
 // catchUp folds events another writer appended since the state was built.
@@ -345,7 +363,7 @@ func (r *Runtime) catchUp(ctx context.Context, s *session) error {
 		return fmt.Errorf("runtime: head: %w", err)
 	}
 	if head > s.state.LastSeq {
-		return foldFrom(ctx, r.cfg.Journal, s.state, s.state.LastSeq)
+		return foldFrom(ctx, r.cfg.Journal, s.state, s.state.LastSeq, nil)
 	}
 	return nil
 }
@@ -356,6 +374,11 @@ type batch struct {
 	s      *session
 	runID  string
 	events []aios.EventEnvelope
+	// rebase is the event id of a pending state patch of the runtime's own
+	// (a run's summary: sets computed from the fold), re-based if another
+	// writer's patch takes its version first; rebased is the one appended.
+	rebase, rebased string
+	rejected        []aios.EventEnvelope // patches the fold rejected in the last flush
 }
 
 func (r *Runtime) batch(s *session, runID string) *batch {
@@ -399,13 +422,55 @@ func (b *batch) reuse(evs []aios.EventEnvelope) {
 	}
 }
 
-// flush appends the pending events and returns them with their seqs.
+// maxRebases bounds how often one state patch of the runtime's is re-based
+// after losing its version to other writers' patches.
+const maxRebases = 8
+
+// flush appends the pending events and returns them with their seqs. A
+// state patch of the runtime's own that the journal shows another writer's
+// patch preceded (so the fold rejects it) is appended again on the version
+// now current, with the same ops: the version a patch is based on is
+// settled by the journal's order, which only the append reveals. Other
+// rejected patches are left in b.rejected for the caller.
 func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
+	b.rejected = b.rejected[:0]
+	evs, err := b.appendOnce(ctx)
+	for n := 0; err == nil; n++ {
+		var lost *aios.StatePatchCommitted
+		for i, e := range b.rejected {
+			if e.EventID == b.rebased {
+				lost, _ = e.Payload.(*aios.StatePatchCommitted)
+				b.rejected = slices.Delete(b.rejected, i, i+1)
+				break
+			}
+		}
+		b.rebased = ""
+		if lost == nil {
+			break
+		}
+		if n == maxRebases {
+			return evs, fmt.Errorf("runtime: state patch rejected %d times, other writers keep patching %s/%s first: %w",
+				n+1, b.s.stream.Session, b.s.stream.Branch, aios.ErrVersionConflict)
+		}
+		v := b.s.state.Version // the refolded state: the journal's
+		e := b.add(&aios.StatePatchCommitted{NewVersion: v + 1, Patch: aios.StatePatch{BaseVersion: v, Ops: lost.Patch.Ops}})
+		b.rebase = e.EventID
+		var more []aios.EventEnvelope
+		more, err = b.appendOnce(ctx)
+		evs = append(evs, more...)
+	}
+	return evs, err
+}
+
+// appendOnce appends the pending events. The state patches among them
+// that the fold, rebuilt after another writer's events, rejected are added
+// to b.rejected (and b.rebased names the batch's own one).
+func (b *batch) appendOnce(ctx context.Context) ([]aios.EventEnvelope, error) {
 	if len(b.events) == 0 {
 		return nil, nil
 	}
 	evs := b.events
-	b.events = nil
+	b.events, b.rebased, b.rebase = nil, b.rebase, ""
 	seqs, err := b.r.cfg.Journal.Append(ctx, evs...)
 	if err != nil {
 		b.s.stale = true // ahead of the journal now: rebuilt on next load
@@ -427,7 +492,19 @@ func (b *batch) flush(ctx context.Context) ([]aios.EventEnvelope, error) {
 	}
 	b.s.sinceSnapshot += len(evs)
 	if gap {
-		b.r.refold(ctx, b.s)
+		rejected, ferr := b.r.refold(ctx, b.s, seqs[0])
+		for i := range evs {
+			if _, ok := evs[i].Payload.(*aios.StatePatchCommitted); !ok {
+				continue
+			}
+			if ferr != nil {
+				// Whether the patch holds is unknown: not acknowledged.
+				return evs, fmt.Errorf("runtime: rebuilding the state after another writer's events: %w", ferr)
+			}
+			if slices.Contains(rejected, evs[i].Seq) {
+				b.rejected = append(b.rejected, evs[i])
+			}
+		}
 	}
 	if !b.s.stale && b.r.cfg.Snapshots != nil && b.s.sinceSnapshot >= b.r.cfg.SnapshotEvery {
 		b.r.snapshot(ctx, b.s)

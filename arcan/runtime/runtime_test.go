@@ -687,11 +687,13 @@ func TestOtherWritersFolded(t *testing.T) {
 		f := setup(t, nil, reply{text: "one"}, reply{text: "two"}, reply{text: "three"})
 		foreign := func() {
 			t.Helper()
-			evs := []aios.EventEnvelope{aios.NewEnvelope(ids, aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.UserMessage{Content: "from elsewhere"})}
-			if !during { // a patch mid-run would race the run's own (its base version is taken before the flush)
-				evs = append(evs, aios.NewEnvelope(ids, aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.StatePatchCommitted{NewVersion: 2, Patch: aios.StatePatch{
+			// Mid-run the patch takes the version the run's own patch is
+			// based on: that one is re-based when the run ends.
+			evs := []aios.EventEnvelope{
+				aios.NewEnvelope(ids, aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.UserMessage{Content: "from elsewhere"}),
+				aios.NewEnvelope(ids, aios.SystemClock{}, f.id.Session, f.id.Branch, &aios.StatePatchCommitted{NewVersion: 2, Patch: aios.StatePatch{
 					BaseVersion: 1, Ops: []aios.PatchOp{{Op: aios.OpSet, Path: "/note", Value: json.RawMessage(`"x"`)}},
-				}}))
+				}}),
 			}
 			if _, err := f.j.Append(ctx, evs...); err != nil {
 				t.Fatal(err)
@@ -738,6 +740,10 @@ func TestOtherWritersFolded(t *testing.T) {
 		}
 		if r, _ := replay.Encode(); string(live) != string(r) {
 			t.Errorf("during=%v: cached state is not the replay:\n%s\n%s", during, live, r)
+		}
+		// Three runs' patches and the other writer's, whatever the order.
+		if replay.Version != 4 || !strings.Contains(string(replay.Doc), `"note":"x"`) || !strings.Contains(string(replay.Doc), `"count":3`) {
+			t.Errorf("during=%v: version %d, doc %s", during, replay.Version, replay.Doc)
 		}
 	}
 }
