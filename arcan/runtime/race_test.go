@@ -218,3 +218,70 @@ func TestRunPatchRebased(t *testing.T) {
 		}
 	}
 }
+
+// saveHook runs a function while a snapshot is being saved.
+type saveHook struct {
+	SnapshotStore
+	during func()
+}
+
+func (h saveHook) Save(ctx context.Context, stream aios.StreamID, seq uint64, data []byte) error {
+	h.during()
+	return h.SnapshotStore.Save(ctx, stream, seq, data)
+}
+
+// Events another writer appends while a snapshot is saved come before the
+// SnapshotCreated event: the fold takes them in rather than skipping to
+// that event's seq.
+func TestWriteDuringSnapshot(t *testing.T) {
+	ctx := context.Background()
+	j := openJournal(t)
+	var stream aios.StreamID
+	var once sync.Once
+	ids := aios.NewULIDGenerator(nil, nil)
+	hook := saveHook{SnapshotStore: FileSnapshots{Dir: t.TempDir()}, during: func() {
+		once.Do(func() {
+			e := aios.NewEnvelope(ids, aios.SystemClock{}, stream.Session, stream.Branch, &aios.UserMessage{Content: "while saving"})
+			if _, err := j.Append(ctx, e); err != nil {
+				t.Error(err)
+			}
+		})
+	}}
+	rt, err := New(Config{Journal: j, Provider: &scriptProvider{}, Snapshots: hook, SnapshotEvery: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := rt.CreateSession(ctx, "snap", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream = aios.StreamID{Session: id, Branch: DefaultBranch}
+	for _, in := range []string{"a", "b"} {
+		if _, err := rt.Run(ctx, stream, RunOptions{Input: in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, err := rt.State(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := Reconstruct(ctx, j, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := live.Encode()
+	b, _ := replay.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("live and replay differ:\n%s\n%s", a, b)
+	}
+	if live.Transcript() == "" || !json.Valid(a) {
+		t.Fatal("empty state")
+	}
+	var found bool
+	for _, m := range live.Messages {
+		found = found || m.Content == "while saving"
+	}
+	if !found {
+		t.Fatalf("the other writer's message is not in the fold:\n%s", live.Transcript())
+	}
+}

@@ -531,11 +531,17 @@ func (r *Runtime) snapshot(ctx context.Context, s *session) {
 	b.add(&aios.SnapshotCreated{SnapshotID: r.cfg.IDs.NewID(), SnapshotType: aios.SnapshotFull, CoversThroughSeq: seq, DataHash: hex.EncodeToString(sum[:])})
 	evs := b.events
 	b.events = nil
-	if seqs, err := r.cfg.Journal.Append(ctx, evs...); err != nil {
+	seqs, err := r.cfg.Journal.Append(ctx, evs...)
+	switch {
+	case err != nil:
 		r.log.Warn("snapshot event append failed", "err", err)
 		s.stale = true
-	} else if len(seqs) == 1 {
-		s.state.LastSeq = max(s.state.LastSeq, seqs[0])
+	case len(seqs) == 1 && seqs[0] != s.state.LastSeq+1:
+		// Another writer appended while the snapshot was saved: taking
+		// this seq as the fold's last would skip its events.
+		r.refold(ctx, s, seqs[0])
+	case len(seqs) == 1:
+		s.state.LastSeq = seqs[0]
 	}
 }
 
