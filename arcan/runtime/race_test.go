@@ -285,3 +285,44 @@ func TestWriteDuringSnapshot(t *testing.T) {
 		t.Fatalf("the other writer's message is not in the fold:\n%s", live.Transcript())
 	}
 }
+
+// Runtime.Append refuses a state patch that does not apply to the state
+// (an old base version, an op that fails) before it reaches the journal.
+func TestAppendRefusesBadPatch(t *testing.T) {
+	ctx := context.Background()
+	j := openJournal(t)
+	rt, err := New(Config{Journal: j, Provider: &scriptProvider{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := rt.CreateSession(ctx, "append", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := aios.StreamID{Session: id, Branch: DefaultBranch}
+	if err := rt.Append(ctx, stream, notePatch(0, "first")); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := j.Head(ctx, stream)
+	badOp := &aios.StatePatchCommitted{NewVersion: 2, Patch: aios.StatePatch{BaseVersion: 1, Ops: []aios.PatchOp{{Op: aios.OpSet, Path: "/note/deeper", Value: json.RawMessage(`1`)}}}}
+	for _, tc := range []struct {
+		name string
+		p    aios.Payload
+		want error
+	}{
+		{"stale base", notePatch(0, "again"), aios.ErrVersionConflict},
+		{"op fails", badOp, ErrBadInput},
+	} {
+		err := rt.Append(ctx, stream, &aios.UserMessage{Content: "with " + tc.name}, tc.p)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if h, _ := j.Head(ctx, stream); h != head {
+			t.Errorf("%s: journal grew from %d to %d", tc.name, head, h)
+		}
+		st, err := rt.State(ctx, stream)
+		if err != nil || st.Version != 1 || len(st.Messages) != 0 {
+			t.Errorf("%s: state %+v %v", tc.name, st, err)
+		}
+	}
+}

@@ -379,6 +379,7 @@ type batch struct {
 	// writer's patch takes its version first; rebased is the one appended.
 	rebase, rebased string
 	rejected        []aios.EventEnvelope // patches the fold rejected in the last flush
+	foldErr         error                // the first event the fold refused since the last flush
 }
 
 func (r *Runtime) batch(s *session, runID string) *batch {
@@ -405,6 +406,9 @@ func (b *batch) add(p aios.Payload, meta ...string) aios.EventEnvelope {
 	}
 	if err := b.s.state.Apply(e); err != nil {
 		b.r.log.Error("fold failed", "type", p.Type(), "err", err)
+		if b.foldErr == nil {
+			b.foldErr = err
+		}
 	}
 	if b.events == nil {
 		// A step journals a handful of events per flush: one allocation.
@@ -470,7 +474,7 @@ func (b *batch) appendOnce(ctx context.Context) ([]aios.EventEnvelope, error) {
 		return nil, nil
 	}
 	evs := b.events
-	b.events, b.rebased, b.rebase = nil, b.rebase, ""
+	b.events, b.rebased, b.rebase, b.foldErr = nil, b.rebase, "", nil
 	seqs, err := b.r.cfg.Journal.Append(ctx, evs...)
 	if err != nil {
 		b.s.stale = true // ahead of the journal now: rebuilt on next load
@@ -669,13 +673,32 @@ func (r *Runtime) Append(ctx context.Context, stream aios.StreamID, payloads ...
 	if err := r.catchUp(ctx, s); err != nil {
 		return err
 	}
-	b := r.batch(s, "")
 	for _, p := range payloads {
 		if p == nil {
 			return fmt.Errorf("%w: nil payload", ErrBadInput)
 		}
+	}
+	b := r.batch(s, "")
+	conflicts, base := s.state.PatchConflicts, s.state.Version
+	for _, p := range payloads {
 		b.add(p)
 	}
-	_, err = b.flush(ctx)
-	return err
+	// A state patch that does not apply to the current state is refused
+	// before it reaches the journal (the fold already took it in: rebuilt).
+	if b.foldErr != nil || s.state.PatchConflicts != conflicts {
+		s.stale = true
+		if b.foldErr != nil {
+			return fmt.Errorf("%w: %w", ErrBadInput, b.foldErr)
+		}
+		return fmt.Errorf("runtime: state patch not based on the current version %d: %w", base, aios.ErrVersionConflict)
+	}
+	if _, err := b.flush(ctx); err != nil {
+		return err
+	}
+	// Another writer's patch may have taken the version in between: the
+	// caller's patch was then rejected, which only the caller can redo.
+	if len(b.rejected) > 0 {
+		return fmt.Errorf("runtime: state patch rejected, another writer patched %s/%s first: %w", stream.Session, stream.Branch, aios.ErrVersionConflict)
+	}
+	return nil
 }

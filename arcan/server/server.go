@@ -215,7 +215,7 @@ func errorStatus(err error) (int, string) {
 		return http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, aios.ErrNotFound), errors.Is(err, runtime.ErrNothingToResume):
 		return http.StatusNotFound, "not_found"
-	case errors.Is(err, runtime.ErrRunActive), errors.Is(err, runtime.ErrAwaitingApproval):
+	case errors.Is(err, runtime.ErrRunActive), errors.Is(err, runtime.ErrAwaitingApproval), errors.Is(err, aios.ErrVersionConflict):
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, aios.ErrUnauthorized):
 		return http.StatusUnauthorized, "unauthorized"
