@@ -326,3 +326,55 @@ func TestAppendRefusesBadPatch(t *testing.T) {
 		}
 	}
 }
+
+// Resolve refuses while a run is active on the stream: the run's folded
+// but unappended events would otherwise land after it in the journal.
+func TestResolveDuringRun(t *testing.T) {
+	ctx := context.Background()
+	block := make(chan struct{})
+	f := setup(t, func(c *Config) { c.Policy = fakePolicy{"write": aios.PolicyRequireApproval} },
+		reply{calls: []aios.ToolCall{call("w1", "write", `{}`), call("w2", "write", `{}`)}})
+	res, err := f.rt.Run(ctx, f.id, RunOptions{Input: "write"})
+	if err != nil || len(res.Approvals) != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if err := f.rt.Resolve(ctx, f.id, res.Approvals[0].ApprovalID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.p.mu.Lock()
+	f.p.block = block
+	f.p.mu.Unlock()
+	f.tools["write"].(*fakeTool).block = block
+	done := make(chan error, 1)
+	accepted := make(chan struct{})
+	go func() {
+		// The resumed run pauses again for w2; w1 runs and blocks first.
+		_, err := f.rt.Resume(ctx, f.id, RunOptions{OnEvent: func(e aios.EventEnvelope) {
+			if _, ok := e.Payload.(*aios.ToolCallStarted); ok {
+				close(accepted)
+			}
+		}})
+		done <- err
+	}()
+	<-accepted
+	if err := f.rt.Resolve(ctx, f.id, res.Approvals[1].ApprovalID, true, ""); !errors.Is(err, ErrRunActive) {
+		t.Errorf("resolve during a run: %v", err)
+	}
+	close(block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rt.Resolve(ctx, f.id, res.Approvals[1].ApprovalID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := f.rt.State(ctx, f.id)
+	replay, err := Reconstruct(ctx, f.j, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := live.Encode()
+	b, _ := replay.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("live and replay differ:\n%s\n%s", a, b)
+	}
+}

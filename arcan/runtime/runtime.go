@@ -628,6 +628,12 @@ func (r *Runtime) Resolve(ctx context.Context, stream aios.StreamID, approvalID 
 		return err
 	}
 	defer s.mu.Unlock()
+	if s.active != nil {
+		// The run's batch holds events folded but not yet appended: an
+		// append of ours now would put the journal's order and the fold's
+		// apart (and a rebuild would drop the run's pending events).
+		return fmt.Errorf("%w: %s", ErrRunActive, s.active.id)
+	}
 	if err := r.catchUp(ctx, s); err != nil {
 		return err
 	}
