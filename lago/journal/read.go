@@ -186,8 +186,9 @@ func max64i(a, b int) int {
 //
 // A read longer than one chunk is decoded by a worker per processor, a few
 // chunks ahead of the consumer: decoding costs ten times the read, so a
-// replay goes at the speed of all cores. A short read stays on the caller's
-// goroutine.
+// replay goes at the speed of all cores (a consumer that stops early has had
+// at most those few chunks decoded for nothing). A short read is decoded on
+// the caller's goroutine as it is consumed.
 func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.EventEnvelope, error] {
 	return func(yield func(aios.EventEnvelope, error) bool) {
 		if err := ctx.Err(); err != nil {
@@ -204,15 +205,18 @@ func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 			return
 		}
 		if len(first) < readChunk || q.Limit == len(first) {
-			// the whole read: no workers
-			out, err := decodeChunk(first)
-			for _, e := range out {
+			// the whole read: no workers, and nothing decoded that the
+			// consumer does not take
+			var dec aios.Decoder
+			for _, r := range first {
+				e, err := dec.Decode(r.Data)
+				if err != nil {
+					yield(aios.EventEnvelope{}, fmt.Errorf("%w: seq %d: %w", ErrCorrupt, r.Seq, err))
+					return
+				}
 				if !yield(e, nil) {
 					return
 				}
-			}
-			if err != nil {
-				yield(aios.EventEnvelope{}, err)
 			}
 			return
 		}

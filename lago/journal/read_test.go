@@ -73,16 +73,7 @@ func TestReadAcrossChunks(t *testing.T) {
 
 	t.Run("corrupt event in a later chunk", func(t *testing.T) {
 		const bad = 2*readChunk + 10
-		err := j.db.Update(func(tx *bolt.Tx) error {
-			return eachEvent(tx, streamKey(st), bad, bad, func(_, g uint64, data []byte) (bool, error) {
-				v := tx.Bucket(bktLog).Get(gkey(g))
-				rec := append([]byte(nil), v[:len(v)-len(data)]...)
-				return false, tx.Bucket(bktLog).Put(gkey(g), append(rec, `{"not json`...))
-			})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		corrupt(t, j, st, bad)
 		got := 0
 		var readErr error
 		for _, err := range j.Read(ctx, aios.ReadQuery{Stream: st}) {
@@ -109,4 +100,45 @@ func waitGoroutines(t *testing.T, want int) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("%d goroutines after the read, %d before", runtime.NumGoroutine(), want)
+}
+
+// TestShortReadCorruptEvent: a read within one chunk yields the events
+// before a corrupt one, then ErrCorrupt.
+func TestShortReadCorruptEvent(t *testing.T) {
+	ctx := context.Background()
+	j := openTemp(t)
+	st := aios.StreamID{Session: "short", Branch: "main"}
+	for i := range 5 {
+		if _, err := j.Append(ctx, mkEvent(fmt.Sprint("s", i), st.Session, st.Branch, "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corrupt(t, j, st, 3)
+	got := 0
+	var readErr error
+	for _, err := range j.Read(ctx, aios.ReadQuery{Stream: st}) {
+		if err != nil {
+			readErr = err
+			break
+		}
+		got++
+	}
+	if got != 2 || !errors.Is(readErr, ErrCorrupt) {
+		t.Fatalf("read %d events then %v; want 2 then ErrCorrupt", got, readErr)
+	}
+}
+
+// corrupt replaces the stored JSON of seq in st with bytes that do not decode.
+func corrupt(t *testing.T, j *Journal, st aios.StreamID, seq uint64) {
+	t.Helper()
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		return eachEvent(tx, streamKey(st), seq, seq, func(_, g uint64, data []byte) (bool, error) {
+			v := tx.Bucket(bktLog).Get(gkey(g))
+			rec := append([]byte(nil), v[:len(v)-len(data)]...)
+			return false, tx.Bucket(bktLog).Put(gkey(g), append(rec, `{"not json`...))
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
