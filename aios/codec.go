@@ -243,7 +243,7 @@ func (w *envelopeFields) decodeFast(ms []member, d *Decoder) bool {
 			seen |= hasPayload
 			w.Payload = v
 		case "metadata":
-			md, ok := stringMap(v)
+			md, ok := stringMap(v, d)
 			if !ok {
 				return false
 			}
@@ -255,11 +255,20 @@ func (w *envelopeFields) decodeFast(ms []member, d *Decoder) bool {
 
 // plainStringValue sets *dst from a JSON string with nothing to unescape.
 func plainStringValue(v []byte, dst *string) bool {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || !plainString(v[1:len(v)-1]) {
-		return false
+	b, ok := plainStringBytes(v)
+	if ok {
+		*dst = string(b)
 	}
-	*dst = string(v[1 : len(v)-1])
-	return true
+	return ok
+}
+
+// plainStringBytes returns the contents of a JSON string with nothing to
+// unescape.
+func plainStringBytes(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || !plainString(v[1:len(v)-1]) {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
 }
 
 // sharedStringValue is plainStringValue reusing the string the decoder d
@@ -316,7 +325,7 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 		fv.SetString(string(r[1 : len(r)-1]))
 		return nil
 	case f.kind == reflect.Map && fv.Type() == reflect.TypeFor[map[string]string]():
-		if m, ok := stringMap(r); ok {
+		if m, ok := stringMap(r, nil); ok {
 			fv.Set(reflect.ValueOf(m))
 			return nil
 		}
@@ -341,7 +350,9 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 
 // stringMap decodes an object of plain strings (metadata) without
 // reflection; ok is false when anything needs the general decoder.
-func stringMap(r []byte) (map[string]string, bool) {
+// With a decoder, a value equal to the one it last saw under the same key
+// (an agent id, an actor) is shared instead of allocated again.
+func stringMap(r []byte, d *Decoder) (map[string]string, bool) {
 	var buf [8]member
 	// r is a value of a validated document (see its callers)
 	ms, ok := membersOfValid(r, buf[:0])
@@ -357,7 +368,23 @@ func stringMap(r []byte) (map[string]string, bool) {
 		if len(v) < 2 || v[0] != '"' || !plainString(v[1:len(v)-1]) {
 			return nil, false
 		}
-		m[metaKey(kv.key)] = string(v[1 : len(v)-1])
+		k, val := metaKey(kv.key), v[1:len(v)-1]
+		if d == nil || k == MetaDigest || k == MetaSpanID { // those never repeat
+			m[k] = string(val)
+			continue
+		}
+		if last, ok := d.meta[k]; ok && last == string(val) {
+			m[k] = last
+			continue
+		}
+		s := string(val)
+		m[k] = s
+		if d.meta == nil {
+			d.meta = make(map[string]string, 4)
+		}
+		if _, ok := d.meta[k]; ok || len(d.meta) < maxSharedMeta {
+			d.meta[k] = s
+		}
 	}
 	return m, true
 }

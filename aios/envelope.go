@@ -131,12 +131,16 @@ func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
 }
 
 // Decoder decodes envelopes as [DecodeEnvelope] does, sharing the session,
-// branch and run ids that repeat from one envelope to the next instead of
-// allocating them again: for reading a stream. Its zero value is ready; it
+// branch and run ids and metadata values that repeat from one envelope to
+// the next instead of allocating them again: for reading a stream. Its zero value is ready; it
 // is not safe for concurrent use.
 type Decoder struct {
 	session, branch, run string
+	meta                 map[string]string // last value per metadata key
 }
+
+// maxSharedMeta bounds the metadata keys a Decoder remembers values of.
+const maxSharedMeta = 16
 
 // Decode decodes one envelope.
 func (d *Decoder) Decode(raw []byte) (EventEnvelope, error) {

@@ -89,6 +89,16 @@ func unmarshalPayload(raw []byte, validated bool) (Payload, map[string]json.RawM
 	if rawType == nil {
 		return &Unknown{Raw: compactJSON(raw)}, nil, nil
 	}
+	if name, ok := plainStringBytes(rawType); ok && string(name) != "Custom" {
+		// a known kind, found without allocating its name
+		if p := newKnownPayload(string(name)); p != nil {
+			extra, err := decodeMembers(ms, p, p.Type(), "type")
+			if err != nil {
+				return nil, nil, err
+			}
+			return p, extra, nil
+		}
+	}
 	var t string
 	if !plainStringValue(rawType, &t) {
 		if err := json.Unmarshal(rawType, &t); err != nil {
