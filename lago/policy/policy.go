@@ -211,6 +211,12 @@ func (e *Engine) Authorize(ctx context.Context, principal, session string, actio
 	return e.refuse(ctx, &Refusal{Status: http.StatusForbidden, Reason: reason, Principal: principal, Session: session}, action)
 }
 
+// Forbid journals a refusal of action on session for a reason of the
+// caller's own (not a role) and returns it as a 403 *Refusal.
+func (e *Engine) Forbid(ctx context.Context, principal, session string, action Action, reason string) error {
+	return e.refuse(ctx, &Refusal{Status: http.StatusForbidden, Reason: reason, Principal: principal, Session: session}, action)
+}
+
 func (e *Engine) refuse(ctx context.Context, r *Refusal, action Action) error {
 	ev := e.custom(SystemStream.Session, SystemStream.Branch, EventRefused,
 		refusal{Action: action, Principal: r.Principal, Reason: r.Reason, Session: r.Session, Status: r.Status})

@@ -46,6 +46,11 @@ type Config struct {
 	KeepAlive time.Duration
 	// MaxBody bounds event request bodies (default 16 MiB).
 	MaxBody int64
+	// IdentityEvents, when set, is called with the identity events
+	// (anima.identity_rotated, anima.identity_revoked) of every append once
+	// they are durable, in order: lagod feeds them to its verifier, so a
+	// revocation takes effect at once.
+	IdentityEvents func(ctx context.Context, events []aios.EventEnvelope)
 }
 
 // Server is the HTTP handler.
@@ -228,6 +233,7 @@ type principalKey struct{}
 type Principal struct {
 	Subject string
 	Tenant  string
+	DID     string // the key the token was signed with
 }
 
 func principalOf(r *http.Request) Principal {
@@ -265,7 +271,7 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, fmt.Errorf("%w: token has no subject", aios.ErrUnauthorized))
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey{}, Principal{Subject: sub, Tenant: sub})
+		ctx := context.WithValue(r.Context(), principalKey{}, Principal{Subject: sub, Tenant: sub, DID: claims.DID})
 		h(w, r.WithContext(ctx))
 	}
 }
@@ -519,6 +525,11 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		evs[i] = e
 	}
+	identity, err := s.checkIdentityEvents(r, st.Session, evs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.pol.ChargeEvents(r.Context(), principalOf(r).Tenant, len(evs)); err != nil {
 		s.fail(w, r, err)
 		return
@@ -528,7 +539,36 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if len(identity) > 0 && s.cfg.IdentityEvents != nil {
+		s.cfg.IdentityEvents(r.Context(), identity)
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"seqs": seqs})
+}
+
+// checkIdentityEvents returns the identity events among evs. With auth on,
+// a revocation carries no proof, so only the key it revokes may append it
+// (others get a journaled 403: otherwise any caller could lock anyone out);
+// a rotation is proven by a JWS of the old key, which the verifier checks;
+// an identity event that does not fit its schema is refused (400).
+func (s *Server) checkIdentityEvents(r *http.Request, session string, evs []aios.EventEnvelope) ([]aios.EventEnvelope, error) {
+	var out []aios.EventEnvelope
+	for i, e := range evs {
+		switch p := e.Payload.(type) {
+		case *aios.IdentityRevoked:
+			if who := principalOf(r); s.cfg.Verifier != nil && p.DID != who.DID {
+				return nil, s.pol.Forbid(r.Context(), who.Subject, session, policy.Write,
+					fmt.Sprintf("event %d revokes %s: only a token signed by that key may (this one is signed by %s)", i, p.DID, who.DID))
+			}
+			out = append(out, e)
+		case *aios.IdentityRotated:
+			out = append(out, e)
+		case *aios.Custom:
+			if s.cfg.Verifier != nil && (p.EventType == aios.EventIdentityRotated || p.EventType == aios.EventIdentityRevoked) {
+				return nil, badRequest("event %d: %s data does not match its schema", i, p.EventType)
+			}
+		}
+	}
+	return out, nil
 }
 
 // decodeLenient decodes an envelope whose ids and timestamp may be left

@@ -490,3 +490,74 @@ func TestAuthAndPolicy(t *testing.T) {
 		t.Fatalf("%d refusals journaled, want 4 (403 read, 403 write, 429 rate, 429 blob)", n)
 	}
 }
+
+// TestIdentityEvents: with auth on, a revocation (which carries no proof)
+// is accepted only from a token signed by the key it revokes, and the
+// accepted identity events reach the IdentityEvents hook once durable.
+func TestIdentityEvents(t *testing.T) {
+	alice, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	bob, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	v := &es256Verifier{keys: map[string]*ecdsa.PublicKey{"did:key:alice": &alice.PublicKey, "did:key:bob": &bob.PublicKey}, now: time.Now}
+	var mu sync.Mutex
+	var got []aios.EventEnvelope
+	e := newEnv(t, Config{Verifier: v, IdentityEvents: func(_ context.Context, evs []aios.EventEnvelope) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, evs...)
+	}})
+	tok := func(key *ecdsa.PrivateKey, did string) string {
+		return sign(t, key, did, map[string]any{"iss": did, "sub": did, "aud": "lagod", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "j"})
+	}
+	revoke := func(did string) string {
+		return fmt.Sprintf(`{"payload":{"type":"Custom","event_type":%q,"data":{"did":%q,"reason":"lost","revoked_at":1}}}`, aios.EventIdentityRevoked, did)
+	}
+	e.tok = tok(alice, "did:key:alice")
+	e.must(201, "POST", "/v1/sessions", `{"session_id":"ids"}`)
+	e.must(201, "POST", "/v1/sessions/ids/grants", `{"principal":"did:key:bob","role":"writer"}`)
+	tests := []struct {
+		name string
+		tok  string
+		body string
+		want int
+	}{
+		{"bob revokes alice", tok(bob, "did:key:bob"), revoke("did:key:alice"), 403},
+		{"malformed identity event", tok(bob, "did:key:bob"),
+			fmt.Sprintf(`{"payload":{"type":"Custom","event_type":%q,"data":{"did":7}}}`, aios.EventIdentityRevoked), 400},
+		{"plain event beside a foreign revocation", tok(bob, "did:key:bob"), "[" + msg("p1", "x") + "," + revoke("did:key:alice") + "]", 403},
+		{"bob revokes himself", tok(bob, "did:key:bob"), revoke("did:key:bob"), 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.tok = tt.tok
+			if code, body, _ := e.do("POST", "/v1/sessions/ids/events", tt.body); code != tt.want {
+				t.Fatalf("status %d, want %d: %s", code, tt.want, body)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("hook got %d events, want bob's revocation only", len(got))
+	}
+	if r, ok := got[0].Payload.(*aios.IdentityRevoked); !ok || r.DID != "did:key:bob" {
+		t.Fatalf("hook got %+v", got[0].Payload)
+	}
+	// nothing of the refused appends was stored; the refusals are journaled
+	e.tok = tok(alice, "did:key:alice")
+	if body := e.must(200, "GET", "/v1/sessions/ids/events", ""); strings.Contains(body, `"p1"`) || strings.Count(body, "identity_revoked") != 1 {
+		t.Fatalf("stored events: %s", body)
+	}
+	refused := 0
+	for ev, err := range e.st.Journal.Read(context.Background(), aios.ReadQuery{Stream: policy.SystemStream}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := ev.Payload.(*aios.Custom); ok && c.EventType == policy.EventRefused && strings.Contains(string(c.Data), "revokes did:key:alice") {
+			refused++
+		}
+	}
+	if refused != 2 {
+		t.Fatalf("%d revocation refusals journaled, want 2", refused)
+	}
+}

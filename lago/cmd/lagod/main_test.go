@@ -335,3 +335,42 @@ func TestLagodAuthAllowList(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// TestLagodLiveRevocation: a key revoked through the API is refused at once,
+// and only its own key may revoke it.
+func TestLagodLiveRevocation(t *testing.T) {
+	now := time.Now()
+	alice, bob := generate(t), generate(t)
+	data := t.TempDir()
+	d := startLagod(t, "--data", data, "--auth")
+	aliceTok, bobTok := issue(t, alice, "lagod", now), issue(t, bob, "lagod", now)
+	revoke := func(did string) string {
+		return `{"payload":{"type":"Custom","event_type":"` + aios.EventIdentityRevoked +
+			`","data":{"did":"` + did + `","reason":"key lost","revoked_at":1}}}`
+	}
+	steps := []struct {
+		name, method, path, tok, body string
+		want                          int
+	}{
+		{"alice creates her session", "POST", "/v1/sessions", aliceTok, `{"session_id":"a"}`, 201},
+		{"bob creates his", "POST", "/v1/sessions", bobTok, `{"session_id":"b"}`, 201},
+		{"bob may not revoke alice", "POST", "/v1/sessions/b/events", bobTok, revoke(alice.DID()), 403},
+		{"alice still reads", "GET", "/v1/sessions/a/events", aliceTok, "", 200},
+		{"alice revokes her own key", "POST", "/v1/sessions/a/events", aliceTok, revoke(alice.DID()), 201},
+		{"alice's key is refused at once", "GET", "/v1/sessions/a/events", aliceTok, "", 401},
+		{"a fresh token of that key too", "GET", "/v1/sessions", issue(t, alice, "lagod", now), "", 401},
+		{"bob is not affected", "GET", "/v1/sessions/b/events", bobTok, "", 200},
+	}
+	for _, s := range steps {
+		if code, body := d.do(t, s.method, s.path, s.tok, s.body); code != s.want {
+			t.Fatalf("%s: status %d, want %d: %s", s.name, code, s.want, body)
+		}
+	}
+	d.stop(t)
+	// and after a restart, from the journal
+	d = startLagod(t, "--data", data, "--auth")
+	if code, body := d.do(t, "GET", "/v1/sessions", aliceTok, ""); code != 401 {
+		t.Fatalf("after restart: alice's key gets %d: %s", code, body)
+	}
+	d.stop(t)
+}

@@ -100,14 +100,17 @@ func NewLagod(stdout, stderr io.Writer, opts LagodOptions) *cobra.Command {
 				Quotas: policy.Quotas{EventsPerMinute: eventsPerMin, BlobBytes: blobBytes}}
 			if auth {
 				v := opts.NewVerifier()
-				// Identity events appended while lagod runs are not followed
-				// live: they take effect at the next start.
 				n, skipped, err := applyIdentityEvents(cmd.Context(), st.Journal, v, log)
 				if err != nil {
 					return fmt.Errorf("load identity events: %w", err)
 				}
 				log.Info("auth on", "audience", audience, "identity_events", n, "identity_events_ignored", skipped, "allowed_dids", len(dids))
 				cfg.Verifier, cfg.Audience = v, audience
+				// identity events appended through the API take effect at once
+				cfg.IdentityEvents = func(_ context.Context, evs []aios.EventEnvelope) {
+					applied, skipped := applyToVerifier(v, evs, log)
+					log.Info("identity events applied", "applied", applied, "ignored", skipped)
+				}
 				if len(dids) > 0 {
 					cfg.Verifier = newAllowList(v, dids)
 				}
@@ -229,9 +232,8 @@ func isIdentityEvent(p aios.Payload) bool {
 
 // applyIdentityEvents feeds every identity rotation and revocation stored in
 // the journal, of any session and branch, to v in append order, so revoked
-// and rotated-away keys are refused from the start. An event v rejects (a
-// forged proof, a fork, bad data) is logged and skipped: any writer can
-// append one, and it must neither stop lagod nor drop the valid ones.
+// and rotated-away keys are refused from the start (see applyToVerifier for
+// the events v rejects).
 func applyIdentityEvents(ctx context.Context, j *journal.Journal, v Verifier, log *slog.Logger) (applied, skipped int, err error) {
 	infos, err := j.Streams(ctx, "")
 	if err != nil {
@@ -267,11 +269,19 @@ func applyIdentityEvents(ctx context.Context, j *journal.Journal, v Verifier, lo
 	for i := range evs {
 		all[i] = evs[i].ev
 	}
-	if len(all) == 0 || v.Apply(all...) == nil {
-		return len(all), 0, nil
+	applied, skipped = applyToVerifier(v, all, log)
+	return applied, skipped, nil
+}
+
+// applyToVerifier feeds identity events to v in order. An event v rejects (a
+// forged proof, a fork, bad data) is logged and skipped: it must neither
+// stop lagod nor drop the valid ones.
+func applyToVerifier(v Verifier, evs []aios.EventEnvelope, log *slog.Logger) (applied, skipped int) {
+	if len(evs) == 0 || v.Apply(evs...) == nil {
+		return len(evs), 0
 	}
 	// some event is bad (Apply changed nothing): apply one at a time
-	for _, e := range all {
+	for _, e := range evs {
 		if err := v.Apply(e); err != nil {
 			log.Warn("identity event ignored", "session", e.SessionID, "branch", e.BranchID, "seq", e.Seq, "err", err)
 			skipped++
@@ -279,5 +289,5 @@ func applyIdentityEvents(ctx context.Context, j *journal.Journal, v Verifier, lo
 		}
 		applied++
 	}
-	return applied, skipped, nil
+	return applied, skipped
 }
