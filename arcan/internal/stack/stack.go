@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/provider"
 	"github.com/lifeos/life/arcan/runtime"
@@ -86,14 +88,34 @@ func Home() string {
 // JournalPath is where the journal lives under home.
 func JournalPath(home string) string { return filepath.Join(home, "journal.db") }
 
+// ErrJournalLocked is matched when another process holds the journal's
+// file lock (an arcand, or a shell, on the same home).
+var ErrJournalLocked = errors.New("journal locked by another process")
+
+// Lock waits: LockTimeout for commands that write, ReadLockTimeout for the
+// read-only commands' first try (they ask a running arcand instead).
+const (
+	LockTimeout     = 3 * time.Second
+	ReadLockTimeout = 200 * time.Millisecond
+)
+
 // OpenJournal opens (creating) the journal under home.
 func OpenJournal(home string, noSync bool, log *slog.Logger) (*journal.Journal, error) {
+	return OpenJournalWait(home, noSync, log, LockTimeout)
+}
+
+// OpenJournalWait is OpenJournal waiting at most wait for the file lock;
+// a lock still held then is ErrJournalLocked.
+func OpenJournalWait(home string, noSync bool, log *slog.Logger, wait time.Duration) (*journal.Journal, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("stack: data dir %s: %w", home, err)
 	}
-	j, err := journal.Open(JournalPath(home), journal.Options{NoSync: noSync, Logger: log, LockTimeout: 3 * time.Second})
+	j, err := journal.Open(JournalPath(home), journal.Options{NoSync: noSync, Logger: log, LockTimeout: wait})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (is arcand running on it?): %w", ErrJournalLocked, JournalPath(home), err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("stack: open journal in %s (is arcand running on it?): %w", home, err)
+		return nil, fmt.Errorf("stack: open journal in %s: %w", home, err)
 	}
 	return j, nil
 }
