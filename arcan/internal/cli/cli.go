@@ -22,6 +22,7 @@ import (
 	"github.com/lifeos/life/arcan/provider/wire"
 	"github.com/lifeos/life/arcan/runtime"
 	"github.com/lifeos/life/arcan/server"
+	"github.com/lifeos/life/lago/journal"
 )
 
 // Version is arcan's version, set at build time with -ldflags "-X ...".
@@ -145,18 +146,14 @@ func sessionsCmd(io IO) *cobra.Command {
 		Use: "sessions", Short: "List sessions: id, name, events on main, one per line", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if url != "" {
-				var list server.SessionList
-				if err := getJSON(c, strings.TrimRight(url, "/")+"/v1/sessions", &list); err != nil {
-					return err
-				}
-				for _, s := range list.Sessions {
-					fmt.Fprintf(io.Out, "%s\t-\t%d\n", s.SessionID, s.Head)
-				}
-				return nil
+				return remoteSessions(c, io, url)
 			}
-			j, err := stack.OpenJournal(homeOr(home), false, nil)
+			j, durl, err := openOrAsk(c, homeOr(home))
 			if err != nil {
 				return err
+			}
+			if durl != "" {
+				return daemonAuth(durl, remoteSessions(c, io, durl))
 			}
 			defer j.Close()
 			ctx := c.Context()
@@ -179,8 +176,19 @@ func sessionsCmd(io IO) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
-	c.Flags().StringVar(&url, "url", "", "ask a running arcand instead of opening the journal (it holds the file lock)")
+	c.Flags().StringVar(&url, "url", "", "ask this arcand instead of opening the journal (default: the one recorded in the data directory, when it holds the journal)")
 	return c
+}
+
+func remoteSessions(c *cobra.Command, io IO, url string) error {
+	var list server.SessionList
+	if err := getJSON(c, strings.TrimRight(url, "/")+"/v1/sessions", &list); err != nil {
+		return err
+	}
+	for _, s := range list.Sessions {
+		fmt.Fprintf(io.Out, "%s\t-\t%d\n", s.SessionID, s.Head)
+	}
+	return nil
 }
 
 func replayCmd(io IO) *cobra.Command {
@@ -190,16 +198,14 @@ func replayCmd(io IO) *cobra.Command {
 		Use: "replay SESSION", Short: "Rebuild a session from the journal alone and print its transcript", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if url != "" {
-				var st runtime.SessionState
-				u := strings.TrimRight(url, "/") + "/v1/sessions/" + neturl.PathEscape(args[0]) + "/state?branch=" + neturl.QueryEscape(branch)
-				if err := getJSON(c, u, &st); err != nil {
-					return err
-				}
-				return printState(io.Out, &st, asJSON)
+				return remoteReplay(c, io, url, args[0], branch, asJSON)
 			}
-			j, err := stack.OpenJournal(homeOr(home), false, nil)
+			j, durl, err := openOrAsk(c, homeOr(home))
 			if err != nil {
 				return err
+			}
+			if durl != "" {
+				return daemonAuth(durl, remoteReplay(c, io, durl, args[0], branch, asJSON))
 			}
 			defer j.Close()
 			st, err := runtime.Reconstruct(c.Context(), j, aios.StreamID{Session: args[0], Branch: branch})
@@ -215,8 +221,53 @@ func replayCmd(io IO) *cobra.Command {
 	c.Flags().StringVar(&home, "home", "", "data directory (default $ARCAN_HOME or ~/.arcan)")
 	c.Flags().StringVar(&branch, "branch", runtime.DefaultBranch, "branch to replay")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the reconstructed state as JSON instead of the transcript")
-	c.Flags().StringVar(&url, "url", "", "ask a running arcand (which rebuilds the state from its journal) instead of opening the journal")
+	c.Flags().StringVar(&url, "url", "", "ask this arcand (which rebuilds the state from its journal) instead of opening the journal (default: the one recorded in the data directory, when it holds the journal)")
 	return c
+}
+
+func remoteReplay(c *cobra.Command, io IO, url, session, branch string, asJSON bool) error {
+	var st runtime.SessionState
+	u := strings.TrimRight(url, "/") + "/v1/sessions/" + neturl.PathEscape(session) + "/state?branch=" + neturl.QueryEscape(branch)
+	if err := getJSON(c, u, &st); err != nil {
+		return err
+	}
+	return printState(io.Out, &st, asJSON)
+}
+
+// openOrAsk opens the journal under home for a read-only command or, when
+// another process holds its lock and that process is the arcand recorded
+// under home, returns that arcand's URL to ask instead.
+func openOrAsk(c *cobra.Command, home string) (*journal.Journal, string, error) {
+	j, err := stack.OpenJournalWait(home, false, nil, stack.ReadLockTimeout)
+	if !errors.Is(err, stack.ErrJournalLocked) {
+		return j, "", err
+	}
+	d, derr := stack.FindDaemon(background(c), home)
+	if derr == nil {
+		return nil, d.URL, nil
+	}
+	// No arcand to ask: the holder may be a command that ends soon (or an
+	// arcand shutting down), so wait as long as writers do before failing.
+	j, err = stack.OpenJournalWait(home, false, nil, stack.LockTimeout-stack.ReadLockTimeout)
+	if errors.Is(err, stack.ErrJournalLocked) {
+		// An arcand that was starting may have recorded itself meanwhile.
+		if d, derr = stack.FindDaemon(background(c), home); derr == nil {
+			return nil, d.URL, nil
+		}
+		return nil, "", fmt.Errorf("%w (%s) and %w; pass --url with the address of the arcand that holds it, or stop the process that does",
+			stack.ErrJournalLocked, stack.JournalPath(home), derr)
+	}
+	return j, "", err
+}
+
+// daemonAuth explains a 401 from the arcand a read-only command asked on
+// its own: that arcand runs with --auth and the caller sent no valid token.
+func daemonAuth(url string, err error) error {
+	var he *httpError
+	if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
+		return fmt.Errorf("the journal is held by arcand at %s, which runs with --auth: set ARCAN_TOKEN to an agent JWT it accepts (arcan identity token prints one): %w", url, err)
+	}
+	return err
 }
 
 // getJSON fetches url into v; a non-2xx answer is an error with the
@@ -236,12 +287,23 @@ func getJSON(c *cobra.Command, url string, v any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		typ, msg := wire.DecodeErrorBody(readAll(resp))
-		return fmt.Errorf("%s: HTTP %d %s: %s", url, resp.StatusCode, typ, msg)
+		return &httpError{URL: url, Status: resp.StatusCode, Type: typ, Msg: msg}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		return fmt.Errorf("%s: bad answer: %w", url, err)
 	}
 	return nil
+}
+
+// httpError is a non-2xx answer from arcand.
+type httpError struct {
+	URL       string
+	Status    int
+	Type, Msg string
+}
+
+func (e *httpError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d %s: %s", e.URL, e.Status, e.Type, e.Msg)
 }
 
 func printState(w io.Writer, st *runtime.SessionState, asJSON bool) error {

@@ -88,6 +88,14 @@ func serveCmd(io IO) *cobra.Command {
 			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
+			// Recorded so `arcan sessions` and `arcan replay` can ask this
+			// daemon while it holds the journal's lock.
+			pid := os.Getpid()
+			if err := stack.WriteDaemon(st.Home, stack.Daemon{URL: stack.DaemonURL(ln.Addr()), PID: pid}); err != nil {
+				log.Warn("cannot record the daemon's address; sessions and replay need --url", "err", err)
+			} else {
+				defer stack.RemoveDaemon(st.Home, pid)
+			}
 			fmt.Fprintf(io.Err, "arcand listening on http://%s (provider %s, data %s)\n", ln.Addr(), st.Provider.Name(), st.Home)
 			select {
 			case err := <-errc:
