@@ -121,14 +121,18 @@ func TestSubscribeResumes(t *testing.T) {
 	if _, err := j.Append(ctx, ev(1, "main"), ev(2, "main")); err != nil {
 		t.Fatal(err)
 	}
+	// The appender's last POST may still be in flight when the subscriber
+	// sees its event, so the test waits for it before ctx is cancelled.
+	appended := make(chan error, 1)
 	go func() {
 		for i := 3; i <= 12; i++ {
 			time.Sleep(60 * time.Millisecond)
 			if _, err := j.Append(ctx, ev(i, "main")); err != nil {
-				t.Error(err)
+				appended <- err
 				return
 			}
 		}
+		appended <- nil
 	}()
 	var seen []uint64
 	for e, err := range j.Subscribe(ctx, mainStream, 1) {
@@ -139,6 +143,9 @@ func TestSubscribeResumes(t *testing.T) {
 		if e.Seq == 12 {
 			break
 		}
+	}
+	if err := <-appended; err != nil {
+		t.Fatal(err)
 	}
 	for i, s := range seen {
 		if s != uint64(i+2) {
