@@ -51,6 +51,9 @@ var (
 	ErrBranch = errors.New("journal: bad branch")
 	// ErrCorrupt is matched by errors about stored data that does not read back.
 	ErrCorrupt = errors.New("journal: corrupt store")
+	// ErrLocked is matched when another process holds the file past
+	// Options.LockTimeout.
+	ErrLocked = errors.New("journal: locked by another process")
 )
 
 // Options tune a journal. The zero value is the durable default.
@@ -150,6 +153,9 @@ func Open(path string, opts Options) (*Journal, error) {
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         opts.NoSync,
 	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("journal: open %s: %w (waited %v)", path, ErrLocked, opts.LockTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}

@@ -598,8 +598,8 @@ func TestSecondOpenFailsFast(t *testing.T) {
 	}
 	defer j.Close()
 	start := time.Now()
-	if _, err := Open(path, Options{LockTimeout: 100 * time.Millisecond}); err == nil {
-		t.Fatal("second open of a locked file succeeded")
+	if _, err := Open(path, Options{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open of a locked file: err = %v, want ErrLocked", err)
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatal("second open hung")

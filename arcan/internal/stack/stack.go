@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/provider"
@@ -111,7 +110,7 @@ func OpenJournalWait(home string, noSync bool, log *slog.Logger, wait time.Durat
 		return nil, fmt.Errorf("stack: data dir %s: %w", home, err)
 	}
 	j, err := journal.Open(JournalPath(home), journal.Options{NoSync: noSync, Logger: log, LockTimeout: wait})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, journal.ErrLocked) {
 		return nil, fmt.Errorf("%w: %s (is arcand running on it?): %w", ErrJournalLocked, JournalPath(home), err)
 	}
 	if err != nil {
