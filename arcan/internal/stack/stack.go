@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/provider"
 	"github.com/lifeos/life/arcan/runtime"
