@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeos/life/aios"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -153,7 +154,7 @@ func Open(path string, opts Options) (*Journal, error) {
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         opts.NoSync,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("journal: open %s: %w (waited %v)", path, ErrLocked, opts.LockTimeout)
 	}
 	if err != nil {
