@@ -184,7 +184,7 @@ func decodeMembers(ms []member, v any, typeName, skip string) (map[string]json.R
 // escapes, unsigned integers, a metadata object of plain strings) and every
 // required field is there. Otherwise it returns false and w is to be decoded
 // by decodeMembers, which gives the same result on the plain shape and the
-// errors on the rest (FuzzEnvelopeFastPath checks both agree).
+// errors on the rest (FuzzFastPathsAgree checks both agree).
 func (w *envelopeFields) decodeFast(ms []member, d *Decoder) bool {
 	const (
 		hasEventID = 1 << iota

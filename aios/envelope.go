@@ -132,8 +132,8 @@ func (e *EventEnvelope) UnmarshalJSON(raw []byte) error {
 
 // Decoder decodes envelopes as [DecodeEnvelope] does, sharing the session,
 // branch and run ids and metadata values that repeat from one envelope to
-// the next instead of allocating them again: for reading a stream. Its zero value is ready; it
-// is not safe for concurrent use.
+// the next instead of allocating them again: for reading a stream. Its zero
+// value is ready; it is not safe for concurrent use.
 type Decoder struct {
 	session, branch, run string
 	meta                 map[string]string // last value per metadata key
