@@ -254,9 +254,9 @@ func rawFsyncRunner(path string, ops int) (*runner, error) {
 	return r, nil
 }
 
-// rawGroupRunner is the physical ceiling of group commit: n writers hand
-// 450-byte records to one goroutine that appends what is queued (after the
-// same brief yield as the journal's committer) and fdatasyncs once per batch.
+// rawGroupRunner is group commit with nothing but a file: n writers hand
+// 450-byte records to one goroutine that appends what is queued (after a
+// brief yield like the journal committer's) and fdatasyncs once per batch.
 func rawGroupRunner(path string, n, total int) (*runner, error) {
 	r := &runner{row: Row{Name: fmt.Sprintf("raw file group commit, %d writers", n)}, ops: total / n * n}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
