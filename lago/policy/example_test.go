@@ -18,7 +18,7 @@ func Example() {
 	defer j.Close()
 	ctx := context.Background()
 	e := policy.New(j, policy.Quotas{EventsPerMinute: 100}, nil, nil)
-	e.Grant(ctx, "alice", "s", "alice", policy.Owner)
+	e.Claim(ctx, "alice", "s") // alice made session s: she owns it
 	e.Grant(ctx, "alice", "s", "bob", policy.Reader)
 	fmt.Println(e.Authorize(ctx, "bob", "s", policy.Read))
 	err := e.Authorize(ctx, "bob", "s", policy.Write)

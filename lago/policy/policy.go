@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -118,6 +119,7 @@ type Engine struct {
 	clock  aios.Clock
 	quotas Quotas
 
+	grantMu sync.Mutex // one grant at a time: Claim checks, then appends
 	mu      sync.Mutex
 	acls    map[string]map[string]Role // session -> principal -> role
 	buckets map[string]*bucket
@@ -189,23 +191,27 @@ func (e *Engine) Role(ctx context.Context, session, principal string) (Role, err
 	return a[principal], nil
 }
 
-// Authorize checks that principal may do action on session. A session with
-// no grants yet is open (it was made without auth, or is being created).
-// A refusal is journaled and returned as a *Refusal.
+// Authorize checks that principal may do action on session. A session no
+// role was granted on is closed to everyone: one made through the API is
+// owned by its creator (Claim), and an operator grants roles on one made
+// otherwise (GrantAsOperator, `lago grant`). A refusal is journaled and
+// returned as a *Refusal.
 func (e *Engine) Authorize(ctx context.Context, principal, session string, action Action) error {
 	a, err := e.acl(ctx, session)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
-	open := len(a) == 0
+	granted := len(a) > 0
 	role := a[principal]
 	e.mu.Unlock()
-	if open || role.Allows(action) {
+	if role.Allows(action) {
 		return nil
 	}
 	reason := fmt.Sprintf("%s may not %s session %s", principal, action, session)
-	if role != "" {
+	if !granted {
+		reason = fmt.Sprintf("no role is granted on session %s: it is closed until an operator grants one (lago grant)", session)
+	} else if role != "" {
 		reason = fmt.Sprintf("role %s of %s does not allow %s on session %s", role, principal, action, session)
 	}
 	return e.refuse(ctx, &Refusal{Status: http.StatusForbidden, Reason: reason, Principal: principal, Session: session}, action)
@@ -226,23 +232,55 @@ func (e *Engine) refuse(ctx context.Context, r *Refusal, action Action) error {
 	return r
 }
 
-// Grant gives principal a role on session. by must be the owner, unless the
-// session has no grants yet (then by becomes... whoever it grants).
+// Grant gives principal a role on session; by must be an owner of it.
 func (e *Engine) Grant(ctx context.Context, by, session, principal string, role Role) error {
+	return e.grant(ctx, session, principal, role, func(a map[string]Role) error {
+		if a[by] == Owner {
+			return nil
+		}
+		return e.refuse(ctx, &Refusal{Status: http.StatusForbidden, Principal: by, Session: session,
+			Reason: fmt.Sprintf("only an owner may grant roles on session %s", session)}, Admin)
+	})
+}
+
+// Claim makes principal the owner of a session no role is granted on yet:
+// the creator of a session made through the API. Anyone else is refused.
+func (e *Engine) Claim(ctx context.Context, principal, session string) error {
+	return e.grant(ctx, session, principal, Owner, func(a map[string]Role) error {
+		if len(a) == 0 {
+			return nil
+		}
+		return e.refuse(ctx, &Refusal{Status: http.StatusForbidden, Principal: principal, Session: session,
+			Reason: fmt.Sprintf("session %s is already owned", session)}, Admin)
+	})
+}
+
+// GrantAsOperator gives principal a role on session with no check: for the
+// operator's own tools on the data directory (lago grant), never the API.
+func (e *Engine) GrantAsOperator(ctx context.Context, session, principal string, role Role) error {
+	return e.grant(ctx, session, principal, role, func(map[string]Role) error { return nil })
+}
+
+// grant journals a role after allowed (called with the session's ACL) says
+// yes. Grants are serialized, so a check and its append are one step.
+func (e *Engine) grant(ctx context.Context, session, principal string, role Role, allowed func(map[string]Role) error) error {
 	if !role.Valid() {
 		return fmt.Errorf("policy: role %q: %w", role, journal.ErrInvalid)
 	}
+	if principal == "" {
+		return fmt.Errorf("policy: empty principal: %w", journal.ErrInvalid)
+	}
+	e.grantMu.Lock()
+	defer e.grantMu.Unlock()
 	a, err := e.acl(ctx, session)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
-	open := len(a) == 0
-	byRole := a[by]
+	snapshot := maps.Clone(a)
 	e.mu.Unlock()
-	if !open && byRole != Owner {
-		return e.refuse(ctx, &Refusal{Status: http.StatusForbidden, Principal: by, Session: session,
-			Reason: fmt.Sprintf("only an owner may grant roles on session %s", session)}, Admin)
+	if err := allowed(snapshot); err != nil {
+		return err
 	}
 	ev := e.custom(session, "main", EventACLGranted, grant{Session: session, Principal: principal, Role: role})
 	if _, err := e.j.Append(ctx, ev); err != nil {

@@ -53,11 +53,18 @@ func refusals(t *testing.T, j *journal.Journal) int {
 func TestRoles(t *testing.T) {
 	ctx := context.Background()
 	j, e, _ := setup(t, Quotas{})
-	if err := e.Authorize(ctx, "anyone", "s", Write); err != nil {
-		t.Fatalf("open session refused: %v", err)
+	// a session no role is granted on is closed, and nobody can grant one
+	if err := e.Authorize(ctx, "anyone", "s", Read); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("ungranted session: %v", err)
 	}
-	if err := e.Grant(ctx, "alice", "s", "alice", Owner); err != nil {
+	if err := e.Grant(ctx, "anyone", "s", "anyone", Owner); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("grant on an ungranted session: %v", err)
+	}
+	if err := e.Claim(ctx, "alice", "s"); err != nil {
 		t.Fatal(err)
+	}
+	if err := e.Claim(ctx, "mallory", "s"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("second claim: %v", err)
 	}
 	if err := e.Grant(ctx, "alice", "s", "bob", Writer); err != nil {
 		t.Fatal(err)
@@ -83,8 +90,15 @@ func TestRoles(t *testing.T) {
 	if err := e.Grant(ctx, "bob", "s", "bob", Owner); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("writer granted owner: %v", err)
 	}
-	if n := refusals(t, j); n != 4 {
-		t.Fatalf("%d refusals journaled, want 4", n)
+	if n := refusals(t, j); n != 7 {
+		t.Fatalf("%d refusals journaled, want 7", n)
+	}
+	// the operator's grant needs no role
+	if err := e.GrantAsOperator(ctx, "t", "ops", Owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Authorize(ctx, "ops", "t", Admin); err != nil {
+		t.Fatal(err)
 	}
 	// a fresh engine rebuilds the ACL from the journal
 	e2 := New(j, Quotas{}, nil, nil)

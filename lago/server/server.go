@@ -420,7 +420,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.Verifier != nil {
-		if err := s.pol.Grant(ctx, p.Subject, req.SessionID, p.Subject, policy.Owner); err != nil {
+		if err := s.pol.Claim(ctx, p.Subject, req.SessionID); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -448,8 +448,11 @@ func TestAuthAndPolicy(t *testing.T) {
 			}
 		})
 	}
-	// 403 for bob until granted, then reader rights only
+	// a session nobody created through the API is closed, and cannot be claimed
 	e.tok = bobTok
+	e.must(403, "POST", "/v1/sessions/squat/events", msg("s1", "bob writes first"))
+	e.must(403, "POST", "/v1/sessions/squat/grants", `{"principal":"did:key:bob","role":"owner"}`)
+	// 403 for bob until granted, then reader rights only
 	if code, body, _ := e.do("GET", "/v1/sessions/private/events", ""); code != 403 || strings.Contains(body, "SessionCreated") {
 		t.Fatalf("bob read: %d %s", code, body)
 	}
@@ -486,8 +489,8 @@ func TestAuthAndPolicy(t *testing.T) {
 			n++
 		}
 	}
-	if n != 4 {
-		t.Fatalf("%d refusals journaled, want 4 (403 read, 403 write, 429 rate, 429 blob)", n)
+	if n != 6 {
+		t.Fatalf("%d refusals journaled, want 6 (2 on the uncreated session, 403 read, 403 write, 429 rate, 429 blob)", n)
 	}
 }
 

@@ -227,3 +227,31 @@ func TestBenchSmall(t *testing.T) {
 		}
 	}
 }
+
+func TestGrant(t *testing.T) {
+	data := t.TempDir()
+	mustRun(t, "import", "--data", data, filepath.Join(fixtures, "simple-chat.json"))
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"owner", []string{"--session", "GOLDEN-SIMPLE-CHAT", "--principal", "did:key:alice", "--role", "owner"}, 0, "granted owner"},
+		{"bad role", []string{"--session", "GOLDEN-SIMPLE-CHAT", "--principal", "did:key:alice", "--role", "admin"}, 2, "want owner, writer or reader"},
+		{"no such session", []string{"--session", "nope", "--principal", "did:key:alice", "--role", "reader"}, 1, "not found"},
+		{"missing principal", []string{"--session", "GOLDEN-SIMPLE-CHAT", "--role", "reader"}, 2, "principal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs, code := run(t, "", append([]string{"grant", "--data", data}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out+errs, tt.msg) {
+				t.Fatalf("exit %d (want %d), output %q %q (want %q)", code, tt.code, out, errs, tt.msg)
+			}
+		})
+	}
+	exp := mustRun(t, "export", "--data", data, "--session", "GOLDEN-SIMPLE-CHAT")
+	if strings.Count(exp, "lago.acl_granted") != 1 || !strings.Contains(exp, "did:key:alice") {
+		t.Fatalf("export does not hold the one grant:\n%s", exp)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeos/life/lago/bench"
 	"github.com/lifeos/life/lago/fsys"
 	"github.com/lifeos/life/lago/journal"
+	"github.com/lifeos/life/lago/policy"
 	"github.com/lifeos/life/lago/store"
 	"github.com/spf13/cobra"
 )
@@ -88,7 +89,7 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&e.data, "data", "", "data directory (journal.db and blobs/)")
-	root.AddCommand(importCmd(e), exportCmd(e), verifyCmd(e), statsCmd(e), snapshotCmd(e), benchCmd(e), fsCmd(e))
+	root.AddCommand(importCmd(e), exportCmd(e), verifyCmd(e), statsCmd(e), snapshotCmd(e), benchCmd(e), fsCmd(e), grantCmd(e))
 	return root
 }
 
@@ -304,6 +305,45 @@ func snapshotCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&branch, "branch", "main", "branch")
 	c.Flags().Uint64Var(&at, "seq", 0, "snapshot at this seq (0: head)")
 	_ = c.MarkFlagRequired("session")
+	return c
+}
+
+func grantCmd(e *env) *cobra.Command {
+	var session, principal, role string
+	c := &cobra.Command{
+		Use:   "grant",
+		Short: "Grant a role on a session as the operator (sessions made without auth are closed to lagod --auth until then)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !policy.Role(role).Valid() {
+				return &ExitError{Code: 2, Err: fmt.Errorf("--role %q: want owner, writer or reader", role)}
+			}
+			if principal == "" || session == "" {
+				return &ExitError{Code: 2, Err: errors.New("--session and --principal must not be empty")}
+			}
+			s, err := e.open(true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if h, err := s.Journal.Head(cmd.Context(), aios.StreamID{Session: session, Branch: "main"}); err != nil {
+				return err
+			} else if h == 0 {
+				return fmt.Errorf("session %s: %w", session, aios.ErrNotFound)
+			}
+			if err := policy.New(s.Journal, policy.Quotas{}, nil, nil).GrantAsOperator(cmd.Context(), session, principal, policy.Role(role)); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "granted %s on session %s to %s\n", role, session, principal)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&session, "session", "", "session id")
+	c.Flags().StringVar(&principal, "principal", "", "who (the token's subject, e.g. a did:key)")
+	c.Flags().StringVar(&role, "role", "", "owner, writer or reader")
+	_ = c.MarkFlagRequired("session")
+	_ = c.MarkFlagRequired("principal")
+	_ = c.MarkFlagRequired("role")
 	return c
 }
 
