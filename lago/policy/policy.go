@@ -373,6 +373,16 @@ func (e *Engine) Remaining(ctx context.Context, tenant string) (int64, error) {
 	return max(0, e.quotas.BlobBytes-u), nil
 }
 
+// Stored reports whether tenant stored blob hash (was charged for it).
+func (e *Engine) Stored(ctx context.Context, tenant, hash string) (bool, error) {
+	if err := e.loadUsage(ctx); err != nil {
+		return false, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.charged[tenant][hash], nil
+}
+
 // ChargeBlob records that tenant stored blob hash of size bytes; a blob the
 // tenant already stored is free. Over quota is a journaled 429 (the caller
 // should have bounded the upload with Remaining).

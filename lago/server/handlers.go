@@ -574,6 +574,22 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
 	h := r.PathValue("hash")
+	if s.cfg.Verifier != nil && blob.ValidHash(h) {
+		// A blob is served by hash only to a tenant that stored it; others
+		// read files through their sessions. The answer is the same 404 as
+		// for a blob not stored, so a hash cannot be probed for.
+		p := principalOf(r)
+		mine, err := s.pol.Stored(r.Context(), p.Tenant, h)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !mine {
+			_ = s.pol.Forbid(r.Context(), p.Subject, "", policy.Read, "blob "+h+" was not stored by tenant "+p.Tenant) // journaled only
+			s.fail(w, r, fmt.Errorf("blob %s: %w", h, aios.ErrNotFound))
+			return
+		}
+	}
 	info, err := s.st.Blobs.Stat(r.Context(), h)
 	if err != nil {
 		s.fail(w, r, err)

@@ -471,11 +471,27 @@ func TestAuthAndPolicy(t *testing.T) {
 	if code != 429 || !strings.Contains(body, "events per minute") {
 		t.Fatalf("rate: %d %s", code, body)
 	}
-	e.must(201, "POST", "/v1/blobs", "0123456789")
+	stored := e.must(201, "POST", "/v1/blobs", "0123456789")
 	code, body, _ = e.do("POST", "/v1/blobs", "this is more than ten bytes")
 	if code != 429 || !strings.Contains(body, "blob bytes") {
 		t.Fatalf("blob quota: %d %s", code, body)
 	}
+	// a blob is served by hash to the tenant that stored it; to others it
+	// looks absent (no probing for a hash)
+	var put struct{ Hash string }
+	if err := json.Unmarshal([]byte(stored), &put); err != nil || put.Hash == "" {
+		t.Fatalf("put answer %s", stored)
+	}
+	if got := e.must(200, "GET", "/v1/blobs/"+put.Hash, ""); got != "0123456789" {
+		t.Fatalf("own blob %q", got)
+	}
+	e.tok = bobTok
+	_, absent, _ := e.do("GET", "/v1/blobs/"+strings.Repeat("0", 64), "")
+	code, body, _ = e.do("GET", "/v1/blobs/"+put.Hash, "")
+	if code != 404 || strings.Contains(body, "0123456789") || strings.ReplaceAll(body, put.Hash, strings.Repeat("0", 64)) != absent {
+		t.Fatalf("another tenant's blob: %d %s (absent: %s)", code, body, absent)
+	}
+	e.tok = aliceTok
 	if code, _, _ := e.do("GET", "/v1/sessions/lago.system/events", ""); code != 403 {
 		t.Fatalf("system session served: %d", code)
 	}
@@ -489,8 +505,8 @@ func TestAuthAndPolicy(t *testing.T) {
 			n++
 		}
 	}
-	if n != 6 {
-		t.Fatalf("%d refusals journaled, want 6 (2 on the uncreated session, 403 read, 403 write, 429 rate, 429 blob)", n)
+	if n != 8 {
+		t.Fatalf("%d refusals journaled, want 8 (2 on the uncreated session, 403 read, 403 write, 429 rate, 429 blob, 2 blob reads)", n)
 	}
 }
 
