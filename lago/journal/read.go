@@ -207,17 +207,13 @@ func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 		if len(first) < readChunk || q.Limit == len(first) {
 			// the whole read: no workers, and nothing decoded that the
 			// consumer does not take
-			var dec aios.Decoder
-			for _, r := range first {
-				e, err := dec.Decode(r.Data)
-				if err != nil {
-					yield(aios.EventEnvelope{}, fmt.Errorf("%w: seq %d: %w", ErrCorrupt, r.Seq, err))
-					return
+			decodeRaw(func(yield func(RawEvent, error) bool) {
+				for _, r := range first {
+					if !yield(r, nil) {
+						return
+					}
 				}
-				if !yield(e, nil) {
-					return
-				}
-			}
+			})(yield)
 			return
 		}
 		rest := q

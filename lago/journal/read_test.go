@@ -74,15 +74,7 @@ func TestReadAcrossChunks(t *testing.T) {
 	t.Run("corrupt event in a later chunk", func(t *testing.T) {
 		const bad = 2*readChunk + 10
 		corrupt(t, j, st, bad)
-		got := 0
-		var readErr error
-		for _, err := range j.Read(ctx, aios.ReadQuery{Stream: st}) {
-			if err != nil {
-				readErr = err
-				break
-			}
-			got++
-		}
+		got, readErr := readUntilError(j, st)
 		if got != bad-1 || !errors.Is(readErr, ErrCorrupt) {
 			t.Fatalf("read %d events then %v; want %d then ErrCorrupt", got, readErr, bad-1)
 		}
@@ -114,18 +106,23 @@ func TestShortReadCorruptEvent(t *testing.T) {
 		}
 	}
 	corrupt(t, j, st, 3)
-	got := 0
-	var readErr error
-	for _, err := range j.Read(ctx, aios.ReadQuery{Stream: st}) {
-		if err != nil {
-			readErr = err
-			break
-		}
-		got++
-	}
+	got, readErr := readUntilError(j, st)
 	if got != 2 || !errors.Is(readErr, ErrCorrupt) {
 		t.Fatalf("read %d events then %v; want 2 then ErrCorrupt", got, readErr)
 	}
+}
+
+// readUntilError reads st whole and returns how many events came before the
+// first error, and the error.
+func readUntilError(j *Journal, st aios.StreamID) (int, error) {
+	n := 0
+	for _, err := range j.Read(context.Background(), aios.ReadQuery{Stream: st}) {
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // corrupt replaces the stored JSON of seq in st with bytes that do not decode.
