@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/autonomic/controller"
@@ -127,20 +128,49 @@ func (p *Projector) CatchUp(ctx context.Context, id aios.StreamID) (uint64, erro
 	return p.hub.Seq(id), nil
 }
 
+// ErrIdle is returned by FollowIdle when its stream had no new event for
+// the idle period.
+var ErrIdle = errors.New("autonomiclago: stream idle")
+
 // Follow catches a stream up and then folds its live events until ctx ends;
 // it returns ctx's error, or the journal's.
 func (p *Projector) Follow(ctx context.Context, id aios.StreamID) error {
+	return p.FollowIdle(ctx, id, 0)
+}
+
+// FollowIdle is Follow that also stops, returning ErrIdle, once the stream
+// has had no new event for idle (0: never), so a daemon does not hold a
+// subscription per finished stream. It saves a snapshot of what it folded
+// since the last one before returning ErrIdle. A later Follow or FollowIdle
+// resumes after the last folded seq: nothing is folded twice or skipped.
+func (p *Projector) FollowIdle(ctx context.Context, id aios.StreamID, idle time.Duration) error {
 	after, err := p.CatchUp(ctx, id)
 	if err != nil {
 		return err
 	}
-	for e, err := range p.j.Subscribe(ctx, id, after) {
+	// Idleness cancels only the subscription: an event already on its way
+	// is still folded, and its changes journaled, under ctx.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var timer *time.Timer
+	if idle > 0 {
+		timer = time.AfterFunc(idle, cancel)
+		defer timer.Stop()
+	}
+	idled := func() bool { return ctx.Err() == nil && sctx.Err() != nil }
+	for e, err := range p.j.Subscribe(sctx, id, after) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if idled() {
+				return p.stopIdle(ctx, id)
+			}
 			return fmt.Errorf("autonomiclago: subscribe %s/%s: %w", id.Session, id.Branch, err)
 		}
+		// A timer that already fired stays fired; the subscription ends
+		// after this event.
+		rearm := timer != nil && timer.Stop()
 		l := p.lock(id)
 		l.Lock()
 		err := p.apply(ctx, id, &e)
@@ -148,8 +178,33 @@ func (p *Projector) Follow(ctx context.Context, id aios.StreamID) error {
 		if err != nil {
 			return err
 		}
+		if rearm {
+			timer.Reset(idle)
+		}
+	}
+	if idled() {
+		return p.stopIdle(ctx, id)
 	}
 	return ctx.Err()
+}
+
+// stopIdle snapshots what was folded since the last snapshot, so a restart
+// has nothing to replay for a finished stream, and returns ErrIdle.
+func (p *Projector) stopIdle(ctx context.Context, id aios.StreamID) error {
+	if p.snaps == nil {
+		return ErrIdle
+	}
+	l := p.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	p.mu.Lock()
+	due := p.sinceSn[id] > 0
+	p.sinceSn[id] = 0
+	p.mu.Unlock()
+	if due {
+		p.saveSnapshot(ctx, id)
+	}
+	return ErrIdle
 }
 
 // apply folds one event, journals what it changed and snapshots now and

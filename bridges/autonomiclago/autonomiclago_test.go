@@ -109,6 +109,47 @@ func journalSuite(t *testing.T, open func(t *testing.T) aios.Journal) {
 			t.Fatal("follow did not stop")
 		}
 	})
+	t.Run("idle follow stops and resumes exactly once", func(t *testing.T) {
+		j := open(t)
+		p := newProjector(t, j, Options{})
+		evs := goingBroke()
+		if _, err := j.Append(ctx, evs[:2]...); err != nil {
+			t.Fatal(err)
+		}
+		follow := func() {
+			t.Helper()
+			done := make(chan error, 1)
+			go func() { done <- p.FollowIdle(ctx, stream, 50*time.Millisecond) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrIdle) {
+					t.Fatalf("FollowIdle returned %v, want ErrIdle", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("FollowIdle did not stop when idle")
+			}
+		}
+		follow()
+		if got := p.Hub().Seq(stream); got != 2 {
+			t.Fatalf("seq %d after the first follow, want 2", got)
+		}
+		if _, err := j.Append(ctx, evs[2]); err != nil {
+			t.Fatal(err)
+		}
+		follow()
+		all := readAll(t, j)
+		if n := countOwn(all); n != 3 {
+			t.Fatalf("%d changes journaled, want 3", n)
+		}
+		v := p.Hub().View(stream)
+		if v.State.Seq != all[len(all)-1].Seq || v.State.Events != uint64(len(all)) {
+			t.Fatalf("projection at seq %d with %d events folded; journal has %d events up to seq %d",
+				v.State.Seq, v.State.Events, len(all), all[len(all)-1].Seq)
+		}
+		if v.Gating.EconomicMode != aios.EconomicHibernate {
+			t.Fatalf("gating %+v", v.Gating)
+		}
+	})
 	t.Run("empty stream is sovereign", func(t *testing.T) {
 		p := newProjector(t, open(t), Options{})
 		g, err := p.Decide(ctx, aios.StreamID{Session: "nobody", Branch: "main"})

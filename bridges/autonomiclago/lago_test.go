@@ -2,8 +2,10 @@ package autonomiclago
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/lago/journal"
@@ -119,5 +121,23 @@ func TestLagoCheckpoint(t *testing.T) {
 	seq, _, err := j.LoadSnapshot(ctx, stream, SnapshotName)
 	if err != nil || seq != p.Hub().Seq(stream) {
 		t.Fatalf("checkpoint at %d (hub at %d): %v", seq, p.Hub().Seq(stream), err)
+	}
+}
+
+// TestLagoIdleSnapshot: a follower that stops when idle leaves a snapshot
+// at the seq it reached, so a restart replays nothing of a finished stream.
+func TestLagoIdleSnapshot(t *testing.T) {
+	ctx := context.Background()
+	j := openLago(t)
+	if _, err := j.Append(ctx, goingBroke()...); err != nil {
+		t.Fatal(err)
+	}
+	p := newProjector(t, j, Options{SnapshotEvery: 1 << 20})
+	if err := p.FollowIdle(ctx, stream, 20*time.Millisecond); !errors.Is(err, ErrIdle) {
+		t.Fatalf("FollowIdle returned %v, want ErrIdle", err)
+	}
+	seq, _, err := j.LoadSnapshot(ctx, stream, SnapshotName)
+	if err != nil || seq == 0 || seq != p.Hub().Seq(stream) {
+		t.Fatalf("snapshot at %d (hub at %d): %v", seq, p.Hub().Seq(stream), err)
 	}
 }
