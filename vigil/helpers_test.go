@@ -197,8 +197,8 @@ func runTurn(ctx context.Context, p turnPorts, stream aios.StreamID, prompt stri
 		if err := flush(); err != nil {
 			return "", err
 		}
-		temp := 0.2
-		req := aios.ChatRequest{Model: "mock-1", System: "be brief", Messages: msgs, Tools: p.tools.Specs(), MaxTokens: 256, Temperature: &temp}
+		temp, topP := 0.2, 0.9
+		req := aios.ChatRequest{Model: "mock-1", System: "be brief", Messages: msgs, Tools: p.tools.Specs(), MaxTokens: 256, Temperature: &temp, TopP: &topP}
 		var text string
 		var calls []aios.ToolCall
 		var fin *aios.Finish

@@ -248,7 +248,7 @@ func TestTurnSpanTree(t *testing.T) {
 		}
 		wantAttrs(t, c, map[string]any{
 			"gen_ai.operation.name": "chat", "gen_ai.provider.name": "mock", "gen_ai.system": "mock", "gen_ai.request.model": "mock-1",
-			"gen_ai.request.max_tokens": 256, "gen_ai.request.temperature": 0.2, "gen_ai.response.model": "mock-1",
+			"gen_ai.request.max_tokens": 256, "gen_ai.request.temperature": 0.2, "gen_ai.request.top_p": 0.9, "gen_ai.response.model": "mock-1",
 			"gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 7,
 			"life.session_id": "sess-1", "life.branch_id": "main", "life.run_id": runID.AsString(),
 		})
