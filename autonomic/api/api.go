@@ -1,6 +1,6 @@
 // Package api is autonomicd's HTTP interface over a [controller.Hub]:
 //
-//	GET /healthz                       {"status":"ok","streams":N}
+//	GET /healthz                       {"status":"ok","streams":N} (+ follower counts)
 //	GET /v1/gating/{session}?branch=B  the aios.Gating in force (branch "main" by default)
 //	GET /v1/projection/{session}?branch=B  projection, gating and rule positions
 //	GET /v1/rules                      the rules with their thresholds
@@ -35,7 +35,19 @@ type Options struct {
 	// SyncTimeout bounds that call (default 2 s); on timeout the answer is
 	// served from the projection as it stands.
 	SyncTimeout time.Duration
-	Logger      *slog.Logger
+	// Followers, when set, adds the daemon's follower counts to /healthz.
+	Followers func() FollowerStats
+	Logger    *slog.Logger
+}
+
+// FollowerStats counts the streams a daemon knows by what it does with
+// them: Following holds a subscription; Waiting has events past what was
+// folded and waits for a free slot (or a retry); Idle is caught up and
+// followed again when new events arrive.
+type FollowerStats struct {
+	Following int `json:"following"`
+	Waiting   int `json:"waiting"`
+	Idle      int `json:"idle"`
 }
 
 // DefaultBranch is the branch used when a request names none.
@@ -82,7 +94,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "streams": len(h.hub.Streams())})
+	out := map[string]any{"status": "ok", "streams": len(h.hub.Streams())}
+	if h.opts.Followers != nil {
+		f := h.opts.Followers()
+		out["following"], out["waiting"], out["idle"] = f.Following, f.Waiting, f.Idle
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *handler) rules(w http.ResponseWriter, _ *http.Request) {

@@ -120,3 +120,43 @@ func FuzzParseStream(f *testing.F) {
 		}
 	})
 }
+
+// TestHealthFollowers: /healthz carries the follower counts only when the
+// handler was given them.
+func TestHealthFollowers(t *testing.T) {
+	c, err := controller.New(controller.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		fn   func() FollowerStats
+		want map[string]any
+	}{
+		{"without", nil, map[string]any{"status": "ok", "streams": 0.0}},
+		{"with", func() FollowerStats { return FollowerStats{Following: 3, Waiting: 2, Idle: 7} },
+			map[string]any{"status": "ok", "streams": 0.0, "following": 3.0, "waiting": 2.0, "idle": 7.0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(NewHandler(controller.NewHub(c), Options{Followers: tt.fn}))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("healthz %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("healthz %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}

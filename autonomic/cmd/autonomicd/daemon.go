@@ -26,12 +26,19 @@ type daemon struct {
 	proj *autonomiclago.Projector
 	log  *slog.Logger
 	h    http.Handler
-	// list names every stream of the journal; changed, when not nil,
-	// signals a commit (embedded), else the list is polled every poll.
-	list    func(context.Context) ([]aios.StreamID, error)
+	// list names every stream of the journal, with its head when heads
+	// is set (else idle streams are probed with Head); changed, when not
+	// nil, signals a commit (embedded), else the list is polled every poll.
+	list    func(context.Context) ([]streamHead, error)
+	heads   bool
 	changed func() <-chan struct{}
 	poll    time.Duration
-	close   func() error
+	// idle stops a stream's follower after that long without events;
+	// maxFollow bounds the followers running at once.
+	idle      time.Duration
+	maxFollow int
+	counts    followCounts
+	close     func() error
 }
 
 func openDaemon(o options, cfg controller.Config, log *slog.Logger) (*daemon, error) {
@@ -44,7 +51,14 @@ func openDaemon(o options, cfg controller.Config, log *slog.Logger) (*daemon, er
 		if err != nil {
 			return nil, err
 		}
-		d.list = rj.Streams
+		d.list = func(ctx context.Context) ([]streamHead, error) {
+			ids, err := rj.Streams(ctx)
+			out := make([]streamHead, len(ids))
+			for i, id := range ids {
+				out[i] = streamHead{id: id}
+			}
+			return out, err
+		}
 		return d, nil
 	}
 	st, err := store.Open(o.data, store.Options{Journal: journal.Options{Logger: log}})
@@ -70,20 +84,28 @@ func newDaemon(j aios.Journal, cfg controller.Config, o options, log *slog.Logge
 	p := autonomiclago.New(j, controller.NewHub(c), autonomiclago.Options{
 		ReadOnly: o.readOnly, SnapshotEvery: o.snapshotEvery, Logger: log,
 	})
-	d := &daemon{j: j, proj: p, log: log, h: api.NewHandler(p.Hub(), api.Options{Sync: p, Logger: log}),
-		poll: o.poll, close: func() error { return nil }}
+	d := &daemon{j: j, proj: p, log: log, poll: o.poll, idle: o.idle, maxFollow: o.maxFollow,
+		close: func() error { return nil }}
+	d.h = api.NewHandler(p.Hub(), api.Options{Sync: p, Logger: log, Followers: d.counts.stats})
 	if d.poll <= 0 {
 		d.poll = time.Second
 	}
+	if d.idle <= 0 {
+		d.idle = defaultIdle
+	}
+	if d.maxFollow <= 0 {
+		d.maxFollow = defaultMaxFollow
+	}
 	if lj, ok := j.(*journal.Journal); ok {
-		d.list = func(ctx context.Context) ([]aios.StreamID, error) {
+		d.list = func(ctx context.Context) ([]streamHead, error) {
 			infos, err := lj.Streams(ctx, "")
-			ids := make([]aios.StreamID, len(infos))
+			out := make([]streamHead, len(infos))
 			for i, in := range infos {
-				ids[i] = in.Stream
+				out[i] = streamHead{id: in.Stream, head: in.Head}
 			}
-			return ids, err
+			return out, err
 		}
+		d.heads = true
 		d.changed = lj.Changed
 	}
 	return d, nil
@@ -123,68 +145,4 @@ func (d *daemon) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
-}
-
-// followAll starts a follower for every stream in the journal, and for each
-// new one as it appears: after commits (at most every 200 ms) for the
-// embedded journal, every poll interval for a remote one.
-func (d *daemon) followAll(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	following := map[aios.StreamID]bool{}
-	for {
-		var changed <-chan struct{}
-		if d.changed != nil {
-			changed = d.changed()
-		}
-		streams, err := d.list(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Warn("autonomic: list streams", "err", err)
-		}
-		for _, id := range streams {
-			if following[id] {
-				continue
-			}
-			following[id] = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d.follow(ctx, id)
-			}()
-		}
-		if changed != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-changed:
-			}
-		}
-		wait := d.poll
-		if changed != nil {
-			wait = 200 * time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
-}
-
-// follow keeps one stream live, retrying with backoff after errors.
-func (d *daemon) follow(ctx context.Context, id aios.StreamID) {
-	backoff := 100 * time.Millisecond
-	for {
-		err := d.proj.Follow(ctx, id)
-		if ctx.Err() != nil {
-			return
-		}
-		d.log.Warn("autonomic: follow stream", "session", id.Session, "branch", id.Branch, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
 }

@@ -132,11 +132,27 @@ func TestFlags(t *testing.T) {
 	bad := [][]string{
 		{"--port", "70000"}, {"--port", "x"}, {"--data", ""}, {"--host", "example.com"},
 		{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--poll", "0s"}, {"--lagod", "ftp://x"}, {"--host", "0.0.0.0"},
+		{"--idle", "0s"}, {"--idle", "-1m"}, {"--idle", "soon"}, {"--max-follow", "0"}, {"--max-follow", "-5"}, {"--max-follow", "x"},
 	}
 	for _, args := range bad {
 		var stderr bytes.Buffer
 		if code := run(context.Background(), args, io.Discard, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+	good := []struct {
+		args      []string
+		idle      time.Duration
+		maxFollow int
+	}{
+		{nil, 10 * time.Minute, 1024},
+		{[]string{"--idle", "30s", "--max-follow", "1"}, 30 * time.Second, 1},
+		{[]string{"--idle=1ns", "--max-follow=100000"}, time.Nanosecond, 100000},
+	}
+	for _, tt := range good {
+		o, err := parseFlags(tt.args, io.Discard)
+		if err != nil || o.idle != tt.idle || o.maxFollow != tt.maxFollow {
+			t.Errorf("%v: idle %v max-follow %d err %v, want %v %d", tt.args, o.idle, o.maxFollow, err, tt.idle, tt.maxFollow)
 		}
 	}
 	cfg := filepath.Join(t.TempDir(), "bad.json")

@@ -6,7 +6,9 @@
 //
 // DIR holds the lago journal (DIR/journal.db) it follows; with --lagod it
 // follows a lagod over HTTP instead. Mode and gate changes are journaled
-// back into each stream unless --read-only.
+// back into each stream unless --read-only. A stream's follower stops after
+// --idle without events and starts again when the stream moves; at most
+// --max-follow run at once.
 package main
 
 import (
@@ -39,9 +41,15 @@ type options struct {
 	port               int
 	readOnly, public   bool
 	snapshotEvery      int
-	poll               time.Duration
+	maxFollow          int
+	poll, idle         time.Duration
 	logLevel           slog.Level
 }
+
+const (
+	defaultIdle      = 10 * time.Minute
+	defaultMaxFollow = 1024
+)
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -52,6 +60,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.data, "data", "autonomic-data", "lago data directory holding journal.db (embedded journal)")
 	fs.StringVar(&o.lagod, "lagod", "", "follow the lagod at this URL instead of an embedded journal (token from $AUTONOMICD_LAGOD_TOKEN)")
 	fs.DurationVar(&o.poll, "poll", time.Second, "with --lagod, how often to look for new streams")
+	fs.DurationVar(&o.idle, "idle", defaultIdle, "stop following a stream after this long without events (it is followed again when it moves)")
+	fs.IntVar(&o.maxFollow, "max-follow", defaultMaxFollow, "most streams followed at once; the rest wait, most recently active first")
 	fs.StringVar(&o.config, "config", "", "JSON configuration file (prices, limits, rules); defaults when empty")
 	fs.BoolVar(&o.readOnly, "read-only", false, "do not journal mode and gate changes")
 	fs.BoolVar(&o.public, "public", false, "allow a non-loopback --host (the API has no authentication)")
@@ -77,6 +87,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.poll <= 0 {
 		return o, fmt.Errorf("--poll %v: must be positive", o.poll)
+	}
+	if o.idle <= 0 {
+		return o, fmt.Errorf("--idle %v: must be positive", o.idle)
+	}
+	if o.maxFollow < 1 {
+		return o, fmt.Errorf("--max-follow %d: must be at least 1", o.maxFollow)
 	}
 	o.lagodToken = os.Getenv("AUTONOMICD_LAGOD_TOKEN")
 	if ip := net.ParseIP(o.host); ip == nil && o.host != "localhost" {
