@@ -130,6 +130,9 @@ func (j *Journal) rawChunks(ctx context.Context, q aios.ReadQuery, reuse bool) i
 
 // readChunk copies up to max events with seq in (after, until] into out.
 func (j *Journal) readChunk(st aios.StreamID, after, until uint64, max int, out []RawEvent) ([]RawEvent, error) {
+	if after == math.MaxUint64 {
+		return out, nil // no seq follows it (after+1 would wrap to the start)
+	}
 	err := j.db.View(func(tx *bolt.Tx) error {
 		segs, _, ok, err := plan(tx, st)
 		if err != nil || !ok {

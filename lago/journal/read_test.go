@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -137,5 +139,61 @@ func corrupt(t *testing.T, j *Journal, st aios.StreamID, seq uint64) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadBounds covers the edges of after and until a client can send,
+// on a root stream and on a forked branch: an after at or past the head
+// reads nothing (math.MaxUint64 once wrapped to "from the start").
+func TestReadBounds(t *testing.T) {
+	ctx := context.Background()
+	j := openTemp(t)
+	if _, err := j.Append(ctx, loadFixture(t, "branch-fork.json")...); err != nil {
+		t.Fatal(err)
+	}
+	main := aios.StreamID{Session: "GOLDEN-BRANCH-FORK", Branch: "main"}
+	child := aios.StreamID{Session: "GOLDEN-BRANCH-FORK", Branch: "feature-x"}
+	tests := []struct {
+		name string
+		q    aios.ReadQuery
+		seqs []uint64
+	}{
+		{"after max", aios.ReadQuery{Stream: main, After: math.MaxUint64}, nil},
+		{"after max on a branch", aios.ReadQuery{Stream: child, After: math.MaxUint64}, nil},
+		{"after max-1", aios.ReadQuery{Stream: main, After: math.MaxUint64 - 1}, nil},
+		{"after head", aios.ReadQuery{Stream: main, After: 5}, nil},
+		{"until max", aios.ReadQuery{Stream: main, After: 3, Until: math.MaxUint64}, []uint64{4, 5}},
+		{"until below after", aios.ReadQuery{Stream: main, After: 3, Until: 2}, nil},
+		{"branch past the fork", aios.ReadQuery{Stream: child, After: 3}, []uint64{4, 5}},
+		{"branch prefix only", aios.ReadQuery{Stream: child, Until: 2}, []uint64{1, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []uint64
+			for _, e := range collect(t, j, tc.q) {
+				got = append(got, e.Seq)
+			}
+			var raw []uint64
+			for e, err := range j.ReadRaw(ctx, tc.q) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw = append(raw, e.Seq)
+			}
+			if !slices.Equal(got, tc.seqs) || !slices.Equal(raw, tc.seqs) {
+				t.Fatalf("Read %v, ReadRaw %v, want %v", got, raw, tc.seqs)
+			}
+		})
+	}
+	// a subscription from past the head waits for live events, it does not replay
+	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	for e, err := range j.SubscribeRaw(sctx, main, math.MaxUint64) {
+		if err == nil {
+			t.Fatalf("subscribe after max yielded seq %d", e.Seq)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
 	}
 }
