@@ -28,6 +28,8 @@ var (
 	ErrInvalidHash = errors.New("blob: invalid hash")
 	// ErrTooLarge is matched when a Put exceeds Options.MaxSize.
 	ErrTooLarge = errors.New("blob: too large")
+	// ErrMismatch is matched when PutExpect's bytes hash to another hash.
+	ErrMismatch = errors.New("blob: content does not match its hash")
 )
 
 // File header: magic, codec, original size. Keeping the size in the header
@@ -116,6 +118,19 @@ func (l *limitErrReader) Read(p []byte) (int, error) {
 // Put streams r into the store and returns its hash and size. Storing bytes
 // already present keeps the existing file.
 func (s *Store) Put(ctx context.Context, r io.Reader) (aios.BlobInfo, error) {
+	return s.put(ctx, r, "")
+}
+
+// PutExpect is Put for bytes that must hash to want: when they do not,
+// nothing is stored and the error matches ErrMismatch.
+func (s *Store) PutExpect(ctx context.Context, r io.Reader, want string) (aios.BlobInfo, error) {
+	if !ValidHash(want) {
+		return aios.BlobInfo{}, fmt.Errorf("%w: %q", ErrInvalidHash, want)
+	}
+	return s.put(ctx, r, want)
+}
+
+func (s *Store) put(ctx context.Context, r io.Reader, want string) (aios.BlobInfo, error) {
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
 	if err != nil {
 		return aios.BlobInfo{}, fmt.Errorf("blob: put: %w", err)
@@ -163,6 +178,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (aios.BlobInfo, error) {
 		return aios.BlobInfo{}, fmt.Errorf("blob: put: %w", err)
 	}
 	info := aios.BlobInfo{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}
+	if want != "" && info.Hash != want {
+		return aios.BlobInfo{}, fmt.Errorf("%w: content hashes to %s, not %s", ErrMismatch, info.Hash, want)
+	}
 	dst := s.path(info.Hash)
 	if _, err := os.Stat(dst); err == nil {
 		return info, nil // dedup

@@ -125,6 +125,36 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestPutExpect(t *testing.T) {
+	ctx := context.Background()
+	for _, compress := range []bool{false, true} {
+		s, _ := Open(t.TempDir(), Options{Compress: compress})
+		want := Hash([]byte("other"))
+		tests := []struct {
+			name, data, want string
+			err              error
+		}{
+			{"match", "data", Hash([]byte("data")), nil},
+			{"mismatch stores nothing", "data!", want, ErrMismatch},
+			{"bad hash", "never stored", "../x", ErrInvalidHash},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/compress=%v", tt.name, compress), func(t *testing.T) {
+				info, err := s.PutExpect(ctx, strings.NewReader(tt.data), tt.want)
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err %v, want %v", err, tt.err)
+				}
+				if stored := s.Has(Hash([]byte(tt.data))); stored != (tt.err == nil) || (tt.err == nil && info.Hash != tt.want) {
+					t.Fatalf("stored %v, info %+v", stored, info)
+				}
+				if tmp, _ := os.ReadDir(filepath.Join(s.dir, "tmp")); len(tmp) != 0 {
+					t.Fatalf("temporary files left: %v", tmp)
+				}
+			})
+		}
+	}
+}
+
 func TestCancelledPut(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
