@@ -548,6 +548,12 @@ func TestSnapshotProjection(t *testing.T) {
 	if err := j.SaveSnapshot(ctx, st, "count", 99, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("snapshot past head: %v", err)
 	}
+	if seq, err := CheckpointAt(ctx, j, st, count, 26); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("checkpoint past head: seq %d, %v", seq, err)
+	}
+	if seq, _, err := j.LoadSnapshot(ctx, st, "count"); err != nil || seq != 12 {
+		t.Fatalf("a refused checkpoint replaced the snapshot: seq %d, %v", seq, err)
+	}
 	if _, _, err := j.LoadSnapshot(ctx, st, "nope"); !errors.Is(err, aios.ErrNotFound) {
 		t.Fatalf("missing snapshot: %v", err)
 	}

@@ -116,6 +116,16 @@ func Checkpoint[S any](ctx context.Context, j *Journal, st aios.StreamID, p Proj
 // the projection's snapshot (replacing the one stored). It returns the seq
 // covered.
 func CheckpointAt[S any](ctx context.Context, j *Journal, st aios.StreamID, p Projection[S], at uint64) (uint64, error) {
+	if at > 0 {
+		// a seq not yet written is a mistake, not "the head"
+		head, err := j.Head(ctx, st)
+		if err != nil {
+			return 0, err
+		}
+		if at > head {
+			return 0, fmt.Errorf("%w: snapshot at %d past head %d of %s/%s", ErrInvalid, at, head, st.Session, st.Branch)
+		}
+	}
 	s, seq, err := Project(ctx, j, st, p, at)
 	if err != nil {
 		return 0, err
