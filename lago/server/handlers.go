@@ -251,9 +251,24 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
 
 // ---- files ----
 
+// exists is aios.ErrNotFound for a stream without events: its workspace
+// would read as empty, and a diff against a mistyped branch as every file
+// removed.
+func (s *Server) exists(ctx context.Context, st aios.StreamID) error {
+	h, err := s.j.Head(ctx, st)
+	if err == nil && h == 0 {
+		err = fmt.Errorf("stream %s/%s: %w", st.Session, st.Branch, aios.ErrNotFound)
+	}
+	return err
+}
+
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	st, ok := s.authorizedStream(w, r, policy.Read)
 	if !ok {
+		return
+	}
+	if err := s.exists(r.Context(), st); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	seq, err := queryUint(r, "seq")
@@ -412,6 +427,12 @@ func (s *Server) diffFiles(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	for _, st := range []aios.StreamID{a, b} {
+		if err := s.exists(r.Context(), st); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	ma, _, err := s.st.FS.List(r.Context(), a, seqA)
 	if err != nil {
 		s.fail(w, r, err)
@@ -466,6 +487,9 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 // ---- knowledge ----
 
 func (s *Server) workspace(ctx context.Context, st aios.StreamID) (*knowledge.Workspace, error) {
+	if err := s.exists(ctx, st); err != nil {
+		return nil, err
+	}
 	s.wsMu.Lock()
 	ws, ok := s.spaces[st]
 	if !ok {
@@ -556,13 +580,15 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	info, err := s.st.Blobs.Put(r.Context(), body)
+	var info aios.BlobInfo
+	if want != "" {
+		// checked before the rename: a mismatch stores nothing (uncharged bytes otherwise)
+		info, err = s.st.Blobs.PutExpect(r.Context(), body, want)
+	} else {
+		info, err = s.st.Blobs.Put(r.Context(), body)
+	}
 	if err != nil {
 		s.fail(w, r, s.quotaFromMaxBytes(r, err, rem))
-		return
-	}
-	if want != "" && info.Hash != want {
-		s.fail(w, r, badRequest("content hashes to %s, not %s", info.Hash, want))
 		return
 	}
 	if err := s.pol.ChargeBlob(r.Context(), principalOf(r).Tenant, info.Hash, info.Size); err != nil {

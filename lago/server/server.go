@@ -207,7 +207,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe), errors.Is(err, blob.ErrTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, aios.ErrMalformed), errors.Is(err, aios.ErrInvalidEnvelope), errors.Is(err, journal.ErrInvalid),
-		errors.Is(err, journal.ErrBranch), errors.Is(err, blob.ErrInvalidHash), errors.Is(err, fsys.ErrInvalidPath),
+		errors.Is(err, journal.ErrBranch), errors.Is(err, blob.ErrInvalidHash), errors.Is(err, blob.ErrMismatch), errors.Is(err, fsys.ErrInvalidPath),
 		errors.Is(err, sse.ErrUnknownFormat), errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
 	}
@@ -277,6 +277,10 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) authorize(r *http.Request, session string, a policy.Action) error {
+	if session == policy.SystemStream.Session && a != policy.Read {
+		// the policy engine's own stream: no branches, files or merges in it
+		return badRequest("session %s is reserved", session)
+	}
 	if s.cfg.Verifier == nil {
 		return nil
 	}
@@ -394,6 +398,10 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := validID("session_id", req.SessionID); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if req.SessionID == policy.SystemStream.Session {
+		s.fail(w, r, badRequest("session %s is reserved", req.SessionID))
 		return
 	}
 	if len(req.Config) == 0 || string(req.Config) == "null" {

@@ -185,7 +185,10 @@ func TestBlobsAndFiles(t *testing.T) {
 	if got := e.must(200, "GET", "/v1/blobs/"+h, ""); got != data {
 		t.Fatalf("blob %q", got)
 	}
-	e.must(400, "PUT", "/v1/blobs/"+blob.Hash([]byte("other")), data)
+	e.must(400, "PUT", "/v1/blobs/"+blob.Hash([]byte("other")), "mismatched "+data)
+	if e.st.Blobs.Has(blob.Hash([]byte("mismatched " + data))) {
+		t.Fatal("a PUT whose bytes do not match its hash stored them")
+	}
 	e.must(400, "GET", "/v1/blobs/xyz", "")
 	e.must(404, "GET", "/v1/blobs/"+blob.Hash([]byte("absent")), "")
 	out := e.must(201, "POST", "/v1/blobs", "posted")
