@@ -46,10 +46,11 @@ func (b *syncBuffer) String() string {
 // testDaemon is a running daemon over a real lago journal, embedded or
 // behind an in-process lagod; j is that journal, written to directly.
 type testDaemon struct {
-	d    *daemon
-	j    *journal.Journal
-	logs *syncBuffer
-	base string
+	lagod string // the lagod's URL, "" for the embedded journal
+	d     *daemon
+	j     *journal.Journal
+	logs  *syncBuffer
+	base  string
 }
 
 var backends = []string{"embedded", "lagod"}
@@ -70,13 +71,14 @@ func startDaemon(t *testing.T, backend string, o options, before func(j *journal
 		before(st.Journal)
 	}
 	var d *daemon
+	var lagodURL string
 	switch backend {
 	case "embedded":
 		d, err = newDaemon(st.Journal, controller.DefaultConfig(), o, log)
 	case "lagod":
 		lagod := httptest.NewServer(server.New(server.Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 		t.Cleanup(lagod.Close)
-		o.lagod = lagod.URL
+		o.lagod, lagodURL = lagod.URL, lagod.URL
 		d, err = openDaemon(o, controller.DefaultConfig(), log)
 	}
 	if err != nil {
@@ -100,7 +102,7 @@ func startDaemon(t *testing.T, backend string, o options, before func(j *journal
 			t.Error("daemon did not stop")
 		}
 	})
-	td := &testDaemon{d: d, j: st.Journal, logs: logs, base: "http://" + ln.Addr().String()}
+	td := &testDaemon{lagod: lagodURL, d: d, j: st.Journal, logs: logs, base: "http://" + ln.Addr().String()}
 	waitUntil(t, "warmup stream caught up", func() bool {
 		return d.proj.Hub().Seq(aios.StreamID{Session: warmup, Branch: "main"}) > 0
 	})
@@ -139,6 +141,25 @@ func (td *testDaemon) events(t *testing.T, session string) (all []aios.EventEnve
 		}
 	}
 	return all, own
+}
+
+// sseClients reads lagod's gauge of open SSE subscriptions.
+func (td *testDaemon) sseClients(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(td.lagod + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		var n int
+		if _, err := fmt.Sscanf(line, "lago_sse_clients %d", &n); err == nil {
+			return n
+		}
+	}
+	t.Fatalf("no lago_sse_clients in\n%s", body)
+	return 0
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -185,10 +206,17 @@ func (td *testDaemon) settled(t *testing.T, sessions ...string) {
 func TestIdleFollowerStopsAndResumes(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
-			td := startDaemon(t, backend, options{poll: 20 * time.Millisecond, idle: 100 * time.Millisecond, maxFollow: 8}, nil)
+			td := startDaemon(t, backend, options{poll: 20 * time.Millisecond, idle: 300 * time.Millisecond, maxFollow: 8}, nil)
 			td.append(t, "agent", 1, &aios.BalanceSynced{BalanceMicroCredits: 500_000})
 			waitUntil(t, "follower started", func() bool { return td.d.counts.stats().Following == 1 })
+			if td.lagod != "" {
+				waitUntil(t, "an SSE subscription open", func() bool { return td.sseClients(t) == 1 })
+			}
 			td.settled(t, "agent")
+			if td.lagod != "" {
+				// The stopped follower let go of its connection.
+				waitUntil(t, "no SSE subscription open", func() bool { return td.sseClients(t) == 0 })
+			}
 			if _, own := td.events(t, "agent"); own != 0 {
 				t.Fatalf("%d changes journaled for a solvent agent", own)
 			}
