@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +59,8 @@ var (
 	// ErrLocked is matched when another process holds the file past
 	// Options.LockTimeout.
 	ErrLocked = errors.New("journal: locked by another process")
+	// ErrReadOnly is matched by an Append to a journal opened ReadOnly.
+	ErrReadOnly = errors.New("journal: opened read-only")
 )
 
 // Options tune a journal. The zero value is the durable default.
@@ -72,6 +78,10 @@ type Options struct {
 	// NoGatherWait turns off the committer's brief yield for more appends
 	// under concurrency (see committer).
 	NoGatherWait bool
+	// ReadOnly opens the file without writing to it (a shared lock, no
+	// free-list rebuild): for verify, export and stats. Appends fail with
+	// ErrReadOnly.
+	ReadOnly bool
 }
 
 // Journal is an aios.Journal on one bbolt file. It is safe for concurrent use.
@@ -148,12 +158,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 2 * time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-		NoSync:         opts.NoSync,
-	})
+	db, err := openBolt(path, opts)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("journal: open %s: %w (waited %v)", path, ErrLocked, opts.LockTimeout)
 	}
@@ -170,30 +175,42 @@ func Open(path string, opts Options) (*Journal, error) {
 		notify:    map[string]chan struct{}{},
 		allNotify: make(chan struct{}),
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktStreams, bktLog, bktIndex, bktIDs, bktSnapshots, bktMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+	initTx := db.Update
+	if opts.ReadOnly {
+		initTx = db.View
+	}
+	err = catch(func() error {
+		return initTx(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bktStreams, bktLog, bktIndex, bktIDs, bktSnapshots, bktMeta} {
+				if opts.ReadOnly {
+					if tx.Bucket(b) == nil {
+						return fmt.Errorf("%w: bucket %s missing", ErrCorrupt, b)
+					}
+					continue
+				}
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
 			}
-		}
-		j.idsThrough = indexedThrough(tx)
-		// The global append counter is the largest of the streams' creation
-		// numbers and the last log key: O(streams), not stored.
-		if k, _ := tx.Bucket(bktLog).Cursor().Last(); len(k) == 8 {
-			j.gseq = binary.BigEndian.Uint64(k)
-		}
-		err := tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
-			m, _, err := readMetaBytes(string(k), v)
+			j.idsThrough = indexedThrough(tx)
+			// The global append counter is the largest of the streams' creation
+			// numbers and the last log key: O(streams), not stored.
+			if k, _ := tx.Bucket(bktLog).Cursor().Last(); len(k) == 8 {
+				j.gseq = binary.BigEndian.Uint64(k)
+			}
+			err := tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
+				m, _, err := readMetaBytes(string(k), v)
+				if err != nil {
+					return err
+				}
+				j.gseq = max(j.gseq, m.Order)
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			j.gseq = max(j.gseq, m.Order)
-			return nil
+			return j.reindexTail(tx)
 		})
-		if err != nil {
-			return err
-		}
-		return j.reindexTail(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -201,6 +218,91 @@ func Open(path string, opts Options) (*Journal, error) {
 	}
 	go j.committer()
 	return j, nil
+}
+
+// openBolt opens the bbolt file. bbolt panics on a damaged file (it walks
+// every page to rebuild the free list): that is returned as ErrCorrupt, so
+// lago verify and lagod report it instead of crashing. (A panic in the
+// goroutine bbolt walks the pages with cannot be caught: ReadOnly skips
+// that walk.)
+func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	if err := checkLength(path); err != nil {
+		return nil, err
+	}
+	err = catch(func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:        opts.LockTimeout,
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+			NoSync:         opts.NoSync,
+			ReadOnly:       opts.ReadOnly,
+		})
+		return err
+	})
+	return db, err
+}
+
+// catch runs fn and returns a panic of bbolt's on a damaged page as
+// ErrCorrupt. A damaged page can also point past the mapped file: that
+// fault is made a panic too.
+func catch(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	return fn()
+}
+
+// checkLength refuses a bbolt file shorter than its meta page says it is
+// (cut by a full disk or a partial copy): bbolt would read past its end from
+// a goroutine of its own, whose panic cannot be recovered. The meta page
+// layout (native endian): page header(16), magic, version, page size, flags
+// (4 each), root(16), freelist, high-water page id, txid, FNV-64a checksum
+// of the 56 bytes before it (8 each).
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // absent: bbolt creates it; other errors are bbolt's to report
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return nil
+	}
+	meta := func(off int64) (pageSize, hwm, txid uint64, ok bool) {
+		var b [80]byte
+		if _, err := f.ReadAt(b[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		ne := binary.NativeEndian
+		h := fnv.New64a()
+		h.Write(b[16:72])
+		if ne.Uint32(b[16:]) != 0xED0CDAED || ne.Uint64(b[72:]) != h.Sum64() {
+			return 0, 0, 0, false
+		}
+		return uint64(ne.Uint32(b[24:])), ne.Uint64(b[56:]), ne.Uint64(b[64:]), true
+	}
+	ps0, hwm0, tx0, ok0 := meta(0)
+	off1 := int64(os.Getpagesize())
+	if ok0 {
+		off1 = int64(ps0)
+	}
+	ps1, hwm1, tx1, ok1 := meta(off1)
+	var pageSize, hwm uint64
+	switch {
+	case ok0 && (!ok1 || tx0 >= tx1):
+		pageSize, hwm = ps0, hwm0
+	case ok1:
+		pageSize, hwm = ps1, hwm1
+	default:
+		return nil // no valid meta page: bbolt says "invalid database"
+	}
+	if pageSize != 0 && hwm <= math.MaxInt64/pageSize && uint64(fi.Size()) < hwm*pageSize {
+		return fmt.Errorf("%w: %s is %d bytes, its pages need %d (truncated)", ErrCorrupt, path, fi.Size(), hwm*pageSize)
+	}
+	return nil
 }
 
 // Close stops the committer after the pending appends and closes the file.
@@ -214,8 +316,10 @@ func (j *Journal) Close() error {
 	close(j.quit)
 	j.closeMu.Unlock()
 	<-j.done
-	if err := j.Flush(context.Background()); err != nil {
-		j.log.Warn("journal: flush event ids on close", "err", err) // rebuilt at next Open
+	if !j.opts.ReadOnly {
+		if err := j.Flush(context.Background()); err != nil {
+			j.log.Warn("journal: flush event ids on close", "err", err) // rebuilt at next Open
+		}
 	}
 	j.notifyMu.Lock()
 	for k, ch := range j.notify {
@@ -268,6 +372,9 @@ func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 			return nil, fmt.Errorf("journal: event %d (%s): %w", i, events[i].EventID, err)
 		}
 		req.events[i] = p
+	}
+	if j.opts.ReadOnly {
+		return nil, ErrReadOnly
 	}
 	j.closeMu.RLock()
 	if j.isClosed {

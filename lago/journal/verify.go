@@ -40,7 +40,16 @@ type VerifyReport struct {
 // or fork+1 for a branch), each event must decode, carry its stream and seq,
 // be indexed by its event_id, and its digest must equal the Blake3 chain.
 // The first problem is returned as a *BrokenError.
-func (j *Journal) Verify(ctx context.Context) (VerifyReport, error) {
+func (j *Journal) Verify(ctx context.Context) (rep VerifyReport, err error) {
+	// bbolt panics on a damaged page; for verify that is a finding
+	err = catch(func() error {
+		rep, err = j.verify(ctx)
+		return err
+	})
+	return rep, err
+}
+
+func (j *Journal) verify(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
 	infos, err := j.Streams(ctx, "")
 	if err != nil {
