@@ -255,3 +255,28 @@ func TestGrant(t *testing.T) {
 		t.Fatalf("export does not hold the one grant:\n%s", exp)
 	}
 }
+
+// TestVerifyDamagedFile: verify never writes to the journal it checks, and
+// a cut-off file is a clear error (exit 1), not a bbolt panic.
+func TestVerifyDamagedFile(t *testing.T) {
+	data := t.TempDir()
+	mustRun(t, "import", "--data", data, filepath.Join(fixtures, "all-kinds.json"))
+	path := filepath.Join(data, "journal.db")
+	before, _ := os.ReadFile(path)
+	mustRun(t, "verify", "--data", data)
+	mustRun(t, "export", "--data", data, "--session", "GOLDEN-ALL-KINDS")
+	mustRun(t, "stats", "--data", data)
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("verify, export or stats changed the journal file")
+	}
+	if err := os.WriteFile(path, before[:len(before)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := run(t, "", "verify", "--data", data)
+	if code != 1 || !strings.Contains(errs, "truncated") || strings.Contains(errs, "goroutine") {
+		t.Fatalf("verify of a cut-off file: exit %d: %s", code, errs)
+	}
+	if _, errs, code := run(t, "", "export", "--data", data, "--session", ""); code != 2 || !strings.Contains(errs, "--session") {
+		t.Fatalf("export --session '': exit %d: %s", code, errs)
+	}
+}

@@ -76,6 +76,15 @@ func (e *env) open(mustExist bool) (*store.Store, error) {
 	return store.Open(e.data, store.Options{MustExist: mustExist})
 }
 
+// openRead opens an existing data dir without writing to its journal
+// (verify must not change the file it checks).
+func (e *env) openRead() (*store.Store, error) {
+	if e.data == "" {
+		return nil, &ExitError{Code: 2, Err: errors.New("--data DIR is required")}
+	}
+	return store.Open(e.data, store.Options{MustExist: true, Journal: journal.Options{ReadOnly: true}})
+}
+
 // New builds the root command.
 func New(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
@@ -145,7 +154,10 @@ func exportCmd(e *env) *cobra.Command {
 		Short: "Write a session's stored envelopes as a JSON array (all branches in append order, or one branch's own events)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.open(true)
+			if session == "" {
+				return &ExitError{Code: 2, Err: errors.New("--session must not be empty")}
+			}
+			s, err := e.openRead()
 			if err != nil {
 				return err
 			}
@@ -211,7 +223,7 @@ func verifyCmd(e *env) *cobra.Command {
 		Short: "Check every stream's seq sequence and digest chain; exit 1 at the first broken link",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.open(true)
+			s, err := e.openRead()
 			if err != nil {
 				return err
 			}
@@ -233,7 +245,7 @@ func statsCmd(e *env) *cobra.Command {
 		Short: "List streams with their heads",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := e.open(true)
+			s, err := e.openRead()
 			if err != nil {
 				return err
 			}
