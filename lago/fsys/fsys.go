@@ -26,6 +26,9 @@ import (
 // ErrInvalidPath is matched when a path is empty, absolute, has .. or NUL.
 var ErrInvalidPath = errors.New("fsys: invalid path")
 
+// ErrInvalidMode is matched when a FileWrite's mode is not a number.
+var ErrInvalidMode = errors.New("fsys: invalid mode")
+
 // Entry is one file of a manifest.
 type Entry struct {
 	Hash        string      `json:"hash"`
@@ -48,18 +51,27 @@ const ModeKey = "mode"
 // DefaultMode is the mode of a file written without one.
 const DefaultMode fs.FileMode = 0o644
 
-// Apply folds one event into m (in place) and returns it.
+// Mode returns the file mode a FileWrite event carries (DefaultMode when
+// none); a mode that is not an unsigned 32-bit number is ErrInvalidMode.
+func Mode(e aios.EventEnvelope) (fs.FileMode, error) {
+	raw, ok := e.PayloadExtra[ModeKey]
+	if !ok {
+		return DefaultMode, nil
+	}
+	var v uint32
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return DefaultMode, fmt.Errorf("%w: %s", ErrInvalidMode, raw)
+	}
+	return fs.FileMode(v).Perm(), nil
+}
+
+// Apply folds one event into m (in place) and returns it. A stored event
+// cannot be taken back, so one with a bad mode gets DefaultMode instead of
+// failing every later listing of its branch.
 func (m Manifest) Apply(e aios.EventEnvelope) (Manifest, error) {
 	switch p := e.Payload.(type) {
 	case *aios.FileWrite:
-		mode := DefaultMode
-		if raw, ok := e.PayloadExtra[ModeKey]; ok {
-			var v uint32
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return m, fmt.Errorf("fsys: seq %d: bad mode %s", e.Seq, raw)
-			}
-			mode = fs.FileMode(v).Perm()
-		}
+		mode, _ := Mode(e)
 		m[p.Path] = Entry{Hash: p.BlobHash, Size: p.SizeBytes, Mode: mode, ContentType: p.ContentType, Seq: e.Seq}
 	case *aios.FileDelete:
 		delete(m, p.Path)

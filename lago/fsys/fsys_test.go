@@ -2,8 +2,10 @@ package fsys
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -129,6 +131,79 @@ func TestBadPaths(t *testing.T) {
 	if _, err := f.Rename(ctx, st, "missing", "b"); !errors.Is(err, aios.ErrNotFound) {
 		t.Errorf("rename missing: %v", err)
 	}
+}
+
+// TestModeOfStoredEvents: a FileWrite appended by a client with a bad mode
+// is refused by Mode (the API's check) but folds with DefaultMode, so one
+// such event does not fail every listing of its branch.
+func TestModeOfStoredEvents(t *testing.T) {
+	ctx := context.Background()
+	f := newFS(t)
+	st := aios.StreamID{Session: "s", Branch: "main"}
+	tests := []struct {
+		name, mode string // raw JSON, "" for none
+		want       fs.FileMode
+		bad        bool
+	}{
+		{"none", "", DefaultMode, false},
+		{"0600", "384", 0o600, false},
+		{"type bits dropped", "2147484141", 0o755, false},
+		{"string", `"x"`, DefaultMode, true},
+		{"negative", "-1", DefaultMode, true},
+		{"over 32 bits", "4294967296", DefaultMode, true},
+		{"fraction", "1.5", DefaultMode, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := aios.NewEnvelope(f.IDs, f.Clock, st.Session, st.Branch, &aios.FileWrite{Path: fmt.Sprint("f", i), BlobHash: blob.Hash(nil)})
+			if tt.mode != "" {
+				e.PayloadExtra = map[string]json.RawMessage{ModeKey: json.RawMessage(tt.mode)}
+			}
+			if m, err := Mode(e); m != tt.want || (err != nil) != tt.bad || (tt.bad && !errors.Is(err, ErrInvalidMode)) {
+				t.Fatalf("Mode %v %v", m, err)
+			}
+			if _, err := f.J.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := f.List(ctx, st, 0)
+			if err != nil {
+				t.Fatalf("list after a stored mode %s: %v", tt.mode, err)
+			}
+			if got := m[fmt.Sprint("f", i)].Mode; got != tt.want {
+				t.Fatalf("folded mode %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzApply folds arbitrary file event payloads (what a client may append
+// through the API): no panic, and an error only for a non-file event never.
+func FuzzApply(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"FileWrite","path":"a","blob_hash":"x","size_bytes":1,"mode":420}`,
+		`{"type":"FileWrite","path":"../a","blob_hash":"","size_bytes":0,"mode":"x"}`,
+		`{"type":"FileRename","old_path":"a","new_path":"a"}`,
+		`{"type":"FileDelete","path":"a"}`,
+		`{"type":"FileWrite","path":"a","mode":-1}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		raw := `{"event_id":"e","session_id":"s","branch_id":"main","seq":1,"timestamp":1,"payload":` + payload + `,"metadata":{},"schema_version":1}`
+		e, err := aios.DecodeEnvelope([]byte(raw))
+		if err != nil {
+			return
+		}
+		m := Manifest{"a": {Hash: "h"}}
+		if _, err := m.Apply(e); err != nil {
+			t.Fatalf("apply %s: %v", payload, err)
+		}
+		if b, err := json.Marshal(m); err != nil {
+			t.Fatal(err)
+		} else if _, err := Projection.Decode(b); err != nil {
+			t.Fatalf("snapshot of %s does not decode: %v", b, err)
+		}
+	})
 }
 
 func FuzzCleanPath(f *testing.F) {

@@ -48,6 +48,7 @@ func TestBadInput(t *testing.T) {
 		{"append array with null", "POST", "/v1/sessions/s/events", "[" + msg("t2", "x") + ",null]", nil, 400},
 		{"append negative seq", "POST", "/v1/sessions/s/events", `{"seq":-1,"payload":{"type":"UserMessage","content":"x"}}`, nil, 400},
 		{"append over MaxBody", "POST", "/v1/sessions/s/events", `{"payload":{"type":"UserMessage","content":"` + big + `"}}`, nil, 413},
+		{"append file write with bad mode", "POST", "/v1/sessions/s/events", `{"payload":{"type":"FileWrite","path":"p","blob_hash":"h","size_bytes":1,"mode":"x"}}`, nil, 400},
 		{"append bad fork point", "POST", "/v1/sessions/s/events", `{"payload":{"type":"BranchCreated","new_branch_id":"b","fork_point_seq":99,"name":"b"}}`, nil, 400},
 		// SSE
 		{"sse format", "GET", "/v1/sessions/s/events/stream?format=OpenAI", "", nil, 400},

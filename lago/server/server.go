@@ -207,7 +207,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe), errors.Is(err, blob.ErrTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, aios.ErrMalformed), errors.Is(err, aios.ErrInvalidEnvelope), errors.Is(err, journal.ErrInvalid),
-		errors.Is(err, journal.ErrBranch), errors.Is(err, blob.ErrInvalidHash), errors.Is(err, blob.ErrMismatch), errors.Is(err, fsys.ErrInvalidPath),
+		errors.Is(err, journal.ErrBranch), errors.Is(err, blob.ErrInvalidHash), errors.Is(err, blob.ErrMismatch), errors.Is(err, fsys.ErrInvalidPath), errors.Is(err, fsys.ErrInvalidMode),
 		errors.Is(err, sse.ErrUnknownFormat), errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
 	}
@@ -524,6 +524,12 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) {
 			// grants and quota charges are written by the policy engine only
 			s.fail(w, r, badRequest("event %d: event type %s is reserved", i, c.EventType))
 			return
+		}
+		if _, ok := e.Payload.(*aios.FileWrite); ok {
+			if _, err := fsys.Mode(e); err != nil {
+				s.fail(w, r, fmt.Errorf("event %d: %w", i, err))
+				return
+			}
 		}
 		if e.EventID == "" {
 			e.EventID = s.ids.NewID()
