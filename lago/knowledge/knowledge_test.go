@@ -161,6 +161,47 @@ func TestWorkspaceFollowsJournal(t *testing.T) {
 	}
 }
 
+// TestWorkspaceUnreadableNotes: FileWrite events naming a blob that is not
+// stored or not a hash (imported, or appended through the API) are errors
+// of those notes; the rest of the workspace is still indexed.
+func TestWorkspaceUnreadableNotes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	j, err := journal.Open(filepath.Join(dir, "j.db"), journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	bs, _ := blob.Open(filepath.Join(dir, "blobs"), blob.Options{})
+	f := fsys.New(j, bs, nil, nil)
+	st := aios.StreamID{Session: "s", Branch: "main"}
+	ids := aios.NewULIDGenerator(nil, nil)
+	for _, fw := range []*aios.FileWrite{
+		{Path: "absent.md", BlobHash: blob.Hash([]byte("never stored")), SizeBytes: 12},
+		{Path: "bad-hash.md", BlobHash: "../../journal.db", SizeBytes: 1},
+	} {
+		if _, err := j.Append(ctx, aios.NewEnvelope(ids, aios.SystemClock{}, st.Session, st.Branch, fw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Write(ctx, st, "good.md", bytes.NewReader([]byte("# Quasar\nA quasar note")), 0, "")
+	w := NewWorkspace(f, st)
+	if _, err := w.Sync(ctx); err != nil {
+		t.Fatalf("sync with unreadable notes: %v", err)
+	}
+	errs := w.Errors()
+	if len(errs) != 2 || !errors.Is(errs["absent.md"], aios.ErrNotFound) || !errors.Is(errs["bad-hash.md"], blob.ErrInvalidHash) {
+		t.Fatalf("errors %v", errs)
+	}
+	if h := w.Index().Search("quasar", 1); len(h) != 1 || h[0].ID != "good.md" {
+		t.Fatalf("hits %v", h)
+	}
+	f.Delete(ctx, st, "absent.md")
+	if _, err := w.Sync(ctx); err != nil || len(w.Errors()) != 1 {
+		t.Fatalf("after delete: %v %v", err, w.Errors())
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/notes/*.md")
 	for _, p := range files {

@@ -22,7 +22,7 @@ type Workspace struct {
 	mu       sync.Mutex
 	seq      uint64
 	manifest fsys.Manifest
-	errs     map[string]error // per path: notes that failed to parse
+	errs     map[string]error // per path: notes that failed to read or parse
 }
 
 // NewWorkspace returns an unsynced workspace index.
@@ -33,7 +33,7 @@ func NewWorkspace(fs *fsys.FS, st aios.StreamID) *Workspace {
 // Index returns the index (synced as of the last Sync).
 func (w *Workspace) Index() *Index { return w.ix }
 
-// Errors returns the notes that could not be parsed at the last Sync.
+// Errors returns the notes that could not be read or parsed at the last Sync.
 func (w *Workspace) Errors() map[string]error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -72,11 +72,16 @@ func (w *Workspace) Sync(ctx context.Context) (uint64, error) {
 			continue
 		}
 		data, err := w.fs.Blobs.ReadAll(ctx, c.NewHash)
-		if err != nil {
-			return w.seq, fmt.Errorf("knowledge: read %s: %w", c.Path, err)
+		if ctx.Err() != nil {
+			return w.seq, fmt.Errorf("knowledge: read %s: %w", c.Path, ctx.Err())
 		}
-		d, err := Parse(c.Path, data)
+		var d Doc
+		if err == nil {
+			d, err = Parse(c.Path, data)
+		}
 		if err != nil {
+			// a FileWrite naming a blob not stored (or corrupt) is this
+			// note's error, not the whole index's: it cannot be taken back
 			w.ix.Remove(c.Path)
 			w.errs[c.Path] = err
 			continue
