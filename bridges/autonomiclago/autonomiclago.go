@@ -2,7 +2,9 @@
 // catch-up Read from the last folded seq, then a Subscribe for live events.
 // Changes of mode and gates are journaled back into the same stream with
 // ids derived from the event that caused them, so a restart that replays
-// the stream stores no duplicates. Any aios.Journal works; lago's bbolt
+// the stream stores no duplicates. A fold whose changes fail to journal is
+// redone, never checkpointed, so every event's changes are journaled once
+// even across failures and restarts. Any aios.Journal works; lago's bbolt
 // journal is the real one.
 package autonomiclago
 
@@ -53,6 +55,9 @@ type Projector struct {
 	locks   map[aios.StreamID]*sync.Mutex
 	loaded  map[aios.StreamID]bool
 	sinceSn map[aios.StreamID]int
+	// stale marks streams whose hub state folded an event whose changes
+	// were not journaled (see apply).
+	stale map[aios.StreamID]bool
 }
 
 var _ aios.Gate = (*Projector)(nil)
@@ -66,7 +71,8 @@ func New(j aios.Journal, hub *controller.Hub, opts Options) *Projector {
 		opts.SnapshotEvery = 1000
 	}
 	p := &Projector{j: j, hub: hub, opts: opts, log: opts.Logger,
-		locks: map[aios.StreamID]*sync.Mutex{}, loaded: map[aios.StreamID]bool{}, sinceSn: map[aios.StreamID]int{}}
+		locks: map[aios.StreamID]*sync.Mutex{}, loaded: map[aios.StreamID]bool{}, sinceSn: map[aios.StreamID]int{},
+		stale: map[aios.StreamID]bool{}}
 	if s, ok := j.(SnapshotStore); ok && opts.SnapshotEvery > 0 {
 		p.snaps = s
 	}
@@ -87,27 +93,49 @@ func (p *Projector) lock(id aios.StreamID) *sync.Mutex {
 	return l
 }
 
-// load resumes a stream from its stored snapshot once, if there is one and
-// it was taken under the current configuration.
-func (p *Projector) load(ctx context.Context, id aios.StreamID) {
+// load readies a stream's state before a catch-up; the caller holds the
+// stream's lock. The first time, it resumes from the stored snapshot if
+// there is one taken under the current configuration. A stale stream (see
+// apply) is rebuilt: reset to the empty state, then resumed from the stored
+// snapshot, which never holds a stale state, so the catch-up folds the
+// failed event again.
+func (p *Projector) load(ctx context.Context, id aios.StreamID) error {
 	p.mu.Lock()
-	done := p.loaded[id]
+	done, stale := p.loaded[id], p.stale[id]
 	p.loaded[id] = true
 	p.mu.Unlock()
-	if done || p.snaps == nil || p.hub.Seq(id) != 0 {
-		return
+	if stale {
+		c := p.hub.Controller()
+		empty, err := c.Snapshot(c.NewStream(id))
+		if err == nil {
+			err = p.hub.Resume(id, empty)
+		}
+		if err != nil {
+			return fmt.Errorf("autonomiclago: reset %s/%s: %w", id.Session, id.Branch, err)
+		}
+		p.mu.Lock()
+		delete(p.stale, id)
+		p.sinceSn[id] = 0
+		p.mu.Unlock()
+		p.log.Info("autonomic: rebuilding stream after a failed change write", "session", id.Session, "branch", id.Branch)
+	} else if done || p.hub.Seq(id) != 0 {
+		return nil
+	}
+	if p.snaps == nil {
+		return nil
 	}
 	_, data, err := p.snaps.LoadSnapshot(ctx, id, SnapshotName)
 	if err != nil {
 		if !errors.Is(err, aios.ErrNotFound) {
 			p.log.Warn("autonomic: load snapshot", "stream", id, "err", err)
 		}
-		return
+		return nil
 	}
 	if err := p.hub.Resume(id, data); err != nil {
 		// A stale or damaged snapshot only costs a full replay.
 		p.log.Info("autonomic: snapshot not used, replaying", "stream", id, "err", err)
 	}
+	return nil
 }
 
 // CatchUp folds every stored event of a stream past the last one folded and
@@ -116,16 +144,26 @@ func (p *Projector) CatchUp(ctx context.Context, id aios.StreamID) (uint64, erro
 	l := p.lock(id)
 	l.Lock()
 	defer l.Unlock()
-	p.load(ctx, id)
-	for e, err := range p.j.Read(ctx, aios.ReadQuery{Stream: id, After: p.hub.Seq(id)}) {
+	return p.catchUp(ctx, id)
+}
+
+// catchUp is CatchUp under the stream's lock. On error it returns the seq
+// of the last event folded with its changes journaled.
+func (p *Projector) catchUp(ctx context.Context, id aios.StreamID) (uint64, error) {
+	if err := p.load(ctx, id); err != nil {
+		return p.hub.Seq(id), err
+	}
+	reached := p.hub.Seq(id)
+	for e, err := range p.j.Read(ctx, aios.ReadQuery{Stream: id, After: reached}) {
 		if err != nil {
-			return p.hub.Seq(id), fmt.Errorf("autonomiclago: read %s/%s: %w", id.Session, id.Branch, err)
+			return reached, fmt.Errorf("autonomiclago: read %s/%s: %w", id.Session, id.Branch, err)
 		}
 		if err := p.apply(ctx, id, &e); err != nil {
-			return p.hub.Seq(id), err
+			return reached, err
 		}
+		reached = p.hub.Seq(id)
 	}
-	return p.hub.Seq(id), nil
+	return reached, nil
 }
 
 // ErrIdle is returned by FollowIdle when its stream had no new event for
@@ -173,7 +211,16 @@ func (p *Projector) FollowIdle(ctx context.Context, id aios.StreamID, idle time.
 		rearm := timer != nil && timer.Stop()
 		l := p.lock(id)
 		l.Lock()
-		err := p.apply(ctx, id, &e)
+		var err error
+		if p.isStale(id) {
+			// Another caller's change write failed: rebuild and catch up
+			// (which re-journals those changes) before going on; apply
+			// then skips e if the catch-up folded it.
+			_, err = p.catchUp(ctx, id)
+		}
+		if err == nil {
+			err = p.apply(ctx, id, &e)
+		}
 		l.Unlock()
 		if err != nil {
 			return err
@@ -216,6 +263,17 @@ func (p *Projector) apply(ctx context.Context, id aios.StreamID, e *aios.EventEn
 	out := p.hub.ApplyTo(id, e)
 	if len(out) > 0 && !p.opts.ReadOnly {
 		if _, err := p.j.Append(ctx, out...); err != nil {
+			// The hub has folded e but its changes are not journaled. The
+			// hub keeps no copy to roll back to (a snapshot per event
+			// would cost more than the fold), so the stream is marked
+			// stale instead: never snapshotted so, and rebuilt by the
+			// next catch-up, which folds e again and re-derives the same
+			// changes. Their ids derive from e, so whatever part of this
+			// write did land is not stored twice. A restart resumes from
+			// the last snapshot, taken before e, and redoes the same.
+			p.mu.Lock()
+			p.stale[id] = true
+			p.mu.Unlock()
 			return fmt.Errorf("autonomiclago: journal %d changes after seq %d: %w", len(out), e.Seq, err)
 		}
 		for _, o := range out {
@@ -248,6 +306,13 @@ func (p *Projector) Checkpoint(ctx context.Context) error {
 	for _, id := range p.hub.Streams() {
 		l := p.lock(id)
 		l.Lock()
+		if p.isStale(id) {
+			l.Unlock()
+			// Its changes are not all journaled: the stored snapshot
+			// stays where they were, and a restart redoes them from there.
+			p.log.Warn("autonomic: stream not checkpointed: a change write failed", "session", id.Session, "branch", id.Branch)
+			continue
+		}
 		data, err := p.hub.Snapshot(id)
 		if err == nil {
 			err = p.snaps.SaveSnapshot(ctx, id, SnapshotName, p.hub.Seq(id), data)
@@ -260,7 +325,20 @@ func (p *Projector) Checkpoint(ctx context.Context) error {
 	return first
 }
 
+// isStale reports whether a stream folded an event whose changes were not
+// journaled and is to be rebuilt.
+func (p *Projector) isStale(id aios.StreamID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stale[id]
+}
+
+// saveSnapshot stores a stream's state unless it is stale. The caller
+// holds the stream's lock.
 func (p *Projector) saveSnapshot(ctx context.Context, id aios.StreamID) {
+	if p.isStale(id) {
+		return
+	}
 	data, err := p.hub.Snapshot(id)
 	if err == nil {
 		err = p.snaps.SaveSnapshot(ctx, id, SnapshotName, p.hub.Seq(id), data)

@@ -44,7 +44,9 @@ func TestLagoSnapshots(t *testing.T) {
 		t.Fatalf("snapshot seq %d (%d bytes), err %v", seq, len(data), err)
 	}
 	p2 := newProjector(t, j, Options{SnapshotEvery: 1000})
-	p2.load(ctx, stream)
+	if err := p2.load(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
 	if got := p2.Hub().Seq(stream); got != seq {
 		t.Fatalf("resumed at seq %d, want the snapshot's %d", got, seq)
 	}
