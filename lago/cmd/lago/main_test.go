@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,6 +179,17 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("exit %d (want %d), stderr %q (want %q)", code, tt.code, errs, tt.msg)
 			}
 		})
+	}
+	// a file of more than one batch whose last event cannot be applied
+	var big strings.Builder
+	big.WriteString("[")
+	for i := range 1500 {
+		fmt.Fprintf(&big, `{"event_id":"e%d","session_id":"big","branch_id":"main","seq":0,"timestamp":1,"payload":{"type":"UserMessage","content":"x"},"metadata":{},"schema_version":1},`, i)
+	}
+	big.WriteString(`{"event_id":"fork","session_id":"big","branch_id":"main","seq":0,"timestamp":1,"payload":{"type":"BranchCreated","new_branch_id":"b","fork_point_seq":99999,"name":"b"},"metadata":{},"schema_version":1}]`)
+	os.WriteFile(bad, []byte(big.String()), 0o600)
+	if _, errs, code := run(t, "", "import", "--data", data, bad); code != 1 || !strings.Contains(errs, "fork point 99999") {
+		t.Fatalf("import with a bad fork point: exit %d: %s", code, errs)
 	}
 	// nothing partial was written by the failed imports
 	if _, err := os.Stat(filepath.Join(data, "journal.db")); err == nil {

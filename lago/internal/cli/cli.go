@@ -134,11 +134,10 @@ func importCmd(e *env) *cobra.Command {
 			}
 			defer s.Close()
 			before := s.Journal.Stats().Events
-			const chunk = 1000
-			for i := 0; i < len(evs); i += chunk {
-				if _, err := s.Journal.Append(cmd.Context(), evs[i:min(i+chunk, len(evs))]...); err != nil {
-					return fmt.Errorf("import %s: events %d..: %w", args[0], i, err)
-				}
+			// one Append is one transaction: an event refused when it is
+			// applied (a fork point past its parent's head) leaves nothing
+			if _, err := s.Journal.Append(cmd.Context(), evs...); err != nil {
+				return fmt.Errorf("import %s: %w", args[0], err)
 			}
 			stored := s.Journal.Stats().Events - before
 			fmt.Fprintf(e.stdout, "imported %d events (%d new, %d already stored)\n", len(evs), stored, uint64(len(evs))-stored)
