@@ -178,6 +178,44 @@ func FuzzValidHash(f *testing.F) {
 	})
 }
 
+// FuzzStoredFile puts arbitrary bytes where a blob file is (a damaged disk,
+// a hand-edited store): reading is an error matching ErrCorrupt, or exactly
+// the bytes that hash to the blob's name.
+func FuzzStoredFile(f *testing.F) {
+	ctx := context.Background()
+	for _, compress := range []bool{false, true} {
+		s, _ := Open(f.TempDir(), Options{Compress: compress})
+		info, _ := s.Put(ctx, strings.NewReader("hello blob"))
+		b, _ := os.ReadFile(s.path(info.Hash))
+		f.Add(b)
+	}
+	f.Add([]byte("LAGB\x01\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Add([]byte("LAGB\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
+	f.Add([]byte("XX"))
+	want := "hello blob"
+	f.Fuzz(func(t *testing.T, file []byte) {
+		s, _ := Open(t.TempDir(), Options{})
+		h := Hash([]byte(want))
+		os.MkdirAll(filepath.Dir(s.path(h)), 0o700)
+		if err := os.WriteFile(s.path(h), file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Stat(ctx, h); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("stat: %v", err)
+		}
+		got, err := s.ReadAll(ctx, h)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("read: %v", err)
+			}
+			return
+		}
+		if string(got) != want {
+			t.Fatalf("read %q as %s", got, h)
+		}
+	})
+}
+
 func Example() {
 	dir, _ := os.MkdirTemp("", "blobs")
 	defer os.RemoveAll(dir)
