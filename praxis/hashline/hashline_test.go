@@ -105,6 +105,36 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// TestApplyMatchesReread: a line whose text ends in "\r" and then gets a
+// "\n" reads back as a CRLF line; Apply must report it that way, or the tags
+// edit_file shows differ from the tags read_file gives next.
+func TestApplyMatchesReread(t *testing.T) {
+	for _, c := range []struct {
+		name, src string
+		op        Op
+	}{
+		{"new text ends in CR CR", "a\nb\n", Op{Op: OpReplaceLine, Tag: Tag(1, "a"), Text: ptr("x\r\r")}},
+		{"kept last line ending in CR gains a newline", "a\nb\r", Op{Op: OpInsertAfter, Tag: Tag(2, "b\r"), Text: ptr("c")}},
+		{"lone CR kept without newline", "a\nb\r", Op{Op: OpReplaceLine, Tag: Tag(1, "a"), Text: ptr("z")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Apply(Parse([]byte(c.src)), []Op{c.op})
+			if err != nil {
+				t.Fatal(err)
+			}
+			re := Parse(out.Bytes())
+			if len(re.Lines) != len(out.Lines) {
+				t.Fatalf("%d lines applied, %d re-read", len(out.Lines), len(re.Lines))
+			}
+			for i := range re.Lines {
+				if re.Lines[i] != out.Lines[i] {
+					t.Errorf("line %d: applied %q, re-read %q", i+1, out.Lines[i], re.Lines[i])
+				}
+			}
+		})
+	}
+}
+
 func TestStaleShowsNearby(t *testing.T) {
 	d := Parse([]byte("a\nb\nc\nd\ne\nf\ng\n"))
 	_, err := Apply(d, []Op{{Op: OpDeleteLine, Tag: "4:deadbeef"}})
@@ -255,6 +285,8 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte("a\nb\nc\n"), uint8(0), uint8(1), "x")
 	f.Add([]byte("a\r\nb"), uint8(1), uint8(0), "")
 	f.Add([]byte(""), uint8(2), uint8(0), "y\nz")
+	f.Add([]byte("a\nb\r"), uint8(0), uint8(1), "c")
+	f.Add([]byte("a\n"), uint8(1), uint8(0), "x\r\r")
 	f.Fuzz(func(t *testing.T, src []byte, kind, line uint8, text string) {
 		d := Parse(src)
 		if string(d.Bytes()) != string(src) {
@@ -284,6 +316,11 @@ func FuzzApply(f *testing.F) {
 		re := Parse(out.Bytes())
 		if len(re.Lines) != len(out.Lines) {
 			t.Fatalf("reparse: %d vs %d lines", len(re.Lines), len(out.Lines))
+		}
+		for i := range re.Lines {
+			if re.Lines[i] != out.Lines[i] {
+				t.Fatalf("line %d: applied %q, re-read %q", i+1, out.Lines[i], re.Lines[i])
+			}
 		}
 		// Line count is what the op says, except that an empty last line
 		// without newline vanishes (it has no bytes); otherwise the final

@@ -285,5 +285,14 @@ func Apply(d *Doc, ops []Op) (*Doc, error) {
 			out.Lines = out.Lines[:len(out.Lines)-1]
 		}
 	}
+	// A text ending in "\r" followed by "\n" reads back as a CRLF line
+	// without that "\r" (a kept last line "x\r" that gains a newline, or new
+	// text "x\r\r"): say so here, so the tags shown after an edit are the
+	// tags a re-read gives.
+	for i, l := range out.Lines {
+		if l.EOL == "\n" && strings.HasSuffix(l.Text, "\r") {
+			out.Lines[i] = Line{Text: l.Text[:len(l.Text)-1], EOL: "\r\n"}
+		}
+	}
 	return out, nil
 }
