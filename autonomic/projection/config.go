@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -124,8 +125,8 @@ func (c *Config) Validate() error {
 		if name == "" {
 			p = append(p, "prices: empty model name")
 		}
-		if pr.InputPerMTok < 0 || pr.OutputPerMTok < 0 || pr.InputPerMTok != pr.InputPerMTok || pr.OutputPerMTok != pr.OutputPerMTok {
-			p = append(p, fmt.Sprintf("prices[%q]: prices must be non-negative numbers", name))
+		if !finite(pr.InputPerMTok) || !finite(pr.OutputPerMTok) || pr.InputPerMTok < 0 || pr.OutputPerMTok < 0 {
+			p = append(p, fmt.Sprintf("prices[%q]: prices must be finite non-negative numbers", name))
 		}
 	}
 	if c.DefaultContextWindow == 0 {
@@ -139,8 +140,9 @@ func (c *Config) Validate() error {
 	if c.ErrorWindow < 1 || c.ErrorWindow > 64 {
 		p = append(p, fmt.Sprintf("error_window %d: want 1..64", c.ErrorWindow))
 	}
-	if c.Bucket <= 0 {
-		p = append(p, "bucket must be > 0")
+	// Event timestamps are µs: a shorter bucket would be zero of them.
+	if c.Bucket < Duration(time.Microsecond) {
+		p = append(p, "bucket must be at least 1µs")
 	}
 	if c.SpendWindow < c.Bucket {
 		p = append(p, "spend_window must be at least one bucket")
@@ -159,6 +161,8 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // price finds a model's price: exact name, else the longest listed prefix.
 func (p *Projector) price(model string) (Price, bool) {

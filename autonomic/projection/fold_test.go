@@ -326,11 +326,16 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"negative price", func(c *Config) { c.Prices["x"] = Price{InputPerMTok: -1} }},
 		{"NaN price", func(c *Config) { c.Prices["x"] = Price{OutputPerMTok: math.NaN()} }},
+		{"infinite price", func(c *Config) { c.Prices["x"] = Price{InputPerMTok: math.Inf(1)} }},
 		{"empty model", func(c *Config) { c.Prices[""] = Price{} }},
 		{"no context window", func(c *Config) { c.DefaultContextWindow = 0 }},
 		{"cost source", func(c *Config) { c.TokenCostSource = "magic" }},
 		{"error window", func(c *Config) { c.ErrorWindow = 65 }},
 		{"bucket", func(c *Config) { c.Bucket = 0 }},
+		// Under 1µs a bucket is zero timestamp units: the fold divided by it.
+		{"sub-µs bucket", func(c *Config) {
+			c.Bucket, c.SpendWindow, c.BurnWindow, c.MinBurnSpan = Duration(500), Duration(time.Millisecond), Duration(time.Millisecond), Duration(time.Millisecond)
+		}},
 		{"burn < spend", func(c *Config) { c.BurnWindow = Duration(time.Second) }},
 		{"min span", func(c *Config) { c.MinBurnSpan = 0 }},
 	}
