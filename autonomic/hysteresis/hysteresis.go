@@ -5,6 +5,7 @@
 package hysteresis
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,10 +64,13 @@ func (s Spec) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON reads a spec and validates it.
+// UnmarshalJSON reads a spec and validates it; unknown keys are an error.
 func (s *Spec) UnmarshalJSON(b []byte) error {
 	var j specJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	// A misspelt key (say "min_dwel") would silently mean no dwell.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
 		return fmt.Errorf("hysteresis spec: %w", err)
 	}
 	out := Spec{Direction: j.Direction, Strict: j.Strict, Levels: j.Levels}

@@ -148,7 +148,11 @@ func TestSpecJSON(t *testing.T) {
 		t.Errorf("round trip = %+v", back)
 	}
 	for _, in := range []string{`{"direction":"rising","levels":[{"name":"a","enter":1,"exit":2}],"min_dwell":"1s"}`,
-		`{"direction":"rising","levels":[{"name":"a","enter":1,"exit":1}],"min_dwell":"soon"}`, `[]`} {
+		`{"direction":"rising","levels":[{"name":"a","enter":1,"exit":1}],"min_dwell":"soon"}`, `[]`,
+		// Misspelt keys: the ladder would otherwise run without dwell or
+		// with exit = 0.
+		`{"direction":"rising","levels":[{"name":"a","enter":1,"exit":0.5}],"min_dwel":"1s"}`,
+		`{"direction":"rising","levels":[{"name":"a","enter":1,"exit":0.5,"exti":0.9}],"min_dwell":"1s"}`} {
 		if err := json.Unmarshal([]byte(in), &back); err == nil {
 			t.Errorf("%s: no error", in)
 		}
