@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -161,7 +162,10 @@ func TestHubConcurrent(t *testing.T) {
 					h.Apply(&evs[i])
 				} else {
 					_, _ = h.Decide(context.Background(), aios.StreamID{Session: "c", Branch: "main"})
-					_ = h.View(aios.StreamID{Session: "c", Branch: "main"})
+					// Encoding reads every map of the view, as autonomicd does.
+					if _, err := json.Marshal(h.View(aios.StreamID{Session: "c", Branch: "main"})); err != nil {
+						t.Error(err)
+					}
 				}
 			}
 		}()
@@ -190,5 +194,37 @@ func TestDecideEmptyStream(t *testing.T) {
 	g, _ = NewHub(c).Decide(context.Background(), aios.StreamID{Session: "nobody", Branch: "main"})
 	if g.EconomicMode != aios.EconomicHibernate || g.AllowTools || g.AllowNetwork || g.AllowShell {
 		t.Fatalf("broke gating %+v", g)
+	}
+}
+
+// TestViewIsACopy: a view taken before an event does not change with it, so
+// autonomicd can encode it outside the hub's lock.
+func TestViewIsACopy(t *testing.T) {
+	c, _ := New(DefaultConfig())
+	h := NewHub(c)
+	id := aios.StreamID{Session: "v", Branch: "main"}
+	evs := build("v", []step{
+		{0, "r1", &aios.RunStarted{}},
+		{time.Second, "r1", &aios.AssistantMessageCommitted{Model: "mock", TokenUsage: tok(10, 10)}},
+		{2 * time.Second, "", &aios.PolicyEvaluated{ToolName: "bash", Decision: aios.PolicyDeny}},
+		{3 * time.Second, "", &aios.CostIncurred{AmountMicroCredits: 5, Category: "tool"}},
+	})
+	for i := range evs {
+		h.Apply(&evs[i])
+	}
+	v := h.View(id)
+	before, _ := json.Marshal(v)
+	more := build("v", []step{
+		{0, "r2", &aios.RunStarted{}},
+		{time.Second, "r2", &aios.AssistantMessageCommitted{Model: "mock", TokenUsage: tok(10, 10)}},
+		{2 * time.Second, "", &aios.PolicyEvaluated{ToolName: "bash", Decision: aios.PolicyDeny}},
+		{3 * time.Second, "", &aios.CostIncurred{AmountMicroCredits: 5, Category: "tool"}},
+	})
+	for i := range more {
+		more[i].Seq += uint64(len(evs))
+		h.Apply(&more[i])
+	}
+	if after, _ := json.Marshal(v); !bytes.Equal(before, after) {
+		t.Fatalf("the view changed with later events:\n%s\n%s", before, after)
 	}
 }

@@ -94,6 +94,7 @@ func (h *Hub) View(id aios.StreamID) View {
 	// Deep-copy what the fold mutates in place.
 	v.State.Economic.Buckets = slices.Clone(v.State.Economic.Buckets)
 	v.State.Operational.OpenRuns = cloneMap(v.State.Operational.OpenRuns)
+	v.State.Operational.PendingDenials = cloneMap(v.State.Operational.PendingDenials)
 	v.State.Cognitive.RunsWithUsage = cloneMap(v.State.Cognitive.RunsWithUsage)
 	if r := v.State.Economic.RunwayHours; r != nil {
 		x := *r
