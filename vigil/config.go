@@ -169,9 +169,32 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// normalized spells the enum fields the way ConfigFromEnv does (lower
+// case, "stdout" as console), so a Config built in code as {Protocol:
+// "GRPC"} selects the gRPC exporter instead of passing Validate and then
+// matching nothing.
+func (c Config) normalized() Config {
+	for _, s := range []*SignalConfig{&c.Traces, &c.Metrics} {
+		if len(s.Exporters) > 0 {
+			ex := make([]Exporter, len(s.Exporters))
+			for i, e := range s.Exporters {
+				ex[i] = Exporter(strings.ToLower(strings.TrimSpace(string(e))))
+				if ex[i] == "stdout" {
+					ex[i] = ExporterConsole
+				}
+			}
+			s.Exporters = ex
+		}
+		s.Protocol = Protocol(strings.ToLower(strings.TrimSpace(string(s.Protocol))))
+	}
+	c.Sampler = Sampler(strings.ToLower(strings.TrimSpace(string(c.Sampler))))
+	return c
+}
+
 // Validate checks a Config built in code the way ConfigFromEnv checks the
-// environment.
+// environment (enum values in any case).
 func (c Config) Validate() error {
+	c = c.normalized()
 	for _, s := range []struct {
 		name string
 		sig  SignalConfig
@@ -200,11 +223,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// parseBool reads an OTel boolean: the spec's only true value is "true"
+// (any case), so "1", "yes" and the like are refused rather than read as
+// false behind the user's back.
 func parseBool(name, v string) (bool, error) {
 	switch strings.ToLower(v) {
-	case "true", "1":
+	case "true":
 		return true, nil
-	case "false", "0":
+	case "false":
 		return false, nil
 	}
 	return false, &ConfigError{Var: name, Value: v, Reason: "want true or false"}
@@ -262,12 +288,15 @@ func parseEndpoint(name, v, path string, p Protocol) (string, error) {
 	if u.Host == "" || u.Hostname() == "" {
 		return "", &ConfigError{Var: name, Value: v, Reason: "URL has no host"}
 	}
+	if strings.HasSuffix(u.Host, ":") {
+		return "", &ConfigError{Var: name, Value: v, Reason: "empty port"}
+	}
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return "", &ConfigError{Var: name, Value: v, Reason: "bad port"}
 		}
 	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return "", &ConfigError{Var: name, Value: v, Reason: "URL must not carry credentials, a query or a fragment (use OTEL_EXPORTER_OTLP_HEADERS)"}
 	}
 	if path != "" && p != ProtocolGRPC {

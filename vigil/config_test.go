@@ -87,6 +87,35 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "ratio out of range", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
 		{name: "ratio NaN", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "NaN"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
 		{name: "bad capture", env: map[string]string{EnvCaptureContent: "maybe"}, wantErr: EnvCaptureContent},
+		// The spec's only true value is "true": "1" must not silently mean
+		// false in one SDK and true in another.
+		{name: "disabled 1", env: map[string]string{"OTEL_SDK_DISABLED": "1"}, wantErr: "OTEL_SDK_DISABLED"},
+		{name: "capture 1", env: map[string]string{EnvCaptureContent: "1"}, wantErr: EnvCaptureContent},
+		{name: "ratio not a number", env: map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "abc"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "ratio 2.0", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2.0"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "ratio negative", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "-0.1"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "ratio Inf", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "Inf"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
+		{name: "empty exporter in list", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp,"}, wantErr: "OTEL_TRACES_EXPORTER"},
+		{name: "prometheus metrics", env: map[string]string{"OTEL_METRICS_EXPORTER": "prometheus"}, wantErr: "OTEL_METRICS_EXPORTER"},
+		{name: "endpoint empty port", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{name: "endpoint empty query", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://collector:4318/v1/metrics?"}, wantErr: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"},
+		{name: "endpoint grpc target", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "dns:///collector:4317"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{name: "signal endpoint without scheme", env: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4318/v1/traces"}, wantErr: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{
+			name: "base path kept, signal endpoint without path used as is, case and spaces",
+			env: map[string]string{
+				"OTEL_SDK_DISABLED": "False", "OTEL_TRACES_EXPORTER": " OTLP , Console ", "OTEL_METRICS_EXPORTER": "otlp",
+				"OTEL_EXPORTER_OTLP_PROTOCOL": "HTTP/JSON", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "GRPC",
+				"OTEL_EXPORTER_OTLP_ENDPOINT":         "HTTPS://collector.example/otlp",
+				"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://[::1]:4317",
+				"OTEL_TRACES_SAMPLER":                 "always_on", "OTEL_TRACES_SAMPLER_ARG": "ignored", EnvCaptureContent: "FALSE",
+			},
+			want: Config{
+				Traces:  SignalConfig{Exporters: []Exporter{ExporterOTLP, ExporterConsole}, Protocol: ProtocolHTTPJSON, Endpoint: "https://collector.example/otlp/v1/traces"},
+				Metrics: SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolGRPC, Endpoint: "http://[::1]:4317"},
+				Sampler: SamplerAlwaysOn,
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +161,43 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Errorf("zero config: %v", err)
+	}
+}
+
+func TestConfigInCodeAnyCase(t *testing.T) {
+	// Enum values spelled in another case validate, so New must read them
+	// the same way, not fall back to the defaults.
+	c := Config{
+		Traces:  SignalConfig{Exporters: []Exporter{"STDOUT"}, Protocol: "GRPC"},
+		Metrics: SignalConfig{Exporters: []Exporter{" None "}, Protocol: "Http/Protobuf"},
+		Sampler: "ALWAYS_OFF",
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Traces:  SignalConfig{Exporters: []Exporter{ExporterConsole}, Protocol: ProtocolGRPC},
+		Metrics: SignalConfig{Exporters: []Exporter{ExporterNone}, Protocol: ProtocolHTTPProtobuf},
+		Sampler: SamplerAlwaysOff,
+	}
+	if got := c.normalized(); !reflect.DeepEqual(got, want) {
+		t.Errorf("normalized %+v\nwant %+v", got, want)
+	}
+	if c.Traces.Exporters[0] != "STDOUT" {
+		t.Errorf("normalized modified the caller's exporters")
+	}
+	var buf strings.Builder
+	tel := mustNew(t, c, WithStdout(&buf))
+	_, span := tel.Tracer().Start(context.Background(), "probe")
+	if span.IsRecording() {
+		t.Errorf("ALWAYS_OFF sampler not applied")
+	}
+	span.End()
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("unsampled span exported: %s", buf.String())
 	}
 }
 

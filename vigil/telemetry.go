@@ -142,6 +142,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.normalized()
 	o := applyOptions(opts)
 	if !cfg.Traces.Enabled() && !cfg.Metrics.Enabled() && len(o.spanProcessors) == 0 && len(o.metricReaders) == 0 {
 		t := newTelemetry(tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider(), o)
