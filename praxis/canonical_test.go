@@ -209,6 +209,32 @@ func TestReadFileCaps(t *testing.T) {
 	}
 }
 
+// TestReadFileWindow: offset and limit at and past the ends, up to the
+// largest integers, give a window inside the file.
+func TestReadFileWindow(t *testing.T) {
+	c, _ := workspace(t, praxis.Options{}) // main.go has 5 lines
+	for _, tc := range []struct {
+		args              string
+		start, end, lines int
+	}{
+		{`{"path":"main.go"}`, 1, 5, 5},
+		{`{"path":"main.go","offset":3,"limit":1}`, 4, 4, 1},
+		{`{"path":"main.go","offset":4}`, 5, 5, 1},
+		{`{"path":"main.go","offset":1,"limit":9223372036854775807}`, 2, 5, 4},
+		{`{"path":"main.go","offset":9223372036854775807,"limit":9223372036854775807}`, 5, 5, 0},
+		{`{"path":"main.go","offset":50}`, 5, 5, 0},
+	} {
+		res, out := call(t, c, "read_file", tc.args)
+		if res.IsError {
+			t.Fatalf("%s: %s", tc.args, res.Output)
+		}
+		start, end, rows := int(out["start_line"].(float64)), int(out["end_line"].(float64)), strings.Count(out["content"].(string), "\n")
+		if start != tc.start || end != tc.end || rows != tc.lines || int(out["total_lines"].(float64)) != 5 {
+			t.Errorf("%s: start %d end %d rows %d, want %d %d %d", tc.args, start, end, rows, tc.start, tc.end, tc.lines)
+		}
+	}
+}
+
 func TestEditFileFlow(t *testing.T) {
 	c, root := workspace(t, praxis.Options{})
 	_, out := call(t, c, "read_file", `{"path":"docs/readme.md"}`)

@@ -104,7 +104,7 @@ func (t *readFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 	content, end := renderCapped(d, a.Offset, a.Limit)
 	return ok(ReadFileOutput{
 		Path: a.Path, Content: content,
-		StartLine: min(a.Offset+1, len(d.Lines)), EndLine: end, TotalLines: len(d.Lines),
+		StartLine: min(a.Offset, len(d.Lines)-1) + 1, EndLine: end, TotalLines: len(d.Lines),
 		Truncated: end < len(d.Lines),
 	})
 }
@@ -121,8 +121,10 @@ const (
 // returns the content and the number of the last line shown.
 func renderCapped(d *hashline.Doc, offset, limit int) (string, int) {
 	var b strings.Builder
+	offset = min(offset, len(d.Lines))
+	limit = min(limit, len(d.Lines)-offset) // offset+limit must not overflow
 	end := offset
-	for i := offset; i < len(d.Lines) && i < offset+limit; i++ {
+	for i := offset; i < offset+limit; i++ {
 		row := hashline.FormatLine(i+1, d.Lines[i].Text)
 		if len(d.Lines[i].Text) > maxShownLine {
 			row = row[:len(row)-len(d.Lines[i].Text)+maxShownLine] + fmt.Sprintf(" [... %d more bytes in this line]", len(d.Lines[i].Text)-maxShownLine)
