@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -128,6 +129,11 @@ func (r *Registry) rotate(e *aios.IdentityRotated) error {
 	}
 	if e.OldDID == e.NewDID {
 		return bad("rotation to the same DID")
+	}
+	if e.RotatedAt > math.MaxInt64 {
+		// time.UnixMicro and the verifier's comparisons take an int64: a
+		// larger value would wrap to before 1970.
+		return bad("rotated_at %d is out of range", e.RotatedAt)
 	}
 	old := r.records[e.OldDID]
 	if old.RotatedTo == e.NewDID && old.RotatedAt == e.RotatedAt {
@@ -256,7 +262,7 @@ func VerifyProof(proof, oldDID, newDID string, rotatedAt uint64) error {
 	if err := tok.Verify(key); err != nil {
 		return fmt.Errorf("rotation proof: %w", err)
 	}
-	if err := jws.CheckObject(tok.Payload); err != nil {
+	if err := jws.CheckFields(tok.Payload, "iss", "sub", "type", "iat"); err != nil {
 		return fmt.Errorf("rotation proof claims: %w", err)
 	}
 	var c ProofClaims

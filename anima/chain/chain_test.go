@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -81,10 +82,21 @@ func TestChainRejects(t *testing.T) {
 	wrongType := *ab
 	wrongType.RotationProofJWS = wrongTypeProof
 
+	// A lone "SUB": encoding/json would read it as sub; other parsers see no sub.
+	caseClaims, _ := json.Marshal(map[string]any{"iss": a.DID(), "SUB": b.DID(), "type": chain.ProofType, "iat": t0.Unix()})
+	caseProof, _ := a.SignJWS(context.Background(), aios.KeyAuth, map[string]any{"kid": a.DID()}, caseClaims)
+	caseVariant := *ab
+	caseVariant.RotationProofJWS = caseProof
+	// rotated_at past int64 wrapped to -1 µs, next to a proof iat of 0.
+	epochProof, _ := chain.NewProof(context.Background(), a, aios.KeyAuth, a.DID(), b.DID(), time.Unix(0, 0))
+	overflow := aios.IdentityRotated{OldDID: a.DID(), NewDID: b.DID(), RotatedAt: math.MaxUint64, RotationProofJWS: epochProof}
+
 	tests := []struct {
 		name   string
 		events []aios.Payload
 	}{
+		{"proof sub spelled SUB", []aios.Payload{&caseVariant}},
+		{"rotated_at beyond int64", []aios.Payload{&overflow}},
 		{"proof signed by another key", []aios.Payload{&badProof}},
 		{"proof for another new DID", []aios.Payload{&wrongSub}},
 		{"proof iat far from rotated_at", []aios.Payload{&skewed}},

@@ -63,6 +63,14 @@ func Parse(token string) (*Token, error) {
 	if len(token) > MaxTokenSize {
 		return nil, invalid("token is %d bytes, at most %d", len(token), MaxTokenSize)
 	}
+	// base64 decoding skips \r and \n, so without this check a signature
+	// with line breaks added would still verify: the same token under
+	// another spelling, which defeats caches and replay checks keyed on it.
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !isB64URL(c) && c != '.' {
+			return nil, invalid("byte %q at %d is not base64url", c, i)
+		}
+	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nil, invalid("compact JWS has %d parts, want 3", len(parts))
@@ -79,7 +87,7 @@ func Parse(token string) (*Token, error) {
 	if err != nil {
 		return nil, invalid("signature is not base64url: %v", err)
 	}
-	if err := CheckObject(hdr); err != nil {
+	if err := CheckFields(hdr, "alg", "typ", "kid", "crit"); err != nil {
 		return nil, invalid("header: %v", err)
 	}
 	var w struct {
@@ -108,13 +116,44 @@ func Parse(token string) (*Token, error) {
 		SigningInput: parts[0] + "." + parts[1], Compact: token}, nil
 }
 
+func isB64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
 // CheckObject checks that b is one JSON object whose top-level keys are
 // unique, without decoding it: a single pass that tracks nesting and
 // strings. Syntax errors inside values are left to json.Unmarshal.
 func CheckObject(b []byte) error {
+	_, err := objectKeys(b)
+	return err
+}
+
+// CheckFields is CheckObject that also refuses a top-level key that differs
+// from one of fields only in case. encoding/json matches struct fields
+// case-insensitively, so {"alg":"ES256","ALG":"none"} would be read as alg
+// "none" (the last match wins) and a lone "EXP" as exp, where other JOSE
+// parsers read exactly "alg" and "exp".
+func CheckFields(b []byte, fields ...string) error {
+	keys, err := objectKeys(b)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		for _, f := range fields {
+			if k != f && strings.EqualFold(k, f) {
+				return fmt.Errorf("key %q is a case variant of %q", k, f)
+			}
+		}
+	}
+	return nil
+}
+
+// objectKeys returns the top-level keys of the JSON object b, refusing
+// duplicates.
+func objectKeys(b []byte) ([]string, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return errors.New("not a JSON object")
+		return nil, errors.New("not a JSON object")
 	}
 	var keys []string // objects here have a handful of keys
 	depth := 0
@@ -130,16 +169,16 @@ func CheckObject(b []byte) error {
 				end++
 			}
 			if end >= len(b) {
-				return errors.New("unterminated string")
+				return nil, errors.New("unterminated string")
 			}
 			if depth == 1 && expectKey {
 				var k string
 				if err := json.Unmarshal(b[i:end+1], &k); err != nil {
-					return fmt.Errorf("object key: %w", err)
+					return nil, fmt.Errorf("object key: %w", err)
 				}
 				for _, seen := range keys {
 					if seen == k {
-						return fmt.Errorf("duplicate key %q", k)
+						return nil, fmt.Errorf("duplicate key %q", k)
 					}
 				}
 				keys = append(keys, k)
@@ -153,15 +192,15 @@ func CheckObject(b []byte) error {
 			depth--
 			if depth == 0 {
 				if j := skipSpace(b, i+1); j != len(b) {
-					return errors.New("trailing data after the object")
+					return nil, errors.New("trailing data after the object")
 				}
-				return nil
+				return keys, nil
 			}
 		case ',':
 			expectKey = depth == 1
 		}
 	}
-	return errors.New("unterminated object")
+	return nil, errors.New("unterminated object")
 }
 
 func skipSpace(b []byte, i int) int {

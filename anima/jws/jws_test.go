@@ -116,6 +116,13 @@ func TestParseRejects(t *testing.T) {
 		{"crit", enc([]byte(`{"alg":"ES256","crit":["b64"]}`)) + ".e30.AA"},
 		{"trailing data", enc([]byte(`{"alg":"ES256"} {}`)) + ".e30.AA"},
 		{"too big", strings.Repeat("a", MaxTokenSize+1)},
+		{"alg and ALG", enc([]byte(`{"alg":"ES256","ALG":"none"}`)) + ".e30.AA"},
+		{"lone Kid", enc([]byte(`{"alg":"ES256","Kid":"x"}`)) + ".e30.AA"},
+		{"crit spelled CRIT", enc([]byte(`{"alg":"ES256","CRIT":["b64"]}`)) + ".e30.AA"},
+		{"line break", enc([]byte(`{"alg":"ES256"}`)) + ".e30.AA\nAA"},
+		{"carriage return", enc([]byte(`{"alg":"ES256"}`)) + "\r.e30.AAAA"},
+		{"space", enc([]byte(`{"alg":"ES256"}`)) + ".e30.AA AA"},
+		{"standard base64 alphabet", enc([]byte(`{"alg":"ES256"}`)) + ".e30.AA+/"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := Parse(tt.tok); !errors.Is(err, ErrInvalid) {

@@ -182,6 +182,17 @@ func TestVerifyRejects(t *testing.T) {
 		{"no jti", forge(t, c, hdr, with(good, "jti", nil)), "lagod", nil},
 		{"aud wrong type", forge(t, c, hdr, with(good, "aud", 7)), "lagod", nil},
 		{"negative iat", forge(t, c, hdr, with(good, "iat", -1)), "lagod", nil},
+		// encoding/json matches fields case-insensitively; other parsers
+		// read only the exact names, so case variants are refused.
+		{"exp spelled EXP", forge(t, c, hdr, with(good, "exp", nil, "EXP", t0.Add(10*time.Minute).Unix())), "lagod", nil},
+		{"aud and Aud", forge(t, c, hdr, with(good, "Aud", "arcand")), "lagod", nil},
+		{"kid and KID", forge(t, c, with(hdr, "KID", other.DID()), good), "lagod", jws.ErrInvalid},
+		{"kid spelled with a Kelvin sign", forge(t, c, with(hdr, "kid", nil, "\u212aid", c.DID()), good), "lagod", jws.ErrInvalid},
+		// base64 decoding skips line breaks: the same signature spelled
+		// differently must not verify.
+		{"line break in the signature", parts[0] + "." + parts[1] + "." + parts[2][:8] + "\n" + parts[2][8:], "lagod", jws.ErrInvalid},
+		{"CRLF in the payload", parts[0] + "." + parts[1][:4] + "\r\n" + parts[1][4:] + "." + parts[2], "lagod", jws.ErrInvalid},
+		{"padded signature", valid + "==", "lagod", jws.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,6 +248,33 @@ func TestSkewTolerance(t *testing.T) {
 	clock.Add(20 * time.Second) // 40 s past exp
 	if _, err := v.Verify(context.Background(), tok, "lagod"); !errors.Is(err, ErrExpired) {
 		t.Fatalf("past skew: %v", err)
+	}
+}
+
+func TestSkewOnIatAndNbf(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	c := newCustody(t, clock)
+	hdr := map[string]any{"alg": "ES256", "typ": Type, "kid": c.DID()}
+	good := validClaims(c, t0)
+	v := NewVerifier(WithClock(clock), WithSkew(30*time.Second))
+	for _, tt := range []struct {
+		name   string
+		claims map[string]any
+		ok     bool
+	}{
+		{"iat 20 s ahead", with(good, "iat", t0.Add(20*time.Second).Unix()), true},
+		{"iat 40 s ahead", with(good, "iat", t0.Add(40*time.Second).Unix()), false},
+		{"nbf 20 s ahead", with(good, "nbf", t0.Add(20*time.Second).Unix()), true},
+		{"nbf 40 s ahead", with(good, "nbf", t0.Add(40*time.Second).Unix()), false},
+		{"exp 20 s ago", with(good, "iat", t0.Add(-5*time.Minute).Unix(), "exp", t0.Add(-20*time.Second).Unix()), true},
+		{"exp 40 s ago", with(good, "iat", t0.Add(-5*time.Minute).Unix(), "exp", t0.Add(-40*time.Second).Unix()), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), forge(t, c, hdr, tt.claims), "lagod")
+			if (err == nil) != tt.ok {
+				t.Fatalf("ok=%v, got %v", tt.ok, err)
+			}
+		})
 	}
 }
 
