@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -189,6 +191,36 @@ func TestHTTPClientServer(t *testing.T) {
 	res, err = rf.Call(t.Context(), json.RawMessage(`{"path":"hello.txt"}`))
 	if err != nil || res.IsError || !strings.Contains(string(res.Output), "hello") {
 		t.Fatalf("after server restart: %v %s", err, res.Output)
+	}
+}
+
+// TestHTTPOversizedBody: a body over MaxRequestBytes is refused before it is
+// parsed (a valid initialize padded past the cap would otherwise succeed),
+// and the server keeps serving.
+func TestHTTPOversizedBody(t *testing.T) {
+	root, _ := testWorkspace(t)
+	ts := httptest.NewServer(HTTPHandler(NewServer(canonical(t, root), ServerOptions{}), "/mcp"))
+	defer ts.Close()
+	initialize := func(pad int) (int, string) {
+		body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"},"pad":"` +
+			strings.Repeat("x", pad) + `"}}`
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+"/mcp", strings.NewReader(body))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, string(b)
+	}
+	if code, out := initialize(MaxRequestBytes + 1); code == http.StatusOK && strings.Contains(out, `"result"`) {
+		t.Fatalf("oversized body served: %d %.200s", code, out)
+	}
+	if code, out := initialize(10); code != http.StatusOK || !strings.Contains(out, `"result"`) {
+		t.Fatalf("after an oversized body: %d %.200s", code, out)
 	}
 }
 

@@ -123,13 +123,19 @@ func ServeStdio(ctx context.Context, s *server.MCPServer, r io.Reader, w io.Writ
 	return fmt.Errorf("mcpbridge: stdio: %w", err)
 }
 
+// MaxRequestBytes caps one HTTP request body: the MCP server reads a body
+// whole before parsing it, so without a cap one request could exhaust memory.
+// It leaves room for a write_file of a 10 MiB file, JSON-escaped.
+const MaxRequestBytes = 32 << 20
+
 // HTTPHandler is the streamable HTTP endpoint for s, at path (default /mcp).
+// Bodies over [MaxRequestBytes] get a JSON-RPC parse error.
 func HTTPHandler(s *server.MCPServer, path string) http.Handler {
 	if path == "" {
 		path = "/mcp"
 	}
 	mux := http.NewServeMux()
-	mux.Handle(path, server.NewStreamableHTTPServer(s, server.WithEndpointPath(path)))
+	mux.Handle(path, http.MaxBytesHandler(server.NewStreamableHTTPServer(s, server.WithEndpointPath(path)), MaxRequestBytes))
 	return mux
 }
 
