@@ -143,6 +143,24 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestReadFormat: format= picks JSON or NDJSON; without it the Accept header does.
+func TestReadFormat(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.must(201, "POST", "/v1/sessions", `{"session_id":"s"}`)
+	e.must(201, "POST", "/v1/sessions/s/events", msg("m2", "two"))
+	for _, tc := range []struct{ query, accept, ctype string }{
+		{"", "", "application/json"},
+		{"", "application/x-ndjson", "application/x-ndjson"},
+		{"?format=ndjson", "", "application/x-ndjson"},
+		{"?format=json", "application/x-ndjson", "application/json"},
+	} {
+		code, body, h := e.do("GET", "/v1/sessions/s/events"+tc.query, "", "Accept", tc.accept)
+		if code != 200 || h.Get("Content-Type") != tc.ctype || (tc.ctype == "application/json") != strings.HasPrefix(body, "[") {
+			t.Errorf("%q Accept %q: %d %s %q", tc.query, tc.accept, code, h.Get("Content-Type"), body)
+		}
+	}
+}
+
 // TestSSEResumeFromPastHead: a Last-Event-ID (or after) at or past the head,
 // up to the largest seq, resumes with live events only; it never replays.
 func TestSSEResumeFromPastHead(t *testing.T) {

@@ -626,11 +626,13 @@ func (s *Server) readEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.Limit = int(lim)
-	ndjson := r.URL.Query().Get("format") == "ndjson" || strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
-	if f := r.URL.Query().Get("format"); f != "" && f != "ndjson" && f != "json" {
+	f := r.URL.Query().Get("format")
+	if f != "" && f != "ndjson" && f != "json" {
 		s.fail(w, r, badRequest("format %q: want json or ndjson", f))
 		return
 	}
+	// an explicit format wins over the Accept header
+	ndjson := f == "ndjson" || (f == "" && strings.Contains(r.Header.Get("Accept"), "application/x-ndjson"))
 	if h, err := s.j.Head(r.Context(), st); err != nil {
 		s.fail(w, r, err)
 		return
