@@ -7,8 +7,10 @@ package skills
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -138,6 +141,11 @@ func Parse(file string, data []byte) (Skill, string, error) {
 			if derr := v.Decode(&val); derr != nil {
 				return bad(lineOf(v), "%s: %v", k.Value, derr)
 			}
+			// Skills travel as JSON: keys that are not strings, or .nan,
+			// would make every encoding of this skill fail later.
+			if _, jerr := json.Marshal(val); jerr != nil {
+				return bad(lineOf(k), "%s: not representable as JSON (mapping keys must be strings): %v", k.Value, jerr)
+			}
 			if s.Metadata == nil {
 				s.Metadata = map[string]any{}
 			}
@@ -233,9 +241,9 @@ func Load(sources ...Source) (*Registry, []error) {
 		}
 		sort.Strings(files)
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			data, err := readSkill(f)
 			if err != nil {
-				errs = append(errs, &LoadError{File: f, Msg: err.Error()})
+				errs = append(errs, err)
 				continue
 			}
 			s, _, err := Parse(f, data)
@@ -314,12 +322,39 @@ func (r *Registry) Body(name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("skills: %q: not found", name)
 	}
-	data, err := os.ReadFile(s.Path)
+	data, err := readSkill(s.Path)
 	if err != nil {
 		return "", fmt.Errorf("skills: %q: %w", name, err)
 	}
 	_, body, err := Parse(s.Path, data)
 	return body, err
+}
+
+// readSkill reads a skill file that is still a regular file of at most
+// maxFile bytes. The file may have changed since the walk saw it: a FIFO
+// would block the open (hence O_NONBLOCK) and a symlink could point anywhere
+// (hence O_NOFOLLOW).
+func readSkill(file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &LoadError{File: file, Msg: err.Error()}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &LoadError{File: file, Msg: err.Error()}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &LoadError{File: file, Msg: "not a regular file"}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, &LoadError{File: file, Msg: err.Error()}
+	}
+	if len(data) > maxFile {
+		return nil, &LoadError{File: file, Msg: fmt.Sprintf("larger than %d bytes", maxFile)}
+	}
+	return data, nil
 }
 
 // DefaultSources are the workspace's .skills dir, then the user's

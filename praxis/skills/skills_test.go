@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, path, body string) {
@@ -153,5 +155,71 @@ func TestDefaultSources(t *testing.T) {
 	src := DefaultSources("/ws")
 	if len(src) != 2 || src[0].Dir != "/ws/.skills" || src[1].Dir != "/home/agent/.life/skills" || src[0].Label != "workspace" {
 		t.Fatalf("%+v", src)
+	}
+}
+
+// TestBodyFileSwapped: the file behind a loaded skill is replaced before its
+// body is read. A FIFO must not hang the read, a symlink must not be
+// followed (it could point anywhere), and a huge file is refused.
+func TestBodyFileSwapped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		swap func(t *testing.T, file string)
+		want string
+	}{
+		{"fifo", func(t *testing.T, file string) {
+			if err := syscall.Mkfifo(file, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+		{"symlink", func(t *testing.T, file string) {
+			other := filepath.Join(t.TempDir(), "SKILL.md")
+			write(t, other, "---\nname: other\ndescription: elsewhere\n---\nOUTSIDE\n")
+			if err := os.Symlink(other, file); err != nil {
+				t.Fatal(err)
+			}
+		}, "symbolic links"},
+		{"huge", func(t *testing.T, file string) {
+			write(t, file, "---\nname: a\ndescription: b\n---\n"+strings.Repeat("x", maxFile))
+		}, "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "a", FileName)
+			write(t, file, "---\nname: a\ndescription: b\n---\nbody\n")
+			reg, errs := Load(Source{Dir: dir})
+			if len(errs) != 0 {
+				t.Fatal(errs)
+			}
+			if err := os.Remove(file); err != nil {
+				t.Fatal(err)
+			}
+			tc.swap(t, file)
+			done := make(chan error, 1)
+			go func() {
+				_, err := reg.Body("a")
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("body after swap: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("body read hangs")
+			}
+		})
+	}
+}
+
+// TestMetadataMustBeJSON: front matter that JSON cannot carry is a clear
+// error naming the line, not a skill that fails every later encoding.
+func TestMetadataMustBeJSON(t *testing.T) {
+	for _, front := range []string{"extra:\n  1: one\n", "score: .nan\n"} {
+		_, _, err := Parse("S.md", []byte("---\nname: a\ndescription: b\n"+front+"---\n"))
+		var le *LoadError
+		if !errors.As(err, &le) || le.Line != 4 || !strings.Contains(le.Msg, "JSON") {
+			t.Errorf("%q: %v", front, err)
+		}
 	}
 }
