@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +133,7 @@ func (r *RunTracer) Observe(ctx context.Context, env aios.EventEnvelope) trace.S
 func (r *RunTracer) Replay(ctx context.Context, events iter.Seq2[aios.EventEnvelope, error]) error {
 	// Its own stream states: a replay never touches the live runs' spans.
 	rep := newRunTracer(r.t)
-	defer rep.closeAll("replay ended")
+	defer rep.closeAll("replay ended", false)
 	for env, err := range events {
 		if err != nil {
 			return fmt.Errorf("vigil: replay: %w", err)
@@ -183,13 +184,6 @@ func (st *streamState) innermost() trace.Span {
 	return nil
 }
 
-func (st *streamState) run() trace.Span {
-	if len(st.stack) > 0 && st.stack[0].kind == frameRun {
-		return st.stack[0].span
-	}
-	return nil
-}
-
 // find returns the index of the innermost open frame of kind k, or -1.
 func (st *streamState) find(k frameKind) int {
 	for i := len(st.stack) - 1; i >= 0; i-- {
@@ -204,17 +198,36 @@ func (st *streamState) idle() bool {
 	return len(st.stack) == 0 && len(st.pending) == 0
 }
 
-// closeAll ends every open span, marking it unfinished.
-func (r *RunTracer) closeAll(reason string) {
+// closeAll ends every open span, marking it unfinished (and failed, with
+// failed: a run cut short by Shutdown did not complete).
+func (r *RunTracer) closeAll(reason string, failed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, st := range r.streams {
+		if failed {
+			st.fail(reason)
+		}
 		for i := len(st.stack) - 1; i >= 0; i-- {
 			st.stack[i].span.SetAttributes(AttrRunReason.String(reason))
 			st.stack[i].span.End()
 		}
 		delete(r.streams, id)
 	}
+}
+
+// fail marks every open span of the stream failed: a run that errors or is
+// cancelled interrupts the steps and phases it has open, and a backend
+// should show the whole path to the failure in red, not only the root.
+func (st *streamState) fail(desc string) {
+	for _, f := range st.stack {
+		f.span.SetStatus(codes.Error, desc)
+	}
+}
+
+// runCancelled reports whether a RunFinished reason says the run was
+// cancelled (arcan's "cancelled"), which ends it unsuccessfully.
+func runCancelled(reason string) bool {
+	return strings.EqualFold(reason, "cancelled") || strings.EqualFold(reason, "canceled")
 }
 
 func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay bool) observation {
@@ -328,9 +341,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 	var sc trace.SpanContext
 	switch p := env.Payload.(type) {
 	case *aios.RunStarted:
-		if run := st.run(); run != nil {
-			run.SetStatus(codes.Error, "superseded by a new run")
-		}
+		st.fail("superseded by a new run")
 		closeRun(AttrRunReason.String("superseded"))
 		name := "invoke_agent"
 		kv := make([]attribute.KeyValue, 0, 10)
@@ -380,15 +391,16 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			kv = append(kv, semconv.GenAIUsageInputTokens(int(p.Usage.PromptTokens)),
 				semconv.GenAIUsageOutputTokens(int(p.Usage.CompletionTokens)))
 		}
+		if runCancelled(p.Reason) {
+			st.fail("run cancelled")
+			kv = append(kv, semconv.ErrorTypeKey.String("cancelled"))
+		}
 		if run := closeRun(kv...); run != nil {
 			sc = run.SpanContext()
 		}
 	case *aios.RunErrored:
-		if run := st.run(); run != nil {
-			run.SetStatus(codes.Error, p.Error)
-			run.SetAttributes(semconv.ErrorTypeKey.String("run_errored"))
-		}
-		if run := closeRun(AttrRunReason.String("error")); run != nil {
+		st.fail(p.Error)
+		if run := closeRun(AttrRunReason.String("error"), semconv.ErrorTypeKey.String("run_errored")); run != nil {
 			sc = run.SpanContext()
 		}
 	case *aios.SessionClosed:

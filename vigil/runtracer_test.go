@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
@@ -25,6 +26,7 @@ func TestRunTracerTrees(t *testing.T) {
 		name   string
 		events []aios.Payload
 		want   []string
+		failed []string // the spans ending with an error status
 	}{
 		{
 			name:   "phase then step (arcan's order)",
@@ -46,11 +48,24 @@ func TestRunTracerTrees(t *testing.T) {
 			name:   "errored run closes everything",
 			events: []aios.Payload{run, ph(aios.PhaseDeliberate), step(0), &aios.RunErrored{Error: "boom"}},
 			want:   []string{"deliberate<invoke_agent", "invoke_agent<", "step 0<deliberate"},
+			failed: []string{"deliberate", "invoke_agent", "step 0"},
+		},
+		{
+			name:   "cancelled run fails what it interrupts",
+			events: []aios.Payload{run, step(0), ph(aios.PhaseExecute), &aios.RunFinished{Reason: "cancelled", TotalIterations: 1}},
+			want:   []string{"execute<step 0", "invoke_agent<", "step 0<invoke_agent"},
+			failed: []string{"execute", "invoke_agent", "step 0"},
+		},
+		{
+			name:   "max iterations is not a failure",
+			events: []aios.Payload{run, step(0), &aios.RunFinished{Reason: "max_iterations", TotalIterations: 1}},
+			want:   []string{"invoke_agent<", "step 0<invoke_agent"},
 		},
 		{
 			name:   "new run supersedes an open one",
 			events: []aios.Payload{run, ph(aios.PhaseExecute), run, done},
 			want:   []string{"execute<invoke_agent", "invoke_agent<", "invoke_agent<"},
+			failed: []string{"execute", "invoke_agent"},
 		},
 		{
 			name:   "session closed ends the run",
@@ -84,6 +99,16 @@ func TestRunTracerTrees(t *testing.T) {
 			sort.Strings(got)
 			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Errorf("tree\n got  %v\n want %v", got, tt.want)
+			}
+			var failed []string
+			for _, s := range spans {
+				if s.Status().Code == codes.Error {
+					failed = append(failed, strings.TrimSuffix(s.Name(), " tester"))
+				}
+			}
+			sort.Strings(failed)
+			if strings.Join(failed, " ") != strings.Join(tt.failed, " ") {
+				t.Errorf("failed spans %v, want %v", failed, tt.failed)
 			}
 			for _, s := range spans {
 				if s.EndTime().Before(s.StartTime()) {

@@ -277,7 +277,7 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 // exporters. Later calls return the first result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.once.Do(func() {
-		t.runs.closeAll("shutdown")
+		t.runs.closeAll("shutdown", true)
 		var errs []error
 		for _, f := range t.shutdown {
 			errs = append(errs, f(ctx))

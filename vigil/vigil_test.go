@@ -218,6 +218,11 @@ func TestTurnSpanTree(t *testing.T) {
 	if started := len(h.rec.Started()); started != len(spans) {
 		t.Errorf("%d spans started, %d ended", started, len(spans))
 	}
+	for _, s := range spans {
+		if s.Status().Code == codes.Error {
+			t.Errorf("%s failed in a completed turn: %v", s.Name(), s.Status())
+		}
+	}
 
 	run := one(t, spans, "invoke_agent tester")
 	if run.Parent().IsValid() {
@@ -456,6 +461,14 @@ func TestFailures(t *testing.T) {
 		if run.Status().Code != codes.Error {
 			t.Errorf("run status %v", run.Status())
 		}
+		if s, e := len(h.rec.Started()), len(spans); s != e {
+			t.Errorf("%d spans started, %d ended", s, e)
+		}
+		for _, name := range []string{"step 0", "deliberate"} {
+			if s := one(t, spans, name); s.Status().Code != codes.Error {
+				t.Errorf("%s interrupted by the error has status %v", name, s.Status())
+			}
+		}
 		ms := collect(t, h.reader)
 		if _, n := sumWhere(ms[MetricOperationDuration], "error.type", "timeout"); n != 1 {
 			t.Errorf("failed duration points %d", n)
@@ -654,6 +667,9 @@ func TestShutdownEndsOpenRuns(t *testing.T) {
 	}
 	run := one(t, h.rec.Ended(), "invoke_agent tester")
 	wantAttrs(t, run, map[string]any{"life.run.reason": "shutdown"})
+	if run.Status().Code != codes.Error {
+		t.Errorf("run cut short by shutdown has status %v", run.Status())
+	}
 }
 
 func TestLogHandlerAddsTraceIDs(t *testing.T) {
