@@ -278,18 +278,33 @@ func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Para
 // Revoke appends an anima.identity_revoked event for did (any DID; usually
 // the identity's own, after a compromise).
 func Revoke(dir, d, reason string, clock aios.Clock) (*Identity, error) {
+	return RevokeDIDs(dir, []string{d}, reason, clock)
+}
+
+// RevokeDIDs appends one anima.identity_revoked event per DID in a single
+// durable write. Revoking an identity takes its auth DID and its wallet DID:
+// the two keys come from one seed, and a verifier sees only the DID that
+// signed a token.
+func RevokeDIDs(dir string, dids []string, reason string, clock aios.Clock) (*Identity, error) {
 	if clock == nil {
 		clock = aios.SystemClock{}
+	}
+	if len(dids) == 0 {
+		return nil, errors.New("home: revoke: no DID")
 	}
 	id, err := Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	ev := &aios.IdentityRevoked{DID: d, Reason: reason, RevokedAt: aios.Micros(clock.Now())}
-	if _, err := id.Registry.With(ev); err != nil {
+	now := aios.Micros(clock.Now())
+	ps := make([]aios.Payload, len(dids))
+	for i, d := range dids {
+		ps[i] = &aios.IdentityRevoked{DID: d, Reason: reason, RevokedAt: now}
+	}
+	if _, err := id.Registry.With(ps...); err != nil {
 		return nil, err
 	}
-	if err := appendEvents(dir, clock, id.Events, ev); err != nil {
+	if err := appendEvents(dir, clock, id.Events, ps...); err != nil {
 		return nil, err
 	}
 	return Load(dir)

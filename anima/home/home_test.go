@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/anima/did"
 	"github.com/lifeos/life/anima/identity"
 	"github.com/lifeos/life/anima/seal"
 	"github.com/lifeos/life/anima/soul"
@@ -236,5 +237,30 @@ func TestTornTail(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if bytes.Contains(b, []byte(`{"event_id":"01JD{`)) || !bytes.HasSuffix(b, []byte("\n")) {
 		t.Fatal("torn tail not cut")
+	}
+}
+
+// RevokeDIDs journals every revocation or none.
+func TestRevokeDIDsAllOrNothing(t *testing.T) {
+	dir, id := create(t)
+	if _, err := RevokeDIDs(dir, []string{id.DID, "did:key:zBad"}, "x", nil); err == nil {
+		t.Fatal("a bad DID in the list accepted")
+	}
+	if _, err := RevokeDIDs(dir, nil, "x", nil); err == nil {
+		t.Fatal("an empty list accepted")
+	}
+	after, err := Load(dir)
+	if err != nil || after.Revoked || len(after.Events) != len(id.Events) {
+		t.Fatalf("a refused revocation journaled something: %v revoked=%v events=%d", err, after.Revoked, len(after.Events))
+	}
+	c, _, err := Unlock(dir, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := c.PublicKey(context.Background(), aios.KeyWallet)
+	walletDID, _ := did.Encode(pub)
+	got, err := RevokeDIDs(dir, []string{id.DID, walletDID}, "lost", nil)
+	if err != nil || !got.Revoked || !got.Registry.Status(walletDID).Revoked || len(got.Events) != len(id.Events)+2 {
+		t.Fatalf("revoke both: %v", err)
 	}
 }

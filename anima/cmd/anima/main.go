@@ -3,7 +3,7 @@
 //	anima new --home DIR          create an identity; prints its DID and wallet address
 //	anima show --home DIR         print the identity (no passphrase needed)
 //	anima rotate --home DIR       rotate to fresh keys, journaling signed proofs
-//	anima revoke --home DIR       journal a revocation of a DID
+//	anima revoke --home DIR       journal the revocation of the auth and wallet DIDs
 //	anima issue-token --home DIR  sign an agent JWT
 //	anima verify-token TOKEN      verify an agent JWT with the canonical verifier
 //	anima document --home DIR     print the DID document and wallet identity
@@ -28,6 +28,7 @@ import (
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/anima/chain"
+	"github.com/lifeos/life/anima/custody"
 	"github.com/lifeos/life/anima/home"
 	"github.com/lifeos/life/anima/internal/bench"
 	"github.com/lifeos/life/anima/seal"
@@ -220,24 +221,54 @@ func cmdRevoke() *cobra.Command {
 			if reason == "" {
 				return errors.New("--reason is required")
 			}
+			dids := []string{d}
 			if d == "" {
-				id, err := home.Load(dir)
-				if err != nil {
+				var err error
+				if dids, err = identityDIDs(cmd, dir); err != nil {
 					return err
 				}
-				d = id.DID
 			}
-			if _, err := home.Revoke(dir, d, reason, nil); err != nil {
+			if _, err := home.RevokeDIDs(dir, dids, reason, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked: %s\n", d)
+			for _, d := range dids {
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked: %s\n", d)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&dir, "home", "", "identity directory")
-	c.Flags().StringVar(&d, "did", "", "DID to revoke (default: the current one)")
+	c.Flags().StringVar(&d, "did", "", "DID to revoke (default: the current auth and wallet DIDs)")
 	c.Flags().StringVar(&reason, "reason", "", "why")
 	return c
+}
+
+// identityDIDs returns the identity's current auth and wallet DIDs. Both
+// must be revoked: a wallet-signed token names only the wallet DID. Before
+// the first rotation the journal knows the wallet by its address alone, so
+// its DID comes from the unsealed seed.
+func identityDIDs(cmd *cobra.Command, dir string) ([]string, error) {
+	id, err := home.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if id.WalletDID != "" {
+		return []string{id.DID, id.WalletDID}, nil
+	}
+	pass, err := passphrase(cmd, false)
+	if err != nil {
+		return nil, fmt.Errorf("the wallet DID needs the passphrase before the first rotation (or revoke one key with --did %s): %w", id.DID, err)
+	}
+	defer clear(pass)
+	cust, _, err := home.Unlock(dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	wallet, err := custody.PurposeDID(cmd.Context(), cust, aios.KeyWallet)
+	if err != nil {
+		return nil, err
+	}
+	return []string{id.DID, wallet}, nil
 }
 
 func cmdIssue() *cobra.Command {

@@ -163,8 +163,47 @@ func TestCLI(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("revoke: %s", r.stderr)
 	}
-	if r = run(t, bin, nil, "", "verify-token", "--aud", "lagod", "--home", home, tok); r.code == 0 || !strings.Contains(r.stderr, "revoked") {
-		t.Fatalf("token after revocation: %d %s", r.code, r.stderr)
+	if strings.Count(r.stdout, "revoked: ") != 2 {
+		t.Fatalf("revoke should name the auth and wallet DIDs: %q", r.stdout)
+	}
+	for _, tk := range []string{tok, walletTok} {
+		if r = run(t, bin, nil, "", "verify-token", "--aud", "lagod", "--home", home, tk); r.code == 0 || !strings.Contains(r.stderr, "revoked") {
+			t.Fatalf("token after revocation: %d %s", r.code, r.stderr)
+		}
+	}
+}
+
+// Before the first rotation the journal names the wallet by address only:
+// revoking the identity needs the passphrase to name the wallet DID, and
+// refuses rather than leave wallet-signed tokens valid.
+func TestCLIRevokeBeforeRotation(t *testing.T) {
+	bin := buildAnima(t)
+	home := filepath.Join(t.TempDir(), "agent")
+	pass := []string{"ANIMA_PASSPHRASE=hunter2 is long"}
+	if r := run(t, bin, pass, "", append([]string{"new", "--home", home}, kdf...)...); r.code != 0 {
+		t.Fatalf("new: %s", r.stderr)
+	}
+	var toks []string
+	for _, extra := range [][]string{nil, {"--wallet"}} {
+		r := run(t, bin, pass, "", append([]string{"issue-token", "--home", home, "--aud", "lagod"}, extra...)...)
+		if r.code != 0 {
+			t.Fatalf("issue-token %v: %s", extra, r.stderr)
+		}
+		toks = append(toks, strings.TrimSpace(r.stdout))
+	}
+	if r := run(t, bin, nil, "", "revoke", "--home", home, "--reason", "lost laptop"); r.code == 0 || !strings.Contains(r.stderr, "--did") {
+		t.Fatalf("revoke without a passphrase: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, bin, nil, "", "verify-token", "--aud", "lagod", "--home", home, toks[0]); r.code != 0 {
+		t.Fatalf("a refused revoke journaled something: %s", r.stderr)
+	}
+	if r := run(t, bin, pass, "", "revoke", "--home", home, "--reason", "lost laptop"); r.code != 0 || strings.Count(r.stdout, "revoked: ") != 2 {
+		t.Fatalf("revoke: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	for i, tk := range toks {
+		if r := run(t, bin, nil, "", "verify-token", "--aud", "lagod", "--home", home, tk); r.code == 0 || !strings.Contains(r.stderr, "revoked") {
+			t.Fatalf("token %d after revocation: %d %s", i, r.code, r.stderr)
+		}
 	}
 }
 
