@@ -62,7 +62,7 @@ func NewCanonicalRegistry(root string, opts Options) (*Canonical, error) {
 	// Notes inside the workspace are reached through the memory tools only.
 	if memDir != "-" {
 		if rel, ok := inside(root, memDir); ok {
-			deny = append(deny, rel)
+			deny = append(deny, globEscaper.Replace(rel))
 		}
 	}
 	fsp, err := sandbox.NewFsPolicy(root, sandbox.FsOptions{ReadOnly: opts.ReadOnly, Deny: deny, SandboxID: opts.SandboxID})
@@ -117,15 +117,28 @@ func (c *Canonical) Close() error {
 	return errors.Join(errs...)
 }
 
+// globEscaper quotes doublestar's special characters, so a deny entry made
+// from a path matches that path literally.
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`, `{`, `\{`, `}`, `\}`)
+
 // inside reports whether dir is below root (both made absolute, symlinks
-// evaluated where they exist) and its slash-form relative path.
+// evaluated in their longest existing prefix) and its slash-form relative
+// path. Dir need not exist yet: the memory dir is made on first use.
 func inside(root, dir string) (string, bool) {
 	abs := func(p string) string {
 		p, _ = filepath.Abs(p)
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			return r
+		rest := ""
+		for {
+			if r, err := filepath.EvalSymlinks(p); err == nil {
+				return filepath.Join(r, rest)
+			}
+			parent := filepath.Dir(p)
+			if parent == p {
+				return filepath.Join(p, rest)
+			}
+			rest = filepath.Join(filepath.Base(p), rest)
+			p = parent
 		}
-		return p
 	}
 	rel, err := filepath.Rel(abs(root), abs(dir))
 	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {

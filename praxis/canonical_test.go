@@ -272,19 +272,43 @@ func TestEditFileFlow(t *testing.T) {
 	}
 }
 
+// TestCustomMemoryDirInsideWorkspace: notes inside the workspace are denied
+// to the file tools, whatever the dir's name (glob characters included) and
+// even on the first run through a symlinked root, before the dir exists.
 func TestCustomMemoryDirInsideWorkspace(t *testing.T) {
-	root := t.TempDir()
-	c, err := praxis.NewCanonicalRegistry(root, praxis.Options{MemoryDir: filepath.Join(root, "notes")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if res, _ := call(t, c, "write_memory", `{"name":"n","content":"x"}`); res.IsError {
-		t.Fatalf("write_memory: %s", res.Output)
-	}
-	res, out := call(t, c, "read_file", `{"path":"notes/n.md"}`)
-	if !res.IsError || out["rule"] != sandbox.RuleDeniedPath {
-		t.Fatalf("memory reachable through read_file: %s", res.Output)
+	for _, tc := range []struct{ name, mem, rel string }{
+		{"custom", "notes", "notes"},
+		{"glob characters", "no[t]es*", "no[t]es*"},
+		{"default, root through a symlink", "", ".praxis/memory"},
+		{"custom, root through a symlink", "sub/notes", "sub/notes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			real := t.TempDir()
+			root := real
+			if strings.Contains(tc.name, "symlink") {
+				root = filepath.Join(t.TempDir(), "link")
+				if err := os.Symlink(real, root); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mem := ""
+			if tc.mem != "" {
+				mem = filepath.Join(root, tc.mem)
+			}
+			c, err := praxis.NewCanonicalRegistry(root, praxis.Options{MemoryDir: mem, NoShell: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if res, _ := call(t, c, "write_memory", `{"name":"n","content":"x"}`); res.IsError {
+				t.Fatalf("write_memory: %s", res.Output)
+			}
+			args, _ := json.Marshal(map[string]string{"path": tc.rel + "/n.md"})
+			res, out := call(t, c, "read_file", string(args))
+			if !res.IsError || out["rule"] != sandbox.RuleDeniedPath {
+				t.Fatalf("memory reachable through read_file: %s", res.Output)
+			}
+		})
 	}
 }
 
