@@ -228,3 +228,26 @@ func TestViewIsACopy(t *testing.T) {
 		t.Fatalf("the view changed with later events:\n%s\n%s", before, after)
 	}
 }
+
+// TestClockStepBack: a cost stamped far ahead trips the spend cap; once the
+// real clock is back, the cap lifts after the dwell instead of holding until
+// the clock catches up with the bad stamp.
+func TestClockStepBack(t *testing.T) {
+	c, _ := New(DefaultConfig())
+	st := c.NewStream(aios.StreamID{Session: "k", Branch: "main"})
+	evs := build("k", []step{
+		{1000 * time.Hour, "", &aios.CostIncurred{AmountMicroCredits: 5e6, Category: "tool"}},
+		{time.Minute, "", &aios.Message{Role: "user", Content: "hi"}},
+		{2 * time.Minute, "", &aios.Message{Role: "user", Content: "hi"}},
+	})
+	c.Apply(st, &evs[0])
+	if st.Gating.MaxTokens != 1024 {
+		t.Fatalf("the spend cap did not trip: %+v", st.Gating)
+	}
+	for i := range evs[1:] {
+		c.Apply(st, &evs[i+1])
+	}
+	if st.Gating.MaxTokens != 0 || len(st.Gating.Reasons) != 0 {
+		t.Fatalf("still gated after the clock came back: %+v %s", st.Gating, st.State)
+	}
+}

@@ -184,16 +184,15 @@ func (s *Spec) left(i int, v float64) bool {
 }
 
 // Update moves st for value v at time now (µs) and reports whether the level
-// changed. A NaN value changes nothing. now going backwards counts as no time
-// passing.
+// changed. A NaN value changes nothing. now going back before st.Since
+// restarts the dwell from now: waiting for the clock to catch up again could
+// hold a level for as long as the clock was wrong.
 func (s *Spec) Update(st *State, v float64, now uint64) bool {
 	if math.IsNaN(v) {
 		return false
 	}
-	var held uint64
-	if now > st.Since {
-		held = now - st.Since
-	}
+	st.Since = min(st.Since, now)
+	held := now - st.Since
 	cur := st.Level
 	// Escalate to the most severe level whose enter threshold is reached.
 	target := cur

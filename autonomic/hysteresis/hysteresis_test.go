@@ -53,6 +53,12 @@ func TestUpdate(t *testing.T) {
 		{"NaN changes nothing", zones(), []step{
 			{0.7, 0, 1}, {math.NaN(), 100, 1},
 		}},
+		{"exactly at the exit threshold holds the level", zones(), []step{
+			{0.60, 0, 1}, {0.55, 20, 1}, {0.5499, 21, 0},
+		}},
+		{"clock stepping back restarts the dwell", zones(), []step{
+			{0.90, 100, 2}, {0.10, 5, 2}, {0.10, 14, 2}, {0.10, 15, 0},
+		}},
 		{"escalate dwell", Spec{Direction: Rising, EscalateDwell: 5 * time.Second, Levels: []Level{{Name: "on", Enter: 1, Exit: 1}}}, []step{
 			{0, 0, 0}, {2, 3, 0}, {2, 5, 1},
 		}},

@@ -71,7 +71,7 @@ func (p *Projector) Apply(s *State, e *aios.EventEnvelope) bool {
 	if s.FirstTimestamp == 0 || e.Timestamp < s.FirstTimestamp {
 		s.FirstTimestamp = e.Timestamp
 	}
-	s.Now = max(s.Now, e.Timestamp)
+	p.advance(s, e.Timestamp)
 
 	switch pl := e.Payload.(type) {
 	case *aios.RunStarted:
@@ -173,6 +173,30 @@ func (p *Projector) Apply(s *State, e *aios.EventEnvelope) bool {
 	}
 	p.derive(s)
 	return true
+}
+
+// advance moves the projection's clock to ts. A timestamp a little behind
+// (writers out of step) leaves it where it is. One behind by more than the
+// burn window means the clock was wrong until now (a step back, or an event
+// stamped far ahead, say in ns instead of µs): following max alone, one
+// such event would freeze every window and blind the economic pillar for
+// good, so the clock goes back and the cost slots "after" it are dropped.
+// Events without a timestamp (0) do not move the clock.
+func (p *Projector) advance(s *State, ts uint64) {
+	if ts == 0 || ts >= s.Now {
+		s.Now = max(s.Now, ts)
+		return
+	}
+	if s.Now-ts <= p.cfg.BurnWindow.Micros() {
+		return
+	}
+	s.Now = ts
+	ec := &s.Economic
+	keep := len(ec.Buckets)
+	for keep > 0 && ec.Buckets[keep-1].Start > ts {
+		keep--
+	}
+	ec.Buckets = ec.Buckets[:keep]
 }
 
 // maxOpenRuns bounds the run-start map against a stream that never finishes
@@ -341,7 +365,7 @@ func (p *Projector) derive(s *State) {
 	// The windows are (now-W, now], at bucket resolution: a slot counts when
 	// it starts inside the window.
 	drop := 0
-	for drop < len(ec.Buckets) && ec.Buckets[drop].Start+burn <= now {
+	for drop < len(ec.Buckets) && satAdd(ec.Buckets[drop].Start, burn) <= now {
 		drop++
 	}
 	if drop > 0 {
@@ -351,7 +375,7 @@ func (p *Projector) derive(s *State) {
 	var inSpend, inBurn uint64
 	for _, b := range ec.Buckets {
 		inBurn = satAdd(inBurn, b.Amount)
-		if b.Start+spendW > now {
+		if satAdd(b.Start, spendW) > now {
 			inSpend = satAdd(inSpend, b.Amount)
 		}
 	}

@@ -370,3 +370,60 @@ func TestDurationJSON(t *testing.T) {
 		t.Errorf("marshal = %s", b)
 	}
 }
+
+// TestClockSkew: the fold's clock is the latest timestamp, but one event
+// stamped far off (a clock stepped back, or a timestamp in ns) must not
+// freeze the cost windows for the rest of the stream.
+func TestClockSkew(t *testing.T) {
+	cost := func(credits uint64) *aios.CostIncurred {
+		return &aios.CostIncurred{AmountMicroCredits: credits * 1e6, Category: "tool"}
+	}
+	future := 1000 * time.Hour
+	tests := []struct {
+		name           string
+		evs            []ev
+		now            time.Duration
+		spend, burnMin uint64 // credits in the spend window; least burn/h
+	}{
+		{"a late event within the burn window leaves the clock", []ev{
+			{10 * time.Minute, "", cost(1)}, {9 * time.Minute, "", cost(1)},
+		}, 10 * time.Minute, 2, 1},
+		// The windows restart: costs before the jump left them when it came.
+		{"one event stamped far ahead, then the real clock", []ev{
+			{0, "", cost(1)}, {future, "", &aios.Message{Role: "user"}},
+			{time.Minute, "", cost(1)}, {2 * time.Minute, "", cost(1)},
+		}, 2 * time.Minute, 2, 1},
+		{"a cost stamped far ahead leaves the windows when the clock returns", []ev{
+			{future, "", cost(50)},
+			{10 * time.Minute, "", cost(1)}, {20 * time.Minute, "", cost(1)}, {30 * time.Minute, "", cost(1)},
+		}, 30 * time.Minute, 1, 1},
+		{"events without a timestamp do not move the clock", []ev{
+			{time.Minute, "", cost(1)},
+		}, time.Minute, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewProjector(DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := p.NewState(aios.StreamID{Session: "s", Branch: "main"})
+			for i, e := range envs(tt.evs) {
+				p.Apply(s, &e)
+				if tt.name == "events without a timestamp do not move the clock" && i == 0 {
+					z := aios.EventEnvelope{EventID: "Z", SessionID: "s", BranchID: "main", Seq: 99, Payload: &aios.Message{Role: "user"}}
+					p.Apply(s, &z)
+				}
+			}
+			if want := t0 + uint64(tt.now.Microseconds()); s.Now != want {
+				t.Errorf("now = t0%+v, want t0%+v", time.Duration(int64(s.Now-t0))*time.Microsecond, tt.now)
+			}
+			if s.Economic.CostLastWindow != tt.spend*1e6 {
+				t.Errorf("cost of the last window = %d, want %d credits", s.Economic.CostLastWindow, tt.spend*1e6)
+			}
+			if s.Economic.BurnPerHour < float64(tt.burnMin*1e6) {
+				t.Errorf("burn = %v/h, want at least %d credits/h", s.Economic.BurnPerHour, tt.burnMin)
+			}
+		})
+	}
+}
