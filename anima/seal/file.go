@@ -2,6 +2,7 @@ package seal
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -51,16 +52,27 @@ func Save(path string, s *Sealed) error {
 }
 
 // Load reads and parses a sealed seed file. A file readable by group or
-// others is refused: the seal is only as strong as the passphrase.
+// others is refused: the seal is only as strong as the passphrase. So is
+// anything but a regular file (a FIFO would block the reader for good), and
+// at most maxFileSize bytes are read.
 func Load(path string) (*Sealed, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("seal: %s has mode %v; want no group or other access (chmod 600)", path, fi.Mode().Perm())
+	if err := checkFile(path, fi); err != nil {
+		return nil, err
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	defer f.Close()
+	// The file opened must be the one checked, not a replacement.
+	if ofi, err := f.Stat(); err != nil || !os.SameFile(fi, ofi) {
+		return nil, fmt.Errorf("%w: %s changed while it was opened", ErrMalformed, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
@@ -69,4 +81,14 @@ func Load(path string) (*Sealed, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+func checkFile(path string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file (%v)", ErrMalformed, path, fi.Mode().Type())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("seal: %s has mode %v; want no group or other access (chmod 600)", path, fi.Mode().Perm())
+	}
+	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lifeos/life/anima/identity"
 )
@@ -118,6 +120,42 @@ func TestFileRoundTripAndModes(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left: %v", entries)
+	}
+}
+
+func TestLoadRejectsOddFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Seal(newSeed(t), []byte("pw"), fast, nil)
+	good, _ := s.Marshal()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, append(good, bytes.Repeat([]byte(" "), 1<<20)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "dir")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated")
+	if err := os.WriteFile(truncated, good[:len(good)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, big, sub, truncated} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := Load(path); done <- err }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("got %v, want ErrMalformed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Load blocked")
+			}
+		})
 	}
 }
 
