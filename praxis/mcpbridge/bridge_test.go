@@ -22,6 +22,7 @@ import (
 	"github.com/lifeos/life/praxis/skills"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 )
 
 const serverEnv = "PRAXIS_MCPBRIDGE_TEST_SERVER"
@@ -303,5 +304,45 @@ func TestSkillsAsPrompts(t *testing.T) {
 	must(t, err)
 	if len(gp.Messages) != 1 || gp.Messages[0].Content.(mcp.TextContent).Text != "Run the pipeline.\n" {
 		t.Fatalf("prompt %+v", gp)
+	}
+}
+
+// TestRemoteToolNames: a server listing tools whose names cannot be
+// offered (spaces, too long, listed twice) still attaches with the rest, and
+// a result whose structured content is null falls back to its text.
+func TestRemoteToolNames(t *testing.T) {
+	s := server.NewMCPServer("odd", "1")
+	hi := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent("hi")}, RawStructuredContent: json.RawMessage("null")}, nil
+	}
+	for _, name := range []string{"good", "has space", strings.Repeat("x", 200), "ünïcode", "null_sc"} {
+		s.AddTool(mcp.NewTool(name), hi)
+	}
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	defer ts.Close()
+	c, err := NewClient(ServerConfig{Namespace: "odd", URL: ts.URL + "/mcp", Timeout: 10 * time.Second}, nil)
+	must(t, err)
+	defer c.Close()
+	reg := praxis.NewRegistry()
+	got, err := c.Attach(t.Context(), reg)
+	must(t, err)
+	var names []string
+	for _, tl := range got {
+		names = append(names, tl.Spec().Name)
+	}
+	slices.Sort(names)
+	if strings.Join(names, ",") != "odd__good,odd__null_sc" {
+		t.Fatalf("attached %v", names)
+	}
+	tl, _ := reg.Tool("odd__null_sc")
+	res, err := tl.Call(t.Context(), nil)
+	must(t, err)
+	if res.IsError || string(res.Output) != `{"text":"hi"}` {
+		t.Fatalf("null structured content: %s", res.Output)
+	}
+	// Listed twice: the first is kept.
+	kept := c.usable([]mcp.Tool{{Name: "a", Description: "1"}, {Name: "a", Description: "2"}, {Name: "b"}})
+	if len(kept) != 2 || kept[0].Description != "1" || kept[1].Name != "b" {
+		t.Fatalf("usable %+v", kept)
 	}
 }

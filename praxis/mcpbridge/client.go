@@ -1,6 +1,7 @@
 package mcpbridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -171,10 +172,43 @@ func (c *Client) Tools(ctx context.Context) ([]aios.Tool, error) {
 		return nil, fmt.Errorf("%w: %s: list tools: %v", ErrUnavailable, c.cfg.Namespace, err)
 	}
 	out := make([]aios.Tool, 0, len(res.Tools))
-	for _, t := range res.Tools {
+	for _, t := range c.usable(res.Tools) {
 		out = append(out, &remoteTool{c: c, remote: t.Name, spec: c.spec(t)})
 	}
 	return out, nil
+}
+
+// remoteName is what a remote tool's name must look like to be offered
+// under "{ns}__": what the registry and the model providers accept.
+var remoteName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// maxToolName is the registry's limit on a whole (namespaced) name.
+const maxToolName = 128
+
+// usable drops, with a warning, remote tools whose names cannot be offered
+// (bad characters, too long, listed twice): one odd tool must not make the
+// registry refuse the whole server.
+func (c *Client) usable(ts []mcp.Tool) []mcp.Tool {
+	seen := map[string]bool{}
+	out := make([]mcp.Tool, 0, len(ts))
+	for _, t := range ts {
+		why := ""
+		switch {
+		case !remoteName.MatchString(t.Name):
+			why = "bad characters in the name"
+		case len(c.cfg.Namespace)+len(Separator)+len(t.Name) > maxToolName:
+			why = "name too long"
+		case seen[t.Name]:
+			why = "listed twice"
+		}
+		if why != "" {
+			c.log.Warn("remote tool skipped", "server", c.cfg.Namespace, "tool", t.Name, "why", why)
+			continue
+		}
+		seen[t.Name] = true
+		out = append(out, t)
+	}
+	return out
 }
 
 func (c *Client) spec(t mcp.Tool) aios.ToolSpec {
@@ -265,7 +299,8 @@ type RemoteOutput struct {
 }
 
 func fromMCPResult(res *mcp.CallToolResult) aios.ToolResult {
-	if len(res.RawStructuredContent) > 0 && json.Valid(res.RawStructuredContent) {
+	// Structured content "null" says nothing; the text content does.
+	if sc := bytes.TrimSpace(res.RawStructuredContent); len(sc) > 0 && string(sc) != "null" && json.Valid(sc) {
 		return aios.ToolResult{Output: res.RawStructuredContent, IsError: res.IsError}
 	}
 	var parts []string
