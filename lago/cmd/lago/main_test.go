@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,8 +227,40 @@ func TestFSCommands(t *testing.T) {
 	if ls := in("", "fs", "ls", "--data", data, "--session", "s"); !strings.Contains(ls, "notes.md") {
 		t.Fatalf("ls %s", ls)
 	}
-	if _, errs, code := run(t, "", "fs", "read", "--data", data, "--session", "s", "../etc/passwd"); code != 1 || !strings.Contains(errs, "invalid path") {
-		t.Fatalf("bad path: %d %s", code, errs)
+	bad := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"read dot-dot", []string{"read", "../etc/passwd"}, 1, "invalid path"},
+		{"write dot-dot", []string{"write", "../x"}, 1, "invalid path"},
+		{"mode past 0777", []string{"write", "--mode", "0o1777", "m"}, 2, "--mode"},
+		{"mode not a number", []string{"write", "--mode", "rw", "m"}, 2, "invalid argument"},
+		{"ls missing session", []string{"ls", "--session", "nope"}, 1, "not found"},
+		{"diff missing branch", []string{"diff", "--to-branch", "nope"}, 1, "not found"},
+		{"restore past head", []string{"restore", "--seq", "99", "nb"}, 1, "past head"},
+		{"write reserved session", []string{"write", "--session", "lago.system", "x"}, 2, "reserved"},
+		{"snapshot past head", nil, 1, "past head"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"fs"}, tt.args...)
+			args = append(args, "--data", data)
+			if !slices.Contains(tt.args, "--session") {
+				args = append(args, "--session", "s")
+			}
+			if tt.args == nil {
+				args = []string{"compact-snapshot", "--data", data, "--session", "s", "--seq", "99"}
+			}
+			_, errs, code := run(t, "", args...)
+			if code != tt.code || !strings.Contains(errs, tt.msg) {
+				t.Fatalf("%v: exit %d (want %d): %s", args, code, tt.code, errs)
+			}
+		})
+	}
+	if ls := in("", "fs", "ls", "--data", data, "--session", "s"); strings.Contains(ls, `"m"`) || strings.Contains(ls, `"x"`) {
+		t.Fatalf("a refused write stored a file: %s", ls)
 	}
 }
 

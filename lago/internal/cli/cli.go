@@ -419,8 +419,20 @@ func fsCmd(e *env) *cobra.Command {
 	root.PersistentFlags().Uint64Var(&seq, "seq", 0, "read at this seq (0: head)")
 	_ = root.MarkPersistentFlagRequired("session")
 	st := func() aios.StreamID { return aios.StreamID{Session: session, Branch: branch} }
+	// exists is ErrNotFound for a stream without events: its workspace would
+	// list as empty, and a diff against a mistyped branch as all removed.
+	exists := func(ctx context.Context, s *store.Store, st aios.StreamID) error {
+		h, err := s.Journal.Head(ctx, st)
+		if err == nil && h == 0 {
+			err = fmt.Errorf("%s/%s: %w", st.Session, st.Branch, aios.ErrNotFound)
+		}
+		return err
+	}
 	withStore := func(mustExist bool, f func(ctx context.Context, s *store.Store, args []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
+			if session == policy.SystemStream.Session && cmd.Name() != "read" && cmd.Name() != "ls" && cmd.Name() != "diff" {
+				return &ExitError{Code: 2, Err: fmt.Errorf("session %s is reserved", session)}
+			}
 			s, err := e.open(mustExist)
 			if err != nil {
 				return err
@@ -441,6 +453,9 @@ func fsCmd(e *env) *cobra.Command {
 				}
 				defer f.Close()
 				r = f
+			}
+			if mode > 0o777 {
+				return &ExitError{Code: 2, Err: fmt.Errorf("--mode %d: want a permission, at most 0777 (511)", mode)}
 			}
 			n, err := s.FS.Write(ctx, st(), args[0], r, fs.FileMode(mode), "")
 			if err != nil {
@@ -480,6 +495,9 @@ func fsCmd(e *env) *cobra.Command {
 	ls := &cobra.Command{
 		Use: "ls", Short: "Print the manifest as JSON (at --seq)", Args: cobra.NoArgs,
 		RunE: withStore(true, func(ctx context.Context, s *store.Store, args []string) error {
+			if err := exists(ctx, s, st()); err != nil {
+				return err
+			}
 			m, at, err := s.FS.List(ctx, st(), seq)
 			if err != nil {
 				return err
@@ -499,6 +517,11 @@ func fsCmd(e *env) *cobra.Command {
 			ob := other
 			if ob == "" {
 				ob = branch
+			}
+			for _, st := range []aios.StreamID{st(), {Session: session, Branch: ob}} {
+				if err := exists(ctx, s, st); err != nil {
+					return err
+				}
 			}
 			b, _, err := s.FS.List(ctx, aios.StreamID{Session: session, Branch: ob}, otherSeq)
 			if err != nil {
