@@ -8,7 +8,6 @@ import (
 
 	"github.com/lifeos/life/aios"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -96,8 +95,7 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	dur := time.Since(began)
 
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		t.recordError(span, err)
 		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 	} else if len(seqs) > 0 {
 		span.SetAttributes(AttrSeq.Int64(int64(seqs[len(seqs)-1])), attrSeqFirst.Int64(int64(seqs[0])))
@@ -138,8 +136,7 @@ func (j *journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 		var last uint64
 		for env, err := range j.next.Read(pctx, q) {
 			if err != nil {
-				span.RecordError(err)
-				span.SetStatus(codes.Error, err.Error())
+				t.recordError(span, err)
 				yield(env, err)
 				break
 			}

@@ -144,8 +144,7 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 		}
 		if streamErr != nil {
 			et := errorType(streamErr)
-			span.RecordError(streamErr)
-			span.SetStatus(codes.Error, streamErr.Error())
+			t.recordError(span, streamErr)
 			out = append(out, semconv.ErrorTypeKey.String(et))
 		}
 		span.SetAttributes(out...)
@@ -227,6 +226,22 @@ type genMessage struct {
 	Role         string    `json:"role"`
 	Parts        []msgPart `json:"parts"`
 	FinishReason string    `json:"finish_reason,omitempty"`
+}
+
+// recordError puts err on span as an exception event and the error status
+// with its message passed through the redactor (kind "error"): an error can
+// quote a prompt, tool arguments or a tool's output, and unlike content it
+// is recorded whether capture is on or not.
+func (t *Telemetry) recordError(span trace.Span, err error) {
+	if t.redact == nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return
+	}
+	msg := t.redact("error", err.Error())
+	span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(
+		semconv.ExceptionType(fmt.Sprintf("%T", err)), semconv.ExceptionMessage(msg)))
+	span.SetStatus(codes.Error, msg)
 }
 
 func (t *Telemetry) redactText(kind, s string) string {

@@ -399,7 +399,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			sc = run.SpanContext()
 		}
 	case *aios.RunErrored:
-		st.fail(p.Error)
+		st.fail(r.t.redactText("error", p.Error))
 		if run := closeRun(AttrRunReason.String("error"), semconv.ErrorTypeKey.String("run_errored")); run != nil {
 			sc = run.SpanContext()
 		}
@@ -425,7 +425,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		st.dropPending(p.CallID, p.ToolName)
 		if replay {
 			from := st.toolStart(p.ToolName, ts, 0)
-			r.replayTool(ctx, st, append(base, AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)), startOpts, from, ts, p.ToolName, p.CallID, true, p.Error)
+			r.replayTool(ctx, st, append(base, AttrSessionID.String(env.SessionID), AttrBranchID.String(env.BranchID)), startOpts, from, ts, p.ToolName, p.CallID, true, r.t.redactText("error", p.Error))
 		}
 	case *aios.AssistantMessageCommitted:
 		if replay {
@@ -452,7 +452,7 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		}
 	case *aios.ErrorRaised:
 		if cur := st.innermost(); cur != nil {
-			cur.AddEvent("error_raised", trace.WithAttributes(attribute.String("life.error.message", p.Message)))
+			cur.AddEvent("error_raised", trace.WithAttributes(attribute.String("life.error.message", r.t.redactText("error", p.Message))))
 		}
 	case *aios.EconomicModeChanged:
 		if !replay {

@@ -30,7 +30,9 @@ const ScopeName = "github.com/lifeos/life/vigil"
 
 // Redactor rewrites captured content before it is put on a span. kind says
 // what the text is: "system", "user", "assistant", "tool", "tool_call.arguments",
-// "tool_call.result".
+// "tool_call.result", or "error" for the error messages spans carry (status,
+// exception events, error_raised events), which are recorded even with
+// capture off because an error can quote content.
 type Redactor func(kind, text string) string
 
 // Price is what a model costs, in USD per million tokens.

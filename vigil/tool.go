@@ -102,8 +102,7 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	switch {
 	case err != nil:
 		et := errorType(err)
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		t.recordError(span, err)
 		span.SetAttributes(semconv.ErrorTypeKey.String(et), AttrToolOutcome.String("error"))
 		byOutcome := metric.WithAttributes(semconv.GenAIToolName(info.name), AttrToolOutcome.String("error"))
 		t.inst.toolExec.Add(ctx, 1, byOutcome)

@@ -760,3 +760,81 @@ func TestDeltaTraceMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactorCoversErrors checks that error text, recorded with capture
+// off, goes through the redactor everywhere it lands: span status,
+// exception events, error_raised events, live and replayed.
+func TestRedactorCoversErrors(t *testing.T) {
+	const secret = "s3cret"
+	redact := func(kind, s string) string {
+		if kind != "error" {
+			t.Errorf("redactor called for %s with capture off", kind)
+		}
+		return strings.ReplaceAll(s, secret, "[x]")
+	}
+	leaks := func(t *testing.T, spans []sdktrace.ReadOnlySpan) (redacted int) {
+		t.Helper()
+		check := func(where, v string) {
+			if strings.Contains(v, secret) {
+				t.Errorf("%s leaks: %q", where, v)
+			}
+			if strings.Contains(v, "[x]") {
+				redacted++
+			}
+		}
+		for _, s := range spans {
+			check(s.Name()+" status", s.Status().Description)
+			for _, kv := range s.Attributes() {
+				check(s.Name()+" "+string(kv.Key), kv.Value.Emit())
+			}
+			for _, e := range s.Events() {
+				for _, kv := range e.Attributes {
+					check(s.Name()+" event "+e.Name+" "+string(kv.Key), kv.Value.Emit())
+				}
+			}
+		}
+		return redacted
+	}
+	ctx := context.Background()
+	stream := aios.StreamID{Session: "s", Branch: "main"}
+
+	t.Run("tool", func(t *testing.T) {
+		h := newHarness(t, Config{}, WithRedactor(redact))
+		h.ports.tools = h.tel.WrapRegistry(oneToolRegistry{echoTool{failWith: errors.New("open /home/" + secret + ": denied")}})
+		if _, err := runTurn(ctx, h.ports, stream, "x"); err != nil {
+			t.Fatal(err)
+		}
+		tool := one(t, h.rec.Ended(), "execute_tool echo")
+		if tool.Status().Description != "open /home/[x]: denied" || len(tool.Events()) != 1 || tool.Events()[0].Name != "exception" {
+			t.Errorf("tool status %v, events %v", tool.Status(), tool.Events())
+		}
+		if n := leaks(t, h.rec.Ended()); n < 2 {
+			t.Errorf("%d redacted values, want the status and the exception", n)
+		}
+		h2 := newHarness(t, Config{}, WithRedactor(redact))
+		if err := h2.tel.Runs().Replay(ctx, h.fj.Read(ctx, aios.ReadQuery{Stream: stream})); err != nil {
+			t.Fatal(err)
+		}
+		if rt := one(t, h2.rec.Ended(), "execute_tool echo"); rt.Status().Description != "open /home/[x]: denied" {
+			t.Errorf("replayed tool status %v", rt.Status())
+		}
+		leaks(t, h2.rec.Ended())
+	})
+	t.Run("provider and run", func(t *testing.T) {
+		h := newHarness(t, Config{}, WithRedactor(redact))
+		h.ports.provider = h.tel.WrapProvider(&scriptedProvider{fail: errors.New("prompt " + secret + " too long")})
+		if _, err := runTurn(ctx, h.ports, stream, "x"); err == nil {
+			t.Fatal("turn did not fail")
+		}
+		h.tel.Runs().Observe(ctx, aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s2", "main", &aios.RunStarted{}))
+		h.tel.Runs().Observe(ctx, aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s2", "main", &aios.ErrorRaised{Message: secret}))
+		h.tel.Runs().Observe(ctx, aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s2", "main", &aios.RunFinished{Reason: "completed"}))
+		if run := findSpans(h.rec.Ended(), "invoke_agent tester")[0]; run.Status().Description != "prompt [x] too long" {
+			t.Errorf("run status %v", run.Status())
+		}
+		// chat status and exception, run and its step and phase, error_raised
+		if n := leaks(t, h.rec.Ended()); n < 6 {
+			t.Errorf("%d redacted values, want 6", n)
+		}
+	})
+}
