@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
-	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -103,19 +103,23 @@ func (c *Client) call(ctx context.Context, req Request) (json.RawMessage, error)
 	}
 	c.nextID++
 	req.ID, req.Agent = c.nextID, c.agent
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.conn.SetDeadline(dl)
-	} else {
-		_ = c.conn.SetDeadline(time.Time{})
-	}
-	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
+	dl, hasDeadline := ctx.Deadline()
+	_ = c.conn.SetDeadline(dl) // zero: none
+	// The closure holds this call's connection: c.conn is reset below,
+	// possibly while a late cancellation still runs.
+	conn := c.conn
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	resp, err := c.roundTrip(req)
 	stop()
 	if err != nil {
-		c.conn.Close() // the stream may be out of step; start afresh next call
+		conn.Close() // the stream may be out of step; start afresh next call
 		c.conn = nil
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("oracle: %s: %w", req.Op, ctx.Err())
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("oracle: %s: %w", req.Op, cerr)
+		}
+		if hasDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The socket deadline can fire a moment before the context's.
+			return nil, fmt.Errorf("oracle: %s: %w", req.Op, context.DeadlineExceeded)
 		}
 		return nil, err
 	}

@@ -334,3 +334,42 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 func bigInt(n int64) *big.Int { return big.NewInt(n) }
+
+// A call cancelled while it waits for the oracle fails with the context's
+// error and leaves the client usable; the cancellation closes the
+// connection of that call, never one the client has moved on from.
+func TestClientCancelWhileWaiting(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "silent.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts and reads, never answers
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, conn); conn.Close() }()
+		}
+	}()
+	c := &Client{path: path, agent: "a"}
+	defer c.Close()
+	for i := range 40 {
+		wait := time.Duration(i%4) * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		want := context.DeadlineExceeded
+		if i%2 == 1 {
+			ctx, cancel = context.WithCancel(context.Background())
+			time.AfterFunc(wait, cancel)
+			want = context.Canceled
+		}
+		_, err := c.SignDigest(ctx, aios.KeyAuth, make([]byte, 32))
+		cancel()
+		if !errors.Is(err, want) {
+			t.Fatalf("call %d: %v, want %v", i, err, want)
+		}
+	}
+}
