@@ -174,6 +174,8 @@ func (t *writeFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolRes
 		return fail(ctx, "", errors.New("invalid arguments: path and content are required"))
 	}
 	data := []byte(*a.Content)
+	t.env.writeMu.Lock()
+	defer t.env.writeMu.Unlock()
 	if err := t.env.FS.WriteFile(a.Path, data, 0o644); err != nil {
 		return fail(ctx, t.env.FS.SandboxID(), err)
 	}
@@ -212,6 +214,8 @@ func (t *editFile) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 	if t.env.FS.ReadOnly() {
 		return fail(ctx, t.env.FS.SandboxID(), &sandbox.ViolationError{Rule: sandbox.RuleReadOnly, Path: a.Path})
 	}
+	t.env.writeMu.Lock()
+	defer t.env.writeMu.Unlock()
 	b, err := readCapped(t.env.FS, a.Path, t.env.maxRead())
 	if err != nil {
 		return fail(ctx, t.env.FS.SandboxID(), err)

@@ -103,6 +103,8 @@ func (t *writeMemory) Call(ctx context.Context, raw json.RawMessage) (aios.ToolR
 		return fail(ctx, "", err)
 	}
 	data := []byte(*a.Content)
+	t.env.writeMu.Lock()
+	defer t.env.writeMu.Unlock()
 	if a.Append {
 		old, err := readCapped(t.env.Memory, file, t.env.maxRead())
 		switch {

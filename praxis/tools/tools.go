@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/praxis/sandbox"
@@ -43,6 +44,11 @@ type Env struct {
 	MaxReadBytes int64
 	// MaxResults caps list_dir, glob and grep results (default 1000, grep 200).
 	MaxResults int
+
+	// writeMu serializes the tools that write, so that an edit_file or an
+	// append never writes over a change made after its own read (parallel
+	// tool calls of one agent). Other processes are not covered.
+	writeMu sync.Mutex
 }
 
 func (e *Env) maxRead() int64 {

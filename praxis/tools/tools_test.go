@@ -3,11 +3,15 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/praxis/hashline"
 	"github.com/lifeos/life/praxis/sandbox"
 )
 
@@ -59,4 +63,44 @@ func FuzzToolArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConcurrentEditsKeepEachOther: parallel edit_file calls on different
+// lines, all made from the same read, and parallel write_memory appends:
+// each read-modify-write sees the one before it, so none is lost.
+func TestConcurrentEditsKeepEachOther(t *testing.T) {
+	env := testEnv(t)
+	const n = 12
+	var src strings.Builder
+	for i := range n {
+		fmt.Fprintf(&src, "line %d\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(env.FS.Root(), "c.txt"), []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tags := hashline.Parse([]byte(src.String())).Tags()
+	edit, wm := &editFile{env}, &writeMemory{env}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			args := fmt.Sprintf(`{"path":"c.txt","ops":[{"op":"replace_line","tag":"%d:%s","text":"edited %d"}]}`, i+1, tags[i], i)
+			if res, err := edit.Call(t.Context(), json.RawMessage(args)); err != nil || res.IsError {
+				t.Errorf("edit %d: %v %s", i, err, res.Output)
+			}
+			if res, err := wm.Call(t.Context(), json.RawMessage(fmt.Sprintf(`{"name":"log","content":"<%d>","append":true}`, i))); err != nil || res.IsError {
+				t.Errorf("append %d: %v %s", i, err, res.Output)
+			}
+		})
+	}
+	wg.Wait()
+	b, _ := os.ReadFile(filepath.Join(env.FS.Root(), "c.txt"))
+	notes, _ := os.ReadFile(filepath.Join(env.Memory.Root(), "log.md"))
+	for i := range n {
+		if !strings.Contains(string(b), fmt.Sprintf("edited %d\n", i)) {
+			t.Errorf("edit %d lost:\n%s", i, b)
+		}
+		if !strings.Contains(string(notes), fmt.Sprintf("<%d>", i)) {
+			t.Errorf("append %d lost: %s", i, notes)
+		}
+	}
 }
