@@ -75,10 +75,21 @@ func New(cfg Config) (*Controller, error) {
 	}
 	rs := cfg.Rules
 	if len(rs) == 0 {
+		if err := cfg.Limits.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
 		rs = rules.Default(cfg.Limits)
 	}
 	if err := rs.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	for _, r := range rs {
+		// The window never holds more than error_window outcomes: the rule
+		// would never fire.
+		if r.Signal == rules.SignalErrorRate && int(r.MinOutcomes) > cfg.Projection.ErrorWindow {
+			return nil, fmt.Errorf("%w: rule %q: min_outcomes %d is over error_window %d, so it never fires",
+				ErrInvalidConfig, r.Name, r.MinOutcomes, cfg.Projection.ErrorWindow)
+		}
 	}
 	fp, err := json.Marshal(struct {
 		P projection.Config `json:"p"`

@@ -94,6 +94,26 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("bad config %d: err = %v", i, err)
 		}
 	}
+	// Bad files get an error naming the key at fault.
+	for _, tt := range []struct{ in, want string }{
+		{`{"limits":{"hustle_runway_hours":48}}`, "conserving_runway_hours 24: want a number above hustle_runway_hours 48"},
+		{`{"limits":{"hustle_runway_hours":0}}`, "hustle_runway_hours 0: want a number > 0"},
+		{`{"limits":{"spend_cap_credits":-1}}`, "spend_cap_credits -1"},
+		{`{"limits":{"expensive_tools":["web_fetch",""]}}`, "expensive_tools: empty tool name"},
+		{`{"limits":{"dwell":"-1s"}}`, "dwell -1s"},
+		{`{"projection":{"error_window":3}}`, `rule "error_rate": min_outcomes 5 is over error_window 3`},
+		{`{"projection":{"bucket":"100ns"}}`, "bucket must be at least 1µs"},
+		{`{"rules":[{"name":"x","signal":"error_rate","ladder":{"direction":"rising","levels":[{"name":"a","enter":0.5,"exit":0.2}],"min_dwel":"1s"},"levels":[{}]}]}`,
+			`unknown field "min_dwel"`},
+	} {
+		cfg, err := LoadConfig(strings.NewReader(tt.in))
+		if err == nil {
+			_, err = New(cfg)
+		}
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig with %q", tt.in, err, tt.want)
+		}
+	}
 }
 
 func TestResumeErrors(t *testing.T) {

@@ -175,6 +175,35 @@ type Limits struct {
 	Dwell projection.Duration `json:"dwell"`
 }
 
+// ErrInvalidLimits is matched by the errors of [Limits.Validate].
+var ErrInvalidLimits = errors.New("rules: invalid limits")
+
+// Validate checks the knobs by their own names, before they become ladders
+// whose errors would name levels instead.
+func (l Limits) Validate() error {
+	var p []string
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	if !finite(l.HustleRunwayHours) || l.HustleRunwayHours <= 0 {
+		p = append(p, fmt.Sprintf("hustle_runway_hours %v: want a number > 0", l.HustleRunwayHours))
+	}
+	if !finite(l.ConservingRunwayHours) || l.ConservingRunwayHours <= l.HustleRunwayHours {
+		p = append(p, fmt.Sprintf("conserving_runway_hours %v: want a number above hustle_runway_hours %v", l.ConservingRunwayHours, l.HustleRunwayHours))
+	}
+	if !finite(l.SpendCapCredits) || l.SpendCapCredits < 0 {
+		p = append(p, fmt.Sprintf("spend_cap_credits %v: want a number >= 0", l.SpendCapCredits))
+	}
+	if slices.Contains(l.ExpensiveTools, "") {
+		p = append(p, "expensive_tools: empty tool name")
+	}
+	if l.Dwell < 0 {
+		p = append(p, fmt.Sprintf("dwell %v: must not be negative", time.Duration(l.Dwell)))
+	}
+	if len(p) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidLimits, strings.Join(p, "; "))
+	}
+	return nil
+}
+
 // DefaultLimits returns the default knobs.
 func DefaultLimits() Limits {
 	return Limits{
