@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -160,6 +161,18 @@ func TestFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"--config", cfg}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "never") {
 		t.Errorf("bad config: exit %d: %s", code, stderr.String())
+	}
+	// A file that decodes but does not validate is a usage error too, and
+	// leaves no data directory behind.
+	os.WriteFile(cfg, []byte(`{"limits":{"hustle_runway_hours":48}}`), 0o600)
+	data := filepath.Join(t.TempDir(), "data")
+	stderr.Reset()
+	if code := run(context.Background(), []string{"--config", cfg, "--data", data, "--port", "0"}, io.Discard, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "hustle_runway_hours") {
+		t.Errorf("invalid config: exit %d: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("invalid config created the data directory: %v", err)
 	}
 	if code := run(context.Background(), []string{"-h"}, io.Discard, io.Discard); code != 0 {
 		t.Errorf("-h: exit %d", code)

@@ -116,6 +116,11 @@ func loadConfig(path string) (controller.Config, error) {
 	}
 	defer f.Close()
 	cfg, err := controller.LoadConfig(f)
+	if err == nil {
+		// Validate now: a bad file is a usage error, found before the
+		// data directory is created.
+		_, err = controller.New(cfg)
+	}
 	if err != nil {
 		return controller.Config{}, fmt.Errorf("%s: %w", path, err)
 	}
