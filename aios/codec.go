@@ -329,6 +329,12 @@ func decodeField(fv reflect.Value, f fieldInfo, r json.RawMessage) error {
 			fv.Set(reflect.ValueOf(m))
 			return nil
 		}
+		m, err := decodeStringMap(r)
+		if err != nil {
+			return err
+		}
+		fv.Set(reflect.ValueOf(m))
+		return nil
 	case f.kind >= reflect.Uint8 && f.kind <= reflect.Uint64 && len(r) > 0 && r[0] >= '0' && r[0] <= '9':
 		if n, err := strconv.ParseUint(string(r), 10, fv.Type().Bits()); err == nil {
 			fv.SetUint(n)
@@ -387,6 +393,26 @@ func stringMap(r []byte, d *Decoder) (map[string]string, bool) {
 		}
 	}
 	return m, true
+}
+
+// decodeStringMap decodes an object whose values must all be strings.
+// encoding/json would take a null value as "" (and then write "" back); the
+// reference's map of strings refuses it, and so does this.
+func decodeStringMap(r []byte) (map[string]string, error) {
+	var buf [8]member
+	ms, err := objectMembers(r, buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(ms))
+	for _, kv := range ms {
+		var s string
+		if isNull(kv.val) || json.Unmarshal(kv.val, &s) != nil {
+			return nil, fmt.Errorf("key %q: value %.32s is not a string", kv.key, kv.val)
+		}
+		m[string(kv.key)] = s
+	}
+	return m, nil
 }
 
 // metaKey returns the kernel's metadata keys without allocating: they are on

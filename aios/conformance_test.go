@@ -240,6 +240,9 @@ func TestEnvelopeDefaultsAndValidation(t *testing.T) {
 		`{"session_id":"s","branch_id":"b","timestamp":7,"payload":{"type":"ErrorRaised","message":"m"}}`,
 		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":-7,"payload":{"type":"ErrorRaised","message":"m"}}`,
 		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":7,"payload":{"type":"ErrorRaised","message":"m"},"metadata":{"k":1}}`,
+		// encoding/json would read null as "" and write that back
+		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":7,"payload":{"type":"ErrorRaised","message":"m"},"metadata":{"k":null}}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":7,"payload":{"type":"ErrorRaised","message":"m"},"metadata":{"a":"\u00e9","k":null}}`,
 		`[]`, `null`, `{`,
 	} {
 		if _, err := aios.DecodeEnvelope([]byte(bad)); !errors.Is(err, aios.ErrMalformed) {
@@ -302,6 +305,38 @@ func TestDecoderMatchesDecodeEnvelope(t *testing.T) {
 			if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s event %d: Decoder gave %+v, %v; DecodeEnvelope %+v, %v", name, i, got, err, want, wantErr)
 			}
+		}
+	}
+}
+
+// Nested objects match their keys exactly, as top-level ones do: a case-folded
+// key is an unknown key (dropped, as the reference drops it), not the field.
+func TestTokenUsageKeysMatchExactly(t *testing.T) {
+	tests := []struct {
+		usage string
+		want  aios.TokenUsage
+	}{
+		{`{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}`, aios.TokenUsage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}},
+		{`{}`, aios.TokenUsage{}},
+		{`{"prompt_tokens":null,"total_tokens":4}`, aios.TokenUsage{TotalTokens: 4}},
+		{`{"Prompt_Tokens":5}`, aios.TokenUsage{}},
+		{`{"prompt_tokens":1,"PROMPT_TOKENS":7}`, aios.TokenUsage{PromptTokens: 1}},
+		{`{"prompt_tokens":1,"extra":{"x":[1]}}`, aios.TokenUsage{PromptTokens: 1}},
+	}
+	for _, tc := range tests {
+		p, err := aios.UnmarshalPayload([]byte(`{"type":"Message","role":"assistant","content":"c","token_usage":` + tc.usage + `}`))
+		if err != nil {
+			t.Errorf("%s: %v", tc.usage, err)
+			continue
+		}
+		if got := p.(*aios.Message).TokenUsage; got == nil || *got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.usage, got, tc.want)
+		}
+	}
+	for _, bad := range []string{`{"prompt_tokens":-1}`, `{"prompt_tokens":4294967296}`, `[1]`, `{"total_tokens":"3"}`} {
+		_, err := aios.UnmarshalPayload([]byte(`{"type":"Message","role":"assistant","content":"c","token_usage":` + bad + `}`))
+		if !errors.Is(err, aios.ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", bad, err)
 		}
 	}
 }

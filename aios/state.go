@@ -6,11 +6,20 @@ import (
 	"fmt"
 )
 
-// TokenUsage counts model tokens. All three counters are always written.
+// TokenUsage counts model tokens. All three counters are always written;
+// a missing one reads as 0.
 type TokenUsage struct {
-	PromptTokens     uint32 `json:"prompt_tokens"`
-	CompletionTokens uint32 `json:"completion_tokens"`
-	TotalTokens      uint32 `json:"total_tokens"`
+	PromptTokens     uint32 `json:"prompt_tokens" aios:"default"`
+	CompletionTokens uint32 `json:"completion_tokens" aios:"default"`
+	TotalTokens      uint32 `json:"total_tokens" aios:"default"`
+}
+
+// UnmarshalJSON matches keys exactly, as the reference does: encoding/json
+// would also take "Prompt_Tokens" as prompt_tokens, which serde ignores.
+func (u *TokenUsage) UnmarshalJSON(raw []byte) error {
+	type plain TokenUsage
+	_, err := decodeObject(raw, (*plain)(u), "TokenUsage", "")
+	return err
 }
 
 // Add returns the sum of u and o, saturating instead of wrapping.
