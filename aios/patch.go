@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,10 @@ func (s *State) Apply(p StatePatch) error {
 	if p.BaseVersion != s.Version {
 		return fmt.Errorf("%w: patch base %d, state at %d", ErrVersionConflict, p.BaseVersion, s.Version)
 	}
+	if s.Version == math.MaxUint64 {
+		// the next version would wrap to 0 and let stale patches apply again
+		return fmt.Errorf("%w: state at the last version %d", ErrVersionConflict, s.Version)
+	}
 	doc, err := ApplyOps(s.Doc, p.Ops)
 	if err != nil {
 		return err
@@ -74,6 +79,9 @@ func ApplyOps(doc any, ops []PatchOp) (any, error) {
 }
 
 func applyOp(doc any, op PatchOp) (any, error) {
+	if err := checkDepth(op); err != nil {
+		return nil, err
+	}
 	switch op.Op {
 	case OpSet:
 		v, err := decodeValue(op.Value)
@@ -129,6 +137,53 @@ func applyOp(doc any, op PatchOp) (any, error) {
 		return setPath(doc, op.Path, map[string]any{"$ref": ref})
 	}
 	return nil, fmt.Errorf("unknown op %q", op.Op)
+}
+
+// checkDepth refuses an op that would nest the document deeper than JSON
+// decoders read back (encoding/json stops at maxDepth): the state would
+// apply once and then never decode again, from a snapshot or anywhere else.
+func checkDepth(op PatchOp) error {
+	depth := strings.Count(op.Path, "/") // one container per token
+	switch op.Op {
+	case OpSet:
+		depth += jsonDepth(op.Value)
+	case OpMerge:
+		depth += jsonDepth(op.Object)
+	case OpAppend:
+		vd := 0
+		for _, v := range op.Values {
+			vd = max(vd, jsonDepth(v))
+		}
+		depth += 1 + vd
+	case OpTombstone:
+		depth += 2
+	case OpSetRef:
+		depth += 2
+		if op.BlobRef != nil {
+			depth += jsonDepth(op.BlobRef.Meta)
+		}
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("%w: the document would nest %d deep, more than %d", ErrBadPath, depth, maxDepth)
+	}
+	return nil
+}
+
+// jsonDepth is the nesting depth of the JSON value raw (0 for a scalar).
+func jsonDepth(raw []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			i = endOfValidString(raw, i) - 1
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func decodeValue(raw json.RawMessage) (any, error) {
@@ -247,7 +302,8 @@ func arrayIndex(t string, n int) (int, error) {
 		return n, nil
 	}
 	i, err := strconv.Atoi(t)
-	if err != nil || i < 0 || i > n || (len(t) > 1 && t[0] == '0') {
+	// RFC 6901: digits only, no sign, no leading zero
+	if err != nil || t[0] < '0' || t[0] > '9' || i > n || (len(t) > 1 && t[0] == '0') {
 		return 0, fmt.Errorf("%w: array index %q (length %d)", ErrBadPath, t, n)
 	}
 	return i, nil

@@ -3,6 +3,8 @@ package aios_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/lifeos/life/aios"
@@ -45,6 +47,22 @@ func TestStatePatchApply(t *testing.T) {
 		{"index out of range", `{"l":[1]}`, []aios.PatchOp{{Op: aios.OpSet, Path: "/l/5", Value: raw(`1`)}}, ``, aios.ErrBadPath},
 		{"leading zero index", `{"l":[1,2]}`, []aios.PatchOp{{Op: aios.OpSet, Path: "/l/01", Value: raw(`1`)}}, ``, aios.ErrBadPath},
 		{"bad value JSON", `{}`, []aios.PatchOp{{Op: aios.OpSet, Path: "/a", Value: raw(`{`)}}, ``, aios.ErrMalformed},
+		{"signed index", `{"l":[1,2]}`, []aios.PatchOp{{Op: aios.OpSet, Path: "/l/+1", Value: raw(`9`)}}, ``, aios.ErrBadPath},
+		{"signed zero index", `{"l":[1,2]}`, []aios.PatchOp{{Op: aios.OpSet, Path: "/l/+0", Value: raw(`9`)}}, ``, aios.ErrBadPath},
+		{"huge index", `{"l":[1]}`, []aios.PatchOp{{Op: aios.OpSet, Path: "/l/99999999999999999999", Value: raw(`9`)}}, ``, aios.ErrBadPath},
+		{"append through a scalar", `{"a":1}`, []aios.PatchOp{{Op: aios.OpAppend, Path: "/a/b", Values: []json.RawMessage{raw(`1`)}}}, ``, aios.ErrBadPath},
+		{"merge through an array end", `{"l":[]}`, []aios.PatchOp{{Op: aios.OpMerge, Path: "/l/-/x", Object: raw(`{}`)}}, ``, aios.ErrBadPath},
+		// A document deeper than JSON decoders read would apply once and
+		// never load again.
+		{"path too deep", `{}`, []aios.PatchOp{{Op: aios.OpSet, Path: strings.Repeat("/a", 10001), Value: raw(`1`)}}, ``, aios.ErrBadPath},
+		{"path and value too deep", `{}`, []aios.PatchOp{{Op: aios.OpSet, Path: strings.Repeat("/a", 5000),
+			Value: raw(strings.Repeat("[", 5001) + strings.Repeat("]", 5001))}}, ``, aios.ErrBadPath},
+		{"merge too deep", `{}`, []aios.PatchOp{{Op: aios.OpMerge, Path: strings.Repeat("/a", 9999), Object: raw(`{"b":{}}`)}}, ``, aios.ErrBadPath},
+		{"append too deep", `{}`, []aios.PatchOp{{Op: aios.OpAppend, Path: strings.Repeat("/a", 9999), Values: []json.RawMessage{raw(`1`), raw(`[]`)}}}, ``, aios.ErrBadPath},
+		{"tombstone too deep", `{}`, []aios.PatchOp{
+			{Op: aios.OpSet, Path: strings.Repeat("/a", 9999), Value: raw(`1`)},
+			{Op: aios.OpTombstone, Path: strings.Repeat("/a", 9999), Reason: "r"},
+		}, ``, aios.ErrBadPath},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +102,31 @@ func TestStatePatchVersionConflict(t *testing.T) {
 	s := aios.NewState()
 	if err := s.Apply(aios.StatePatch{BaseVersion: 3}); !errors.Is(err, aios.ErrVersionConflict) {
 		t.Fatalf("err = %v, want ErrVersionConflict", err)
+	}
+	// The last version has no successor: wrapping to 0 would let every
+	// patch made against version 0 apply again.
+	s.Version = math.MaxUint64
+	err := s.Apply(aios.StatePatch{BaseVersion: math.MaxUint64, Ops: []aios.PatchOp{{Op: aios.OpSet, Path: "/a", Value: json.RawMessage(`1`)}}})
+	if !errors.Is(err, aios.ErrVersionConflict) || s.Version != math.MaxUint64 {
+		t.Fatalf("apply at the last version: err = %v, version %d", err, s.Version)
+	}
+}
+
+// The deepest document the depth check allows still decodes.
+func TestStatePatchDepthLimitIsExact(t *testing.T) {
+	s := aios.NewState()
+	err := s.Apply(aios.StatePatch{Ops: []aios.PatchOp{{Op: aios.OpSet, Path: strings.Repeat("/a", 9000),
+		Value: json.RawMessage(strings.Repeat("[", 1000) + strings.Repeat("]", 1000))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back any
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("the state does not decode again: %v", err)
 	}
 }
 
