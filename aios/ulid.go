@@ -27,9 +27,10 @@ type ULIDGenerator struct {
 	clock   Clock
 	entropy io.Reader
 
-	mu     sync.Mutex
-	lastMs uint64
-	last   [10]byte
+	mu      sync.Mutex
+	started bool // lastMs is set: 0 is a time too (a clock at or before 1970)
+	lastMs  uint64
+	last    [10]byte
 }
 
 // NewULIDGenerator returns a generator using clock (SystemClock if nil) and
@@ -49,7 +50,7 @@ func (g *ULIDGenerator) NewID() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ms := uint64(max(g.clock.Now().UnixMilli(), 0))
-	if ms <= g.lastMs && g.lastMs != 0 {
+	if g.started && ms <= g.lastMs {
 		ms = g.lastMs // never go backwards, even if the clock does
 		if !increment(&g.last) {
 			ms++ // 80 bits exhausted within a millisecond: borrow the next one
@@ -58,7 +59,7 @@ func (g *ULIDGenerator) NewID() string {
 	} else {
 		g.fill()
 	}
-	g.lastMs = ms
+	g.started, g.lastMs = true, ms
 	return encodeULID(ms, g.last)
 }
 

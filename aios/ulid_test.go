@@ -61,6 +61,36 @@ func TestULIDMonotonic(t *testing.T) {
 	}
 }
 
+// A clock at or before the epoch (a zero time.Time, say) reads as
+// millisecond 0; ids must still increase.
+func TestULIDMonotonicAtEpoch(t *testing.T) {
+	for _, at := range []time.Time{{}, time.UnixMilli(0), time.UnixMilli(-5)} {
+		g := aios.NewULIDGenerator(fixedClockForTest{at}, nil)
+		prev := g.NewID()
+		for range 100 {
+			id := g.NewID()
+			if id <= prev {
+				t.Fatalf("clock at %v: %s after %s", at, id, prev)
+			}
+			prev = id
+		}
+	}
+}
+
+// When the 80 random bits run out within a millisecond, ids go on
+// increasing by borrowing the next millisecond.
+func TestULIDRandomPartExhausted(t *testing.T) {
+	g := aios.NewULIDGenerator(fixedClockForTest{time.UnixMilli(1700000000000)}, bytes.NewReader(bytes.Repeat([]byte{0xff}, 1000)))
+	prev := g.NewID()
+	for range 20 {
+		id := g.NewID()
+		if id <= prev {
+			t.Fatalf("%s after %s", id, prev)
+		}
+		prev = id
+	}
+}
+
 func TestULIDConcurrentUnique(t *testing.T) {
 	g := aios.NewULIDGenerator(nil, nil)
 	var mu sync.Mutex
