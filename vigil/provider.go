@@ -72,6 +72,13 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 		}
 		kv = append(kv, semconv.GenAIRequestStream(true))
 		ctx, span := t.tracer.Start(ctx, name, spanKindClient, trace.WithAttributes(kv...))
+		ended := false
+		defer func() {
+			if !ended { // the provider or the consumer's loop body panicked
+				span.SetStatus(codes.Error, "panic")
+				span.End()
+			}
+		}()
 		if t.capture && span.IsRecording() {
 			t.captureRequest(span, req)
 		}
@@ -185,6 +192,7 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 			}
 		}
 		span.End()
+		ended = true
 	}
 }
 

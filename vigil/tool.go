@@ -90,7 +90,13 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	}
 	// SpanKindInternal is the default kind.
 	ctx, span := t.tracer.Start(ctx, info.spanName, trace.WithAttributes(kv...))
-	defer span.End()
+	returned := false
+	defer func() {
+		if !returned { // the tool panicked
+			span.SetStatus(codes.Error, "panic")
+		}
+		span.End()
+	}()
 	if t.capture && span.IsRecording() {
 		span.SetAttributes(semconv.GenAIToolCallArgumentsKey.String(string(t.redactArgs("tool_call.arguments", args))))
 	}
@@ -98,6 +104,7 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	began := time.Now()
 	res, err := w.next.Call(ctx, args)
 	dur := time.Since(began)
+	returned = true
 
 	switch {
 	case err != nil:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
 	"log/slog"
 	"strings"
 	"testing"
@@ -221,6 +222,13 @@ func TestTurnSpanTree(t *testing.T) {
 	for _, s := range spans {
 		if s.Status().Code == codes.Error {
 			t.Errorf("%s failed in a completed turn: %v", s.Name(), s.Status())
+		}
+		// Capture is off by default: no content anywhere.
+		for _, k := range []string{"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+			"gen_ai.tool.call.arguments", "gen_ai.tool.call.result"} {
+			if v, ok := spanAttr(s, k); ok {
+				t.Errorf("%s carries %s = %s with capture off", s.Name(), k, v.Emit())
+			}
 		}
 	}
 
@@ -837,4 +845,61 @@ func TestRedactorCoversErrors(t *testing.T) {
 			t.Errorf("%d redacted values, want 6", n)
 		}
 	})
+}
+
+// panicTool is a fake aios.Tool that panics.
+type panicTool struct{ echoTool }
+
+func (panicTool) Call(context.Context, json.RawMessage) (aios.ToolResult, error) { panic("tool bug") }
+
+// panicProvider is a fake aios.Provider that panics after its first event.
+type panicProvider struct{ scriptedProvider }
+
+func (p *panicProvider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[aios.ProviderEvent, error] {
+	return func(yield func(aios.ProviderEvent, error) bool) {
+		if yield(aios.ProviderEvent{Kind: aios.ProviderTextDelta, Text: "x"}, nil) {
+			panic("provider bug")
+		}
+	}
+}
+
+// TestPanicsEndSpans checks that a panic in a tool, in a provider or in the
+// loop body consuming a provider's stream still ends the span, failed: a
+// recovered panic must not leave a span open forever.
+func TestPanicsEndSpans(t *testing.T) {
+	req := aios.ChatRequest{Model: "m", Messages: []aios.ChatMessage{{Role: aios.RoleUser, Content: "x"}}}
+	for _, tt := range []struct {
+		name string
+		span string
+		call func(tel *Telemetry)
+	}{
+		{"tool", "execute_tool echo", func(tel *Telemetry) {
+			_, _ = tel.WrapTool(panicTool{}).Call(context.Background(), json.RawMessage(`{}`))
+		}},
+		{"provider", "chat m", func(tel *Telemetry) {
+			for range tel.WrapProvider(&panicProvider{}).Stream(context.Background(), req) {
+			}
+		}},
+		{"consumer", "chat m", func(tel *Telemetry) {
+			for range tel.WrapProvider(&scriptedProvider{}).Stream(context.Background(), req) {
+				panic("consumer bug")
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("panic swallowed")
+					}
+				}()
+				tt.call(h.tel)
+			}()
+			s := one(t, h.rec.Ended(), tt.span)
+			if s.Status().Code != codes.Error {
+				t.Errorf("status %v", s.Status())
+			}
+		})
+	}
 }
