@@ -143,6 +143,8 @@ func TestToolResults(t *testing.T) {
 		{"bash", `{"command":"pwd","cwd":"docs"}`, false, "", `/ws/docs\n`},
 		{"bash", `{"command":"pwd","cwd":"../outside"}`, true, sandbox.RuleDirOutside, ""},
 		{"bash", `{"command":""}`, true, "", "command is required"},
+		// timeout_ms*1e6 wraps to 448 µs here: must mean "the longest allowed".
+		{"bash", `{"command":"sleep 0.1; echo done","timeout_ms":18446744073710}`, false, "", `"stdout":"done\n"`},
 		{"write_memory", `{"name":"plan","content":"step 1\n"}`, false, "", `"name":"plan"`},
 		{"write_memory", `{"name":"plan","content":"step 2\n","append":true}`, false, "", `"bytes":14`},
 		{"read_memory", `{"name":"plan"}`, false, "", `"content":"step 1\nstep 2\n"`},

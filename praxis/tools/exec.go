@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -34,7 +35,13 @@ func (t *bashTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 	if a.Command == "" || a.TimeoutMs < 0 {
 		return fail(ctx, "", errors.New("invalid arguments: command is required; timeout_ms must be positive"))
 	}
-	req := sandbox.Request{Shell: a.Command, Dir: a.Cwd, Timeout: time.Duration(a.TimeoutMs) * time.Millisecond}
+	// A huge timeout_ms means "as long as allowed", not a product that
+	// wraps around to a few microseconds; the runner caps it anyway.
+	timeout := time.Duration(math.MaxInt64)
+	if a.TimeoutMs < int64(timeout/time.Millisecond) {
+		timeout = time.Duration(a.TimeoutMs) * time.Millisecond
+	}
+	req := sandbox.Request{Shell: a.Command, Dir: a.Cwd, Timeout: timeout}
 	sid := t.env.Runner.Options().SandboxID
 	res, err := t.env.Runner.Run(ctx, req)
 	if err != nil {
