@@ -471,19 +471,26 @@ func runSummary(run *RunState, status string) json.RawMessage {
 func (l *loop) commitRunState(status string) {
 	l.lock()
 	defer l.unlock()
-	run := l.s.state.Run
+	l.b.addRunState(status)
+}
+
+// addRunState adds the /runs patch of commitRunState; the session's lock
+// is held.
+func (b *batch) addRunState(status string) {
+	st := b.s.state
+	run := st.Run
 	if run == nil {
 		return
 	}
 	last := runSummary(run, status)
-	count := strconv.AppendUint(nil, uint64(l.s.state.Runs), 10) // as json.Marshal writes it
-	e := l.b.add(&aios.StatePatchCommitted{NewVersion: l.s.state.Version + 1, Patch: aios.StatePatch{
-		BaseVersion: l.s.state.Version,
+	count := strconv.AppendUint(nil, uint64(st.Runs), 10) // as json.Marshal writes it
+	e := b.add(&aios.StatePatchCommitted{NewVersion: st.Version + 1, Patch: aios.StatePatch{
+		BaseVersion: st.Version,
 		Ops:         []aios.PatchOp{{Op: aios.OpSet, Path: "/runs/last", Value: last}, {Op: aios.OpSet, Path: "/runs/count", Value: count}},
 	}})
 	// Based on the version folded now; if another writer's patch lands
 	// first in the journal, the flush re-bases it.
-	l.b.rebase = e.EventID
+	b.rebase = e.EventID
 }
 
 func (l *loop) checkBudget(run RunState) error {

@@ -32,6 +32,9 @@ var (
 	ErrCancelled = errors.New("runtime: run cancelled")
 	// ErrBadInput is matched by invalid arguments (empty session id, ...).
 	ErrBadInput = errors.New("runtime: bad input")
+
+	// errFold marks an event the fold refused (as opposed to a read error).
+	errFold = errors.New("runtime: fold")
 )
 
 // DefaultBranch is the branch sessions start on.
@@ -231,7 +234,7 @@ func foldFrom(ctx context.Context, j aios.Journal, st *SessionState, after uint6
 		}
 		n := st.PatchConflicts
 		if err := st.Apply(e); err != nil {
-			return fmt.Errorf("runtime: fold seq %d: %w", e.Seq, err)
+			return fmt.Errorf("%w: seq %d: %w", errFold, e.Seq, err)
 		}
 		if rejected != nil && st.PatchConflicts != n {
 			rejected(e.Seq)
@@ -321,19 +324,37 @@ func (r *Runtime) reconstruct(ctx context.Context, stream aios.StreamID, before 
 		case err == nil:
 			head, herr := r.cfg.Journal.Head(ctx, stream)
 			var snap SessionState
-			if herr == nil && head >= seq && json.Unmarshal(data, &snap) == nil && snap.LastSeq == seq {
+			if herr == nil && head >= seq && json.Unmarshal(data, &snap) == nil && snap.usable(stream, seq) {
 				st = &snap
 			} else {
-				r.log.Warn("ignoring stale snapshot", "session", stream.Session, "branch", stream.Branch, "seq", seq, "head", head)
+				r.log.Warn("ignoring stale or malformed snapshot", "session", stream.Session, "branch", stream.Branch, "seq", seq, "head", head)
 			}
 		case !errors.Is(err, aios.ErrNotFound):
 			r.log.Warn("snapshot unreadable, replaying the whole journal", "err", err)
 		}
 	}
 	if err := foldFrom(ctx, r.cfg.Journal, st, st.LastSeq, rejected); err != nil {
-		return nil, err
+		if st.LastSeq == 0 || !errors.Is(err, errFold) {
+			return nil, err
+		}
+		// The snapshot's state does not take the journal's tail (a damaged
+		// or older snapshot): the journal alone is the truth.
+		r.log.Warn("journal tail does not fold onto the snapshot, replaying the whole journal", "session", stream.Session, "branch", stream.Branch, "err", err)
+		st = NewSessionState(stream)
+		if err := foldFrom(ctx, r.cfg.Journal, st, 0, rejected); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
+}
+
+// usable reports whether a decoded snapshot can stand for the fold of
+// stream through seq: it is of this stream, it has the fields every state
+// has (a snapshot of an older layout, or damaged yet still JSON, lacks
+// some), and its document decodes.
+func (s *SessionState) usable(stream aios.StreamID, seq uint64) bool {
+	return s.Session == stream.Session && s.Branch == stream.Branch && s.LastSeq == seq &&
+		s.Messages != nil && len(s.Doc) > 0 && s.decodeDoc() == nil
 }
 
 // refold rebuilds s's state from the journal after another writer's events
@@ -567,6 +588,52 @@ func (r *Runtime) Cancel(stream aios.StreamID) bool {
 	a.cancel(ErrCancelled)
 	<-a.done
 	return true
+}
+
+// CancelPaused ends the run of stream that waits for approvals: its
+// pending approvals are denied, no call of it runs, and it finishes
+// cancelled, as a cancelled active run does. It reports whether there was
+// such a run; with a run in progress it fails with ErrRunActive (Cancel
+// stops that one).
+func (r *Runtime) CancelPaused(ctx context.Context, stream aios.StreamID) (bool, error) {
+	s, err := r.load(ctx, stream)
+	if err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	if s.active != nil {
+		return false, fmt.Errorf("%w: %s", ErrRunActive, s.active.id)
+	}
+	if err := r.catchUp(ctx, s); err != nil {
+		return false, err
+	}
+	run := s.state.Run
+	if run == nil || run.Status != RunAwaitingApproval {
+		return false, nil
+	}
+	const why = "not run: the run was cancelled while it waited for approval"
+	// Every call without a result gets one, so the conversation stays
+	// well-formed for the next run.
+	var open []CallState
+	for _, c := range s.state.Calls {
+		if c.Status == CallRequested || c.Status == CallAwaitingApproval || c.Status == CallApproved {
+			open = append(open, c)
+		}
+	}
+	b := r.batch(s, run.ID)
+	for _, a := range slices.Clone(s.state.Approvals) {
+		b.add(&aios.ApprovalResolved{ApprovalID: a.ApprovalID, Decision: aios.ApprovalDenied, Reason: "run cancelled"})
+	}
+	for _, c := range open {
+		b.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: why})
+	}
+	b.addRunState(StatusCancelled)
+	done := *s.state.Run
+	b.add(&aios.RunFinished{Reason: StatusCancelled, TotalIterations: done.Iterations, Usage: ptr(done.Usage)})
+	if _, err := b.flush(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Active reports the id of the run in progress on stream, if any.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -778,5 +779,142 @@ func TestRunOnStreamCreatedSinceCached(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != "r0:old done" {
 		t.Fatalf("runs finished: %q, want the interrupted r0 first", got)
+	}
+}
+
+// A snapshot is a cache: one that is damaged, of an older layout, of
+// another stream, or that the journal's tail does not fold onto is
+// dropped, and the state is rebuilt from the journal alone.
+func TestBadSnapshotRebuildsFromJournal(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(m map[string]any) // nil: the file holds garbage
+	}{
+		{"garbage", nil},
+		{"older layout without doc", func(m map[string]any) { delete(m, "doc") }},
+		{"older layout without messages", func(m map[string]any) { delete(m, "messages") }},
+		{"another stream", func(m map[string]any) { m["session"] = "someone-else" }},
+		{"document the tail does not fold onto", func(m map[string]any) { m["doc"] = 5 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := setup(t, func(c *Config) { c.Snapshots = FileSnapshots{Dir: dir} }, reply{text: "one"}, reply{text: "two"}, reply{text: "three"})
+			ctx := context.Background()
+			if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			mid, err := Reconstruct(ctx, f.j, f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.rt.Run(ctx, f.id, RunOptions{Input: "b"}); err != nil {
+				t.Fatal(err)
+			}
+			snaps := FileSnapshots{Dir: dir}
+			if tc.edit == nil {
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(snaps.path(f.id), []byte("\x00not json"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				raw, _ := mid.Encode()
+				var m map[string]any
+				if err := json.Unmarshal(raw, &m); err != nil {
+					t.Fatal(err)
+				}
+				tc.edit(m)
+				raw, _ = json.Marshal(m)
+				if err := snaps.Save(ctx, f.id, mid.LastSeq, raw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rt := f.restart(t)
+			got, err := rt.State(ctx, f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := Reconstruct(ctx, f.j, f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := got.Encode()
+			b, _ := full.Encode()
+			if string(a) != string(b) {
+				t.Fatalf("state from a bad snapshot:\n%s\nwant the journal's:\n%s", a, b)
+			}
+			res, err := rt.Run(ctx, f.id, RunOptions{Input: "c"})
+			if err != nil || res.FinalAnswer != "three" {
+				t.Fatalf("%+v %v", res, err)
+			}
+		})
+	}
+}
+
+// A run paused for approval is cancelled through the journal: its calls
+// never run, it finishes cancelled (also after a restart), and the
+// session takes new input.
+func TestCancelPausedRun(t *testing.T) {
+	f := setup(t, func(c *Config) { c.Policy = fakePolicy{"write": aios.PolicyRequireApproval} },
+		reply{calls: []aios.ToolCall{call("w1", "write", `{"path":"x"}`), call("w2", "write", `{"path":"y"}`)}},
+		reply{text: "next"},
+	)
+	ctx := context.Background()
+	res, err := f.rt.Run(ctx, f.id, RunOptions{Input: "write both"})
+	if err != nil || res.Status != StatusAwaitingApproval || len(res.Approvals) != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if ok, err := f.rt.CancelPaused(ctx, aios.StreamID{Session: "nosuch", Branch: DefaultBranch}); ok || err != nil {
+		t.Fatalf("no run: %v %v", ok, err)
+	}
+	rt := f.restart(t)
+	// One approved, one pending: neither runs once the run is cancelled.
+	if err := rt.Resolve(ctx, f.id, res.Approvals[0].ApprovalID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := rt.CancelPaused(ctx, f.id)
+	if !ok || err != nil {
+		t.Fatalf("cancel paused: %v %v", ok, err)
+	}
+	if ok, err := rt.CancelPaused(ctx, f.id); ok || err != nil {
+		t.Fatalf("second cancel: %v %v", ok, err)
+	}
+	if _, err := rt.Resume(ctx, f.id, RunOptions{}); !errors.Is(err, ErrNothingToResume) {
+		t.Fatalf("resume after cancel: %v", err)
+	}
+	if n := f.tools["write"].(*fakeTool).count(); n != 0 {
+		t.Fatalf("write ran %d times after the run was cancelled", n)
+	}
+	st, err := Reconstruct(ctx, f.j, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Run.Status != RunFinishedStatus || st.Run.Reason != StatusCancelled || len(st.Approvals) != 0 {
+		t.Fatalf("run %+v approvals %+v", st.Run, st.Approvals)
+	}
+	for _, c := range st.Calls {
+		if c.Status != CallFailed {
+			t.Fatalf("call left open: %+v", c)
+		}
+	}
+	if !strings.Contains(string(st.Document()), `"status":"cancelled"`) {
+		t.Fatalf("doc %s", st.Document())
+	}
+	res, err = rt.Run(ctx, f.id, RunOptions{Input: "something else"})
+	if err != nil || res.FinalAnswer != "next" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	// The model saw a result for every call.
+	msgs := f.p.requests[len(f.p.requests)-1].Messages
+	results := 0
+	for _, m := range msgs {
+		if m.Role == aios.RoleTool {
+			results++
+		}
+	}
+	if results != 2 {
+		t.Fatalf("%d tool results in %+v", results, msgs)
 	}
 }
