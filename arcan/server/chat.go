@@ -92,8 +92,8 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	var req ChatCompletionRequest
 	// Lenient on unknown fields: OpenAI clients send many optional ones.
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8<<20))
-	if err := dec.Decode(&req); err != nil {
-		writeErr(w, badRequest("body: %v", err))
+	if err := decodeJSON(dec, &req); err != nil {
+		writeErr(w, err)
 		return
 	}
 	if len(req.Messages) == 0 {

@@ -325,8 +325,17 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 	rt := s.cfg.Runtime
 	switch sig.Type {
 	case "cancel":
-		ok := rt.Cancel(st)
-		writeJSON(w, http.StatusOK, SignalResult{Accepted: ok, Detail: map[bool]string{true: "run cancelled", false: "no active run"}[ok]})
+		if rt.Cancel(st) {
+			writeJSON(w, http.StatusOK, SignalResult{Accepted: true, Detail: "run cancelled"})
+			return
+		}
+		// A run paused for approval is not active, yet it is unfinished.
+		ok, err := rt.CancelPaused(r.Context(), st)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, SignalResult{Accepted: ok, Detail: map[bool]string{true: "run waiting for approval cancelled", false: "no active run"}[ok]})
 	case "approve", "deny":
 		if sig.ApprovalID == "" {
 			writeErr(w, badRequest("approval_id is required"))
@@ -349,6 +358,19 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, SignalResult{Accepted: true, Detail: "decision journaled"})
 	case "resume":
+		if id, active := rt.Active(st); active {
+			writeErr(w, fmt.Errorf("%w: %s", runtime.ErrRunActive, id))
+			return
+		}
+		state, err := rt.State(r.Context(), st)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if run := state.Run; run == nil || run.Status != runtime.RunRunning && run.Status != runtime.RunAwaitingApproval {
+			writeErr(w, runtime.ErrNothingToResume)
+			return
+		}
 		s.goBackground(func(ctx context.Context) {
 			res, _ := rt.Resume(ctx, st, runtime.RunOptions{})
 			s.metrics.run(res.Status)
@@ -410,6 +432,10 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	st, err := s.stream(r)
 	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := s.exists(r.Context(), st); err != nil {
 		writeErr(w, err)
 		return
 	}

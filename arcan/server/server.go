@@ -211,6 +211,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // errorStatus maps runtime and port errors to HTTP.
 func errorStatus(err error) (int, string) {
 	switch {
+	case errors.As(err, new(*http.MaxBytesError)):
+		return http.StatusRequestEntityTooLarge, "invalid_request"
 	case errors.Is(err, runtime.ErrBadInput), errors.Is(err, aios.ErrMalformed), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, aios.ErrNotFound), errors.Is(err, runtime.ErrNothingToResume):
@@ -244,7 +246,16 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4<<20))
 	dec.DisallowUnknownFields()
+	return decodeJSON(dec, v)
+}
+
+// decodeJSON decodes the one JSON value of a body; a body over the size
+// cap is an error that errorStatus maps to 413.
+func decodeJSON(dec *json.Decoder, v any) error {
 	if err := dec.Decode(v); err != nil {
+		if mb := new(http.MaxBytesError); errors.As(err, &mb) {
+			return fmt.Errorf("body larger than %d bytes: %w", mb.Limit, err)
+		}
 		return badRequest("body: %v", err)
 	}
 	if dec.More() {

@@ -145,6 +145,22 @@ func TestBasics(t *testing.T) {
 		{"POST", "/v1/chat/completions", `{"messages":[]}`, 400, "messages is empty"},
 		{"POST", "/v1/chat/completions", `{"messages":[{"role":"assistant","content":"x"}]}`, 400, "last message"},
 		{"POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, 400, "text only"},
+		{"POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}]} {"messages":[]}`, 400, "trailing"},
+		{"POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"` + strings.Repeat("a", 9<<20) + `"}]}`, 413, "larger than"},
+		{"POST", "/v1/sessions/" + id + "/runs", `{"input":"` + strings.Repeat("a", 5<<20) + `"}`, 413, "larger than"},
+		{"POST", "/v1/sessions/" + id + "/signals", `{"type":7}`, 400, "invalid_request"},
+		{"POST", "/v1/sessions/" + id + "/signals", `{"type":"resume"}`, 404, "no unfinished run"},
+		{"POST", "/v1/sessions/" + id + "/signals", `{"type":"message"}`, 400, "input is required"},
+		{"GET", "/v1/sessions/" + id + "/events?branch=nosuch", "", 404, "not_found"},
+		{"GET", "/v1/sessions/nosuch/events", "", 404, "not_found"},
+		{"GET", "/v1/sessions/" + id + "/events?after=-1", "", 400, "after"},
+		{"GET", "/v1/sessions/" + id + "/events?limit=ten", "", 400, "limit"},
+		{"GET", "/v1/sessions/" + id + "/state?branch=a%2Fb", "", 400, "branch id"},
+		{"GET", "/v1/sessions/" + strings.Repeat("s", 300), "", 400, "session id"},
+		{"POST", "/v1/sessions/" + id + "/branches", `{"name":"b1","at":99999}`, 409, "past head"},
+		{"POST", "/v1/sessions/" + id + "/branches", `{"name":""}`, 400, "branch id"},
+		{"POST", "/v1/sessions/" + id + "/branches", `{"name":"b2","from":"nosuch"}`, 404, "not_found"},
+		{"POST", "/v1/sessions/" + id + "/branches/nosuch/merge", `{}`, 404, "not_found"},
 	}
 	for _, tc := range tests {
 		hdr := []string{}
@@ -153,8 +169,19 @@ func TestBasics(t *testing.T) {
 		}
 		resp, raw := e.do(t, tc.method, tc.path, tc.body, hdr...)
 		if resp.StatusCode != tc.status || !strings.Contains(string(raw), tc.contains) {
-			t.Errorf("%s %s %s: %d %s", tc.method, tc.path, tc.body, resp.StatusCode, raw)
+			t.Errorf("%s %s %.80s: %d %.300s", tc.method, tc.path, tc.body, resp.StatusCode, raw)
 		}
+	}
+	for _, lastID := range []string{"-1", "1.5", "18446744073709551616"} {
+		resp, raw := e.do(t, "GET", "/v1/sessions/"+id+"/events/stream", "", "Last-Event-ID", lastID)
+		if resp.StatusCode != 400 || !strings.Contains(string(raw), "Last-Event-ID") {
+			t.Errorf("Last-Event-ID %q: %d %s", lastID, resp.StatusCode, raw)
+		}
+	}
+	// Nothing the bad requests sent reached the journal.
+	st, err := runtime.Reconstruct(context.Background(), e.j, aios.StreamID{Session: id, Branch: "main"})
+	if err != nil || len(st.Messages) != 0 || st.Runs != 0 {
+		t.Fatalf("bad requests changed the session: %+v %v", st, err)
 	}
 	_, raw := e.do(t, "GET", "/metrics", "")
 	if !strings.Contains(string(raw), `arcan_http_requests_total{route="/healthz",code="200"} 1`) || !strings.Contains(string(raw), "arcan_runs_active 0\n") || !strings.Contains(string(raw), "arcan_sessions_cached 1\n") {
@@ -347,6 +374,38 @@ func TestApprovalOverHTTP(t *testing.T) {
 	st, _ := runtime.Reconstruct(ctx, e.j, aios.StreamID{Session: id, Branch: "main"})
 	if st.Run.Status != runtime.RunFinishedStatus {
 		t.Fatalf("run %+v", st.Run)
+	}
+}
+
+// A cancel signal also ends a run that waits for approval: nothing it
+// asked for runs, and the session takes new input.
+func TestCancelPausedOverHTTP(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.session(t)
+	_, raw := e.do(t, "POST", "/v1/sessions/"+id+"/runs", `{"input":"write hello"}`)
+	var res runtime.Result
+	json.Unmarshal(raw, &res)
+	if res.Status != runtime.StatusAwaitingApproval {
+		t.Fatalf("%s", raw)
+	}
+	resp, raw := e.do(t, "POST", "/v1/sessions/"+id+"/signals", `{"type":"cancel"}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"accepted":true`) {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	_, raw = e.do(t, "GET", "/v1/sessions/"+id+"/approvals", "")
+	if !strings.Contains(string(raw), `"approvals":[]`) {
+		t.Fatalf("approvals left: %s", raw)
+	}
+	resp, raw = e.do(t, "POST", "/v1/sessions/"+id+"/signals", `{"type":"approve","approval_id":"`+res.Approvals[0].ApprovalID+`"}`)
+	if resp.StatusCode != 404 {
+		t.Fatalf("approval of a cancelled run: %d %s", resp.StatusCode, raw)
+	}
+	resp, raw = e.do(t, "POST", "/v1/sessions/"+id+"/runs", `{"input":"hello"}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"status":"completed"`) {
+		t.Fatalf("run after cancel: %d %s", resp.StatusCode, raw)
+	}
+	if _, err := os.Stat(filepath.Join(e.ws, "out.txt")); err == nil {
+		t.Fatal("the cancelled run's write happened")
 	}
 }
 

@@ -160,6 +160,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 		sw.Write(msgs...)
 	}
 	var runID string
+	ended := false // the run's RunFinished or RunErrored reached the client
 	synthetic := func(p aios.Payload) aios.EventEnvelope {
 		e := aios.NewEnvelope(s.ids, aios.SystemClock{}, st.Session, st.Branch, p)
 		e.RunID = runID
@@ -175,8 +176,11 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 			send(msgs, true)
 		},
 		OnEvent: func(e aios.EventEnvelope) {
-			if _, ok := e.Payload.(*aios.RunStarted); ok {
+			switch e.Payload.(type) {
+			case *aios.RunStarted:
 				runID = e.RunID
+			case *aios.RunFinished, *aios.RunErrored:
+				ended = true
 			}
 			if _, ok := e.Payload.(*aios.AssistantTextDelta); ok {
 				return // already sent live
@@ -203,6 +207,12 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 	if format == FormatCanonical {
 		if err != nil && res.Error == "" {
 			res.Error = err.Error()
+		}
+		if err != nil && !ended && res.Status != runtime.StatusCancelled {
+			// No journaled end told the client (its append failed, or the
+			// run never got that far): an error event says so before done.
+			raw, _ := json.Marshal(map[string]string{"error": err.Error()})
+			send([]lagosse.Message{{Event: "error", Data: raw}}, true)
 		}
 		raw, _ := json.Marshal(res)
 		send([]lagosse.Message{{Event: "done", Data: raw}}, true)

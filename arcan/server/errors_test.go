@@ -1,0 +1,157 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/lago/journal"
+)
+
+// failingProvider is a fake provider that streams some text, then fails.
+type failingProvider struct{}
+
+func (failingProvider) Name() string { return "failing" }
+
+func (failingProvider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[aios.ProviderEvent, error] {
+	return func(yield func(aios.ProviderEvent, error) bool) {
+		if yield(aios.ProviderEvent{Kind: aios.ProviderTextDelta, Text: "partial "}, nil) {
+			yield(aios.ProviderEvent{}, errors.New("upstream overloaded"))
+		}
+	}
+}
+
+// faultyJournal is a fake journal over a real one: when failEnds is set,
+// an append that holds a run's end fails; when failSubscribe is set, a
+// subscription fails after its first event.
+type faultyJournal struct {
+	*journal.Journal
+	failEnds, failSubscribe atomic.Bool
+}
+
+func (j *faultyJournal) Append(ctx context.Context, evs ...aios.EventEnvelope) ([]uint64, error) {
+	if j.failEnds.Load() {
+		for _, e := range evs {
+			switch e.Payload.(type) {
+			case *aios.RunErrored, *aios.RunFinished:
+				return nil, errors.New("fake journal: disk full")
+			}
+		}
+	}
+	return j.Journal.Append(ctx, evs...)
+}
+
+func (j *faultyJournal) Subscribe(ctx context.Context, st aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
+	if !j.failSubscribe.Load() {
+		return j.Journal.Subscribe(ctx, st, after)
+	}
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		for e, err := range j.Journal.Subscribe(ctx, st, after) {
+			if !yield(e, err) || err != nil {
+				return
+			}
+			yield(aios.EventEnvelope{}, errors.New("fake journal: corrupt event"))
+			return
+		}
+	}
+}
+
+// lastEvent reads an SSE body and returns its last event, failing the
+// test if the body ends without one.
+func lastEvent(t *testing.T, raw []byte) (name, data string) {
+	t.Helper()
+	evs := readSSE(t, bytes.NewReader(raw))
+	if len(evs) == 0 {
+		t.Fatalf("no events in %s", raw)
+	}
+	// [DONE] only closes the stream; what it closes is the event before.
+	i := len(evs) - 1
+	if evs[i].Data == "[DONE]" && i > 0 {
+		i--
+	}
+	return evs[i].Name, evs[i].Data
+}
+
+// An error in the middle of a stream reaches the client as an error
+// event, never as a normal end.
+func TestErrorMidStream(t *testing.T) {
+	e := newEnv(t, nil)
+	fj := &faultyJournal{Journal: e.j}
+	rt, _ := runtime.New(runtime.Config{Journal: fj, Provider: failingProvider{}})
+	srv, _ := New(Config{Runtime: rt, Journal: fj})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+	e.ts = ts
+	isError := map[string]func(name, data string) bool{
+		"canonical": func(n, d string) bool { return n == "done" && strings.Contains(d, `"status":"error"`) },
+		"openai":    func(n, d string) bool { return strings.HasPrefix(d, `{"error":`) },
+		"anthropic": func(n, d string) bool { return n == "error" },
+		"vercel":    func(n, d string) bool { return strings.Contains(d, `"type":"error"`) },
+	}
+	for _, journalFails := range []bool{false, true} {
+		fj.failEnds.Store(journalFails)
+		for _, format := range []string{"canonical", "openai", "anthropic", "vercel"} {
+			t.Run(format+map[bool]string{true: " journal fails"}[journalFails], func(t *testing.T) {
+				id := e.session(t)
+				_, raw := e.do(t, "POST", "/v1/sessions/"+id+"/runs", `{"input":"x","stream":true,"format":"`+format+`"}`)
+				if n, d := lastEvent(t, raw); !isError[format](n, d) {
+					t.Fatalf("last event %s %s\n%s", n, d, raw)
+				}
+				if !strings.Contains(string(raw), "upstream overloaded") {
+					t.Fatalf("error not told:\n%s", raw)
+				}
+				if format == "canonical" {
+					evs := readSSE(t, bytes.NewReader(raw))
+					sawError := false
+					for _, ev := range evs {
+						sawError = sawError || ev.Name == "RunErrored" || ev.Name == "error"
+					}
+					if !sawError {
+						t.Fatalf("no error event before done:\n%s", raw)
+					}
+				}
+			})
+		}
+		t.Run("chat completions"+map[bool]string{true: " journal fails"}[journalFails], func(t *testing.T) {
+			resp, raw := e.do(t, "POST", "/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"x"}]}`)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, raw)
+			}
+			evs := readSSE(t, bytes.NewReader(raw))
+			last := evs[len(evs)-1]
+			if !strings.HasPrefix(last.Data, `{"error":`) || strings.Contains(string(raw), "[DONE]") || strings.Contains(string(raw), `"finish_reason":"stop"`) {
+				t.Fatalf("stream did not end on an error:\n%s", raw)
+			}
+		})
+	}
+	fj.failEnds.Store(false)
+
+	t.Run("events stream", func(t *testing.T) {
+		id := e.session(t)
+		fj.failSubscribe.Store(true)
+		defer fj.failSubscribe.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/v1/sessions/"+id+"/events/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body) // ends: the server closes the stream after the error
+		if n, d := lastEvent(t, b.Bytes()); n != "error" || !strings.Contains(d, "corrupt event") {
+			t.Fatalf("last event %s %s\n%s", n, d, b.Bytes())
+		}
+	})
+}
