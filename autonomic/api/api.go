@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -117,11 +118,11 @@ func ParseStream(session, branch string) (aios.StreamID, error) {
 	for _, v := range []struct{ name, s string }{{"session", session}, {"branch", branch}} {
 		switch {
 		case v.s == "":
-			return aios.StreamID{}, errors.Join(ErrBadStream, errors.New(v.name+" id is empty"))
+			return aios.StreamID{}, fmt.Errorf("%w: %s id is empty", ErrBadStream, v.name)
 		case len(v.s) > maxID:
-			return aios.StreamID{}, errors.Join(ErrBadStream, errors.New(v.name+" id is over 256 bytes"))
+			return aios.StreamID{}, fmt.Errorf("%w: %s id is over %d bytes", ErrBadStream, v.name, maxID)
 		case !utf8.ValidString(v.s) || strings.ContainsFunc(v.s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			return aios.StreamID{}, errors.Join(ErrBadStream, errors.New(v.name+" id has control characters or invalid UTF-8"))
+			return aios.StreamID{}, fmt.Errorf("%w: %s id has control characters or invalid UTF-8", ErrBadStream, v.name)
 		}
 	}
 	return aios.StreamID{Session: session, Branch: branch}, nil
