@@ -46,6 +46,9 @@ func prepare(e aios.EventEnvelope) (prepared, error) {
 	if err := checkStream(st); err != nil {
 		return prepared{}, err
 	}
+	if len(e.EventID) > MaxIDLen {
+		return prepared{}, fmt.Errorf("%w: event_id longer than %d bytes", ErrInvalid, MaxIDLen)
+	}
 	p := prepared{id: e.EventID, key: streamKey(st), stream: st}
 	if bc, ok := e.Payload.(*aios.BranchCreated); ok {
 		if err := checkStream(aios.StreamID{Session: e.SessionID, Branch: bc.NewBranchID}); err != nil {

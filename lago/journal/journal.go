@@ -348,9 +348,18 @@ func splitKey(k string) aios.StreamID {
 	return aios.StreamID{Session: s, Branch: b}
 }
 
+// MaxIDLen bounds event ids, session and branch ids (bytes). They are
+// bbolt keys (at most 32 KiB), and event ids are written to their bucket
+// lazily: one too long would fail that write, and with it every commit
+// after it.
+const MaxIDLen = 1024
+
 func checkStream(s aios.StreamID) error {
 	if s.Session == "" || s.Branch == "" {
 		return fmt.Errorf("%w: session and branch must be set", ErrInvalid)
+	}
+	if len(s.Session) > MaxIDLen || len(s.Branch) > MaxIDLen {
+		return fmt.Errorf("%w: session or branch longer than %d bytes", ErrInvalid, MaxIDLen)
 	}
 	if strings.ContainsRune(s.Session, 0) || strings.ContainsRune(s.Branch, 0) {
 		return fmt.Errorf("%w: session or branch contains NUL", ErrInvalid)

@@ -240,6 +240,13 @@ func TestInvalidRejectedNothingWritten(t *testing.T) {
 		{"no timestamp", func(e *aios.EventEnvelope) { e.Timestamp = 0 }},
 		{"no payload", func(e *aios.EventEnvelope) { e.Payload = nil }},
 		{"NUL branch", func(e *aios.EventEnvelope) { e.BranchID = "a\x00b" }},
+		// bbolt keys: an id past 32 KiB, written with a later batch, failed every commit after it
+		{"event id too long", func(e *aios.EventEnvelope) { e.EventID = strings.Repeat("i", MaxIDLen+1) }},
+		{"session too long", func(e *aios.EventEnvelope) { e.SessionID = strings.Repeat("s", MaxIDLen+1) }},
+		{"branch too long", func(e *aios.EventEnvelope) { e.BranchID = strings.Repeat("b", MaxIDLen+1) }},
+		{"new branch too long", func(e *aios.EventEnvelope) {
+			e.Payload = &aios.BranchCreated{NewBranchID: strings.Repeat("n", MaxIDLen+1), ForkPointSeq: 0, Name: "n"}
+		}},
 		{"bad raw json", func(e *aios.EventEnvelope) {
 			e.Payload = &aios.ToolCallRequested{CallID: "c", ToolName: "t", Arguments: json.RawMessage("{bad")}
 		}},
@@ -256,6 +263,19 @@ func TestInvalidRejectedNothingWritten(t *testing.T) {
 	}
 	if h, _ := j.Head(ctx, aios.StreamID{Session: "s", Branch: "main"}); h != 0 {
 		t.Fatalf("partial write: head %d", h)
+	}
+	// the longest ids are stored, and their lazy index write keeps the journal going
+	long := mkEvent(strings.Repeat("i", MaxIDLen), strings.Repeat("s", MaxIDLen), strings.Repeat("b", MaxIDLen), "x")
+	if _, err := j.Append(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	for i := range idFlushAt + 10 {
+		if _, err := j.Append(ctx, mkEvent(fmt.Sprint("after-", i), "s", "main", "x")); err != nil {
+			t.Fatalf("append %d after the longest ids: %v", i, err)
+		}
+	}
+	if _, err := j.Verify(ctx); err != nil {
+		t.Fatal(err)
 	}
 	// aios decoder errors at the input boundary are typed too
 	_, err := aios.DecodeEnvelope([]byte(`{"event_id":"x"}`))

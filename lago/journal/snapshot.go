@@ -28,7 +28,7 @@ func (j *Journal) SaveSnapshot(ctx context.Context, st aios.StreamID, name strin
 	if err := checkStream(st); err != nil {
 		return err
 	}
-	if name == "" || strings.ContainsRune(name, 0) {
+	if name == "" || strings.ContainsRune(name, 0) || len(name) > MaxIDLen {
 		return fmt.Errorf("%w: snapshot name %q", ErrInvalid, name)
 	}
 	head, err := j.Head(ctx, st)

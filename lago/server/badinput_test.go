@@ -18,12 +18,12 @@ import (
 // handler: each answer is the given 4xx with a JSON error, and nothing of
 // it is stored (heads, the policy stream and the blob directory unchanged).
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, Config{MaxBody: 1 << 10})
+	e := newEnv(t, Config{MaxBody: 64 << 10})
 	e.must(201, "POST", "/v1/sessions", `{"session_id":"s"}`)
 	e.must(201, "POST", "/v1/sessions/s/events", msg("m2", "two"))
 	e.must(201, "PUT", "/v1/sessions/s/files/notes/a.md", "# A\nabout [[B]]")
 	e.must(201, "POST", "/v1/sessions/s/branches", `{"name":"alt","at_seq":2}`)
-	big := strings.Repeat("x", 2<<10)
+	big := strings.Repeat("x", 65<<10)
 	huge := `{"session_id":"` + strings.Repeat("y", 1<<20) + `"}`
 	tests := []struct {
 		name, method, path, body string
@@ -48,6 +48,7 @@ func TestBadInput(t *testing.T) {
 		{"append array with null", "POST", "/v1/sessions/s/events", "[" + msg("t2", "x") + ",null]", nil, 400},
 		{"append negative seq", "POST", "/v1/sessions/s/events", `{"seq":-1,"payload":{"type":"UserMessage","content":"x"}}`, nil, 400},
 		{"append over MaxBody", "POST", "/v1/sessions/s/events", `{"payload":{"type":"UserMessage","content":"` + big + `"}}`, nil, 413},
+		{"append event id past 32 KiB", "POST", "/v1/sessions/s/events", `{"event_id":"` + strings.Repeat("i", 40<<10) + `","payload":{"type":"UserMessage","content":"x"}}`, nil, 400},
 		{"append file write with bad mode", "POST", "/v1/sessions/s/events", `{"payload":{"type":"FileWrite","path":"p","blob_hash":"h","size_bytes":1,"mode":"x"}}`, nil, 400},
 		{"append bad fork point", "POST", "/v1/sessions/s/events", `{"payload":{"type":"BranchCreated","new_branch_id":"b","fork_point_seq":99,"name":"b"}}`, nil, 400},
 		// SSE
