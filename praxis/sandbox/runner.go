@@ -64,7 +64,9 @@ type RunnerOptions struct {
 	Tier Tier
 	// AllowShell permits Request.Shell (run as bash -c).
 	AllowShell bool
-	// AllowedCommands, when set, is the allow list for argv[0] (base names).
+	// AllowedCommands, when set, is the allow list for argv[0]: a bare name
+	// ("go") is found on this process's PATH; a name with a slash must be
+	// listed exactly as given, so "./go" or "/tmp/x/go" is not "go".
 	AllowedCommands []string
 	// EnvAllow names the variables passed through from this process
 	// (restricted and isolated tiers); nil means PATH, LANG, LC_ALL, TERM, TZ.
@@ -321,7 +323,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	default:
 		return Result{}, errors.New("sandbox: empty command")
 	}
-	if len(r.opts.AllowedCommands) > 0 && !slices.Contains(r.opts.AllowedCommands, filepath.Base(argv[0])) {
+	if len(r.opts.AllowedCommands) > 0 && !slices.Contains(r.opts.AllowedCommands, argv[0]) {
 		return Result{}, &ViolationError{Rule: RuleCommandDenied, Path: argv[0]}
 	}
 	dirRel := req.Dir
