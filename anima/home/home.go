@@ -89,11 +89,8 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 	if params == (seal.Params{}) {
 		params = seal.DefaultParams
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("home: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("home: %w", err)
+	if err := prepareDir(dir); err != nil {
+		return nil, nil, err
 	}
 	for _, f := range []string{SeedFile, EventsFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
@@ -141,6 +138,34 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 		return nil, nil, err
 	}
 	return cust, id, nil
+}
+
+// prepareDir creates dir 0700, or checks an existing one. An existing
+// directory is the user's: its mode is left alone (chmod 0700 of, say,
+// /tmp would lock every other user out), but one that others may write to
+// is refused, since they could replace the identity's files.
+func prepareDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("home: %w", err)
+		}
+		// MkdirAll applies the umask; the directory is ours to set.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("home: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("home: %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("home: %s has mode %v: group or others may write to it; use a private directory", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // Load reads a home's public state (no passphrase), checking its events.

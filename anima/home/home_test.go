@@ -264,3 +264,42 @@ func TestRevokeDIDsAllOrNothing(t *testing.T) {
 		t.Fatalf("revoke both: %v", err)
 	}
 }
+
+// Create leaves an existing directory's mode alone, and refuses one that
+// others may write to (it used to chmod it 0700: /tmp would have lost its
+// sticky bit and every other user).
+func TestCreateInExistingDir(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mode os.FileMode
+		ok   bool
+	}{
+		{"private", 0o700, true},
+		{"readable by others", 0o755, true},
+		{"group-writable", 0o770, false},
+		{"shared like /tmp", 0o777 | os.ModeSticky, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "d")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := Create(context.Background(), dir, []byte("pw"), Options{Name: "n", KDF: fast})
+			if (err == nil) != tt.ok {
+				t.Fatalf("ok=%v, got %v", tt.ok, err)
+			}
+			fi, _ := os.Stat(dir)
+			if fi.Mode()&(os.ModePerm|os.ModeSticky) != tt.mode {
+				t.Fatalf("mode changed from %v to %v", tt.mode, fi.Mode())
+			}
+		})
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	_ = os.WriteFile(file, nil, 0o600)
+	if _, _, err := Create(context.Background(), file, []byte("pw"), Options{Name: "n", KDF: fast}); err == nil {
+		t.Fatal("a file as home accepted")
+	}
+}
