@@ -68,8 +68,15 @@ func Issue(ctx context.Context, c aios.Custody, purpose aios.KeyPurpose, req Req
 	if len(req.Audience) == 0 {
 		return "", errors.New("token: issue: no audience")
 	}
-	if req.TTL <= 0 {
-		return "", errors.New("token: issue: TTL must be positive")
+	for _, a := range req.Audience {
+		if a == "" {
+			return "", errors.New("token: issue: empty audience")
+		}
+	}
+	// iat and exp are whole seconds: a shorter TTL gives exp == iat, a
+	// token no verifier accepts.
+	if req.TTL < time.Second {
+		return "", fmt.Errorf("token: issue: TTL %v is under a second", req.TTL)
 	}
 	pub, err := c.PublicKey(ctx, purpose)
 	if err != nil {

@@ -462,6 +462,12 @@ func TestIssueValidates(t *testing.T) {
 	if _, err := Issue(ctx, c, aios.KeyAuth, Request{Audience: []string{"a"}}, aios.SystemClock{}); err == nil {
 		t.Fatal("no TTL accepted")
 	}
+	if _, err := Issue(ctx, c, aios.KeyAuth, Request{Audience: []string{"a"}, TTL: 999 * time.Millisecond}, aios.SystemClock{}); err == nil {
+		t.Fatal("a TTL under a second (exp == iat, never valid) accepted")
+	}
+	if _, err := Issue(ctx, c, aios.KeyAuth, Request{Audience: []string{"a", ""}, TTL: time.Minute}, aios.SystemClock{}); err == nil {
+		t.Fatal("an empty audience accepted")
+	}
 	if _, err := Issue(ctx, c, "root", Request{Audience: []string{"a"}, TTL: time.Minute}, aios.SystemClock{}); !errors.Is(err, custody.ErrBadRequest) {
 		t.Fatalf("bad purpose: %v", err)
 	}

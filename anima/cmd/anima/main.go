@@ -325,6 +325,9 @@ func cmdVerify() *cobra.Command {
 	c := &cobra.Command{
 		Use: "verify-token TOKEN", Short: "Verify an agent JWT (TOKEN - reads stdin)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxTTL <= 0 {
+				return errors.New("--max-ttl must be positive")
+			}
 			tok := args[0]
 			if tok == "-" {
 				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
@@ -344,7 +347,7 @@ func cmdVerify() *cobra.Command {
 			if eventsFile != "" {
 				more, err := home.ReadEvents(eventsFile)
 				if err != nil {
-					return err
+					return fmt.Errorf("--events: %w", err)
 				}
 				events = append(events, more...)
 			}

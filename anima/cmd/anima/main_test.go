@@ -224,6 +224,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"issue-token", "--home", t.TempDir()}, nil, "--aud is required"},
 		{[]string{"issue-token", "--home", t.TempDir(), "--aud", "a", "--ttl", "5h"}, nil, "--ttl"},
 		{[]string{"frobnicate"}, nil, "unknown command"},
+		{[]string{"verify-token", "--aud", "a", "--max-ttl", "-1h", "x.y.z"}, nil, "--max-ttl must be positive"},
+		{[]string{"verify-token", "--aud", "a", "--events", filepath.Join(t.TempDir(), "none.jsonl"), "x.y.z"}, nil, "--events"},
 		{[]string{"bench", "--samples", "0"}, nil, "--samples"},
 	} {
 		r := run(t, bin, tt.env, "", tt.args...)
