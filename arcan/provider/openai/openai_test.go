@@ -174,6 +174,22 @@ func TestRetries(t *testing.T) {
 			t.Fatalf("retried after %s, Retry-After said 1s", el)
 		}
 	})
+	t.Run("Retry-After beyond the cap is not retried early", func(t *testing.T) {
+		p, n := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"message":"quota","type":"requests"}}`)
+		})
+		start := time.Now()
+		r := providertest.Collect(context.Background(), p, hello)
+		var ae *wire.APIError
+		if !errors.Is(r.Err, wire.ErrRateLimited) || !errors.As(r.Err, &ae) || ae.RetryAfter != time.Hour || n.Load() != 1 {
+			t.Fatalf("%v after %d requests", r.Err, n.Load())
+		}
+		if el := time.Since(start); el > time.Second {
+			t.Fatalf("gave up after %s", el)
+		}
+	})
 	t.Run("5xx backoff then success", func(t *testing.T) {
 		var calls atomic.Int32
 		p, n := serve(t, func(w http.ResponseWriter, r *http.Request) {

@@ -100,7 +100,8 @@ func (r Retry) Backoff(n int, retryAfter time.Duration) time.Duration {
 
 // Post sends body as JSON to url and returns the response of the first
 // attempt that is 2xx. 429 and 5xx answers and transport errors are retried
-// with backoff; other statuses fail at once. decodeErr turns an error body
+// with backoff, never sooner than a Retry-After asks (one longer than Cap
+// fails at once); other statuses fail at once. decodeErr turns an error body
 // into the vendor's message and type.
 func Post(ctx context.Context, c *http.Client, provider, url string, header http.Header, body []byte, r Retry, decodeErr func([]byte) (typ, msg string)) (*http.Response, error) {
 	r = r.withDefaults()
@@ -135,6 +136,12 @@ func Post(ctx context.Context, c *http.Client, provider, url string, header http
 			}
 			ae := &APIError{Provider: provider, Status: resp.StatusCode, Type: typ, Message: msg, RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 			if !ae.Retryable() {
+				return nil, ae
+			}
+			if ae.RetryAfter > r.Cap {
+				// The server asked for a longer wait than we will sleep:
+				// asking again sooner only earns another refusal, so the
+				// caller gets the error (with RetryAfter) at once.
 				return nil, ae
 			}
 			last, wait = ae, ae.RetryAfter
