@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,8 +27,43 @@ import (
 	"github.com/lifeos/life/aios"
 )
 
-// ErrRemote is matched by every error lagod answered with (non-2xx).
+// ErrRemote is matched by every error lagod answered with (non-2xx); the
+// error is a [*RemoteError].
 var ErrRemote = errors.New("lagoremote: lagod refused")
+
+// ErrBadAnswer is matched when a 2xx answer is not what lagod sends: the
+// wrong content type, a body that does not parse, an event too large.
+var ErrBadAnswer = errors.New("lagoremote: answer not understood")
+
+// RemoteError is a non-2xx answer.
+type RemoteError struct {
+	Method, URL string
+	StatusCode  int
+	Status      string
+	Message     string // lagod's {"error":...} text, or the start of the body
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("%v: %s %s: %s: %s", ErrRemote, e.Method, e.URL, e.Status, e.Message)
+}
+
+// Unwrap gives ErrRemote, and aios.ErrNotFound for a 404.
+func (e *RemoteError) Unwrap() []error {
+	if e.StatusCode == http.StatusNotFound {
+		return []error{ErrRemote, aios.ErrNotFound}
+	}
+	return []error{ErrRemote}
+}
+
+// Temporary reports whether the same request may succeed later: a 5xx
+// (lagod restarting behind a proxy, overloaded) or 429.
+func (e *RemoteError) Temporary() bool {
+	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
+}
+
+// defaultMaxEvent bounds one event's line (NDJSON) or data (SSE); lagod's
+// default request limit is 16 MiB.
+const defaultMaxEvent = 32 << 20
 
 // Options tune a Journal.
 type Options struct {
@@ -43,9 +79,10 @@ type Options struct {
 
 // Journal is the client. It is safe for concurrent use.
 type Journal struct {
-	base string
-	hc   *http.Client
-	opts Options
+	base     string
+	hc       *http.Client
+	opts     Options
+	maxEvent int
 }
 
 var _ aios.Journal = (*Journal)(nil)
@@ -65,7 +102,7 @@ func New(baseURL string, opts Options) (*Journal, error) {
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 200 * time.Millisecond
 	}
-	return &Journal{base: strings.TrimSuffix(u.String(), "/"), hc: opts.HTTPClient, opts: opts}, nil
+	return &Journal{base: strings.TrimSuffix(u.String(), "/"), hc: opts.HTTPClient, opts: opts, maxEvent: defaultMaxEvent}, nil
 }
 
 func (j *Journal) url(session, suffix string, q url.Values) string {
@@ -111,13 +148,19 @@ func (j *Journal) do(ctx context.Context, method, target string, body []byte, hd
 		if json.Unmarshal(msg, &apiErr) == nil && apiErr.Error != "" {
 			text = apiErr.Error
 		}
-		err := fmt.Errorf("%w: %s %s: %s: %s", ErrRemote, method, req.URL.Redacted(), resp.Status, text)
-		if resp.StatusCode == http.StatusNotFound {
-			err = fmt.Errorf("%w (%w)", err, aios.ErrNotFound)
-		}
-		return nil, err
+		return nil, &RemoteError{Method: method, URL: req.URL.Redacted(), StatusCode: resp.StatusCode, Status: resp.Status, Message: text}
 	}
 	return resp, nil
+}
+
+// checkType fails with ErrBadAnswer unless resp's media type is want: a
+// proxy's page or another server answering 200 is not a stream of events.
+func checkType(resp *http.Response, want string) error {
+	ct := resp.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != want {
+		return fmt.Errorf("%w: %s %s: content type %q, want %s", ErrBadAnswer, resp.Request.Method, resp.Request.URL.Redacted(), ct, want)
+	}
+	return nil
 }
 
 func branchQuery(branch string) url.Values { return url.Values{"branch": {branch}} }
@@ -151,10 +194,10 @@ func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 		Seqs []uint64 `json:"seqs"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("lagoremote: append answer: %w", err)
+		return nil, fmt.Errorf("%w: append answer: %w", ErrBadAnswer, err)
 	}
 	if len(out.Seqs) != len(events) {
-		return nil, fmt.Errorf("lagoremote: append answer has %d seqs for %d events", len(out.Seqs), len(events))
+		return nil, fmt.Errorf("%w: append answer has %d seqs for %d events", ErrBadAnswer, len(out.Seqs), len(events))
 	}
 	return out.Seqs, nil
 }
@@ -183,8 +226,12 @@ func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 			return
 		}
 		defer resp.Body.Close()
+		if err := checkType(resp, "application/x-ndjson"); err != nil {
+			yield(aios.EventEnvelope{}, err)
+			return
+		}
 		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 0, 64<<10), 32<<20)
+		sc.Buffer(make([]byte, 0, min(64<<10, j.maxEvent)), j.maxEvent)
 		for sc.Scan() {
 			line := bytes.TrimSpace(sc.Bytes())
 			if len(line) == 0 {
@@ -200,6 +247,9 @@ func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 			}
 		}
 		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				err = fmt.Errorf("%w: an event over %d bytes: %w", ErrBadAnswer, j.maxEvent, err)
+			}
 			yield(aios.EventEnvelope{}, fmt.Errorf("lagoremote: read %s/%s: %w", q.Stream.Session, q.Stream.Branch, err))
 		}
 	}
@@ -215,8 +265,11 @@ func (j *Journal) Head(ctx context.Context, st aios.StreamID) (uint64, error) {
 	var out struct {
 		Head *uint64 `json:"head"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out); err != nil || out.Head == nil {
-		return 0, fmt.Errorf("lagoremote: head answer without a head (%v)", err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out); err != nil {
+		return 0, fmt.Errorf("%w: head answer: %w", ErrBadAnswer, err)
+	}
+	if out.Head == nil {
+		return 0, fmt.Errorf("%w: head answer without a head", ErrBadAnswer)
 	}
 	return *out.Head, nil
 }
@@ -235,7 +288,7 @@ func (j *Journal) Streams(ctx context.Context) ([]aios.StreamID, error) {
 		} `json:"sessions"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("lagoremote: sessions answer: %w", err)
+		return nil, fmt.Errorf("%w: sessions answer: %w", ErrBadAnswer, err)
 	}
 	var ids []aios.StreamID
 	for _, s := range out.Sessions {
@@ -247,9 +300,11 @@ func (j *Journal) Streams(ctx context.Context) ([]aios.StreamID, error) {
 }
 
 // Subscribe yields the events after `after`, then live ones, over lagod's
-// SSE stream; a dropped connection is resumed from the last seq seen
-// (Last-Event-ID), so nothing is missed or repeated. It ends when ctx does
-// (yielding ctx's error) or when lagod refuses the stream.
+// SSE stream; a dropped connection, or a 5xx or 429 answer, is retried and
+// resumed from the last seq seen (Last-Event-ID), so nothing is missed or
+// repeated. It ends when ctx does (yielding ctx's error), when lagod refuses
+// the stream (4xx), or on an answer that retrying cannot fix
+// ([ErrBadAnswer], an event that does not decode).
 func (j *Journal) Subscribe(ctx context.Context, st aios.StreamID, after uint64) iter.Seq2[aios.EventEnvelope, error] {
 	return func(yield func(aios.EventEnvelope, error) bool) {
 		delay := j.opts.RetryDelay
@@ -261,7 +316,8 @@ func (j *Journal) Subscribe(ctx context.Context, st aios.StreamID, after uint64)
 			if last > after {
 				after, delay = last, j.opts.RetryDelay
 			}
-			if errors.Is(err, ErrRemote) {
+			var re *RemoteError
+			if errors.As(err, &re) && !re.Temporary() {
 				yield(aios.EventEnvelope{}, err)
 				return
 			}
@@ -288,8 +344,12 @@ func (j *Journal) stream(ctx context.Context, st aios.StreamID, after uint64, yi
 		return after, false, err
 	}
 	defer resp.Body.Close()
+	if err := checkType(resp, "text/event-stream"); err != nil {
+		yield(aios.EventEnvelope{}, err)
+		return after, true, err
+	}
 	last := after
-	err = readSSE(resp.Body, func(id string, data []byte) error {
+	err = readSSE(resp.Body, j.maxEvent, func(id string, data []byte) error {
 		e, err := aios.DecodeEnvelope(data)
 		if err != nil {
 			return fmt.Errorf("lagoremote: stream %s/%s event %s: %w", st.Session, st.Branch, id, err)
@@ -308,7 +368,8 @@ func (j *Journal) stream(ctx context.Context, st aios.StreamID, after uint64, yi
 	}
 	if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
 		var de *aios.DecodeError
-		if errors.As(err, &de) {
+		if errors.As(err, &de) || errors.Is(err, ErrBadAnswer) {
+			// the same bytes come back on a reconnect: retrying would spin
 			yield(aios.EventEnvelope{}, err)
 			return last, true, err
 		}
@@ -318,12 +379,13 @@ func (j *Journal) stream(ctx context.Context, st aios.StreamID, after uint64, yi
 
 var errStop = errors.New("consumer stopped")
 
-// readSSE calls fn for each event of an SSE body with its id and data.
+// readSSE calls fn for each event of an SSE body with its id and data, of
+// at most maxEvent bytes.
 // Hand-written: a dozen lines of the WHATWG framing (data, id, comments)
 // against a dependency for it.
-func readSSE(r io.Reader, fn func(id string, data []byte) error) error {
+func readSSE(r io.Reader, maxEvent int, fn func(id string, data []byte) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 32<<20)
+	sc.Buffer(make([]byte, 0, min(64<<10, maxEvent)), maxEvent)
 	var id string
 	var data []byte
 	for sc.Scan() {
@@ -344,6 +406,9 @@ func readSSE(r io.Reader, fn func(id string, data []byte) error) error {
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "data":
+			if len(data)+1+len(value) > maxEvent {
+				return fmt.Errorf("%w: an event over %d bytes", ErrBadAnswer, maxEvent)
+			}
 			if len(data) > 0 {
 				data = append(data, '\n')
 			}
@@ -353,6 +418,9 @@ func readSSE(r io.Reader, fn func(id string, data []byte) error) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%w: a line over %d bytes: %w", ErrBadAnswer, maxEvent, err)
+		}
 		return err
 	}
 	return io.EOF

@@ -181,7 +181,7 @@ func TestNew(t *testing.T) {
 func TestReadSSE(t *testing.T) {
 	in := ": comment\nid: 1\ndata: {\"a\":\ndata: 1}\n\nevent: x\nid: 2\ndata: two\n\n\ndata: partial"
 	var got []string
-	err := readSSE(strings.NewReader(in), func(id string, data []byte) error {
+	err := readSSE(strings.NewReader(in), defaultMaxEvent, func(id string, data []byte) error {
 		got = append(got, id+"="+string(data))
 		return nil
 	})
@@ -194,6 +194,14 @@ func FuzzReadSSE(f *testing.F) {
 	f.Add([]byte("id: 1\ndata: x\n\n"))
 	f.Add([]byte(":c\n\ndata\ndata:\n\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = readSSE(strings.NewReader(string(b)), func(string, []byte) error { return nil })
+		err := readSSE(strings.NewReader(string(b)), 64, func(_ string, data []byte) error {
+			if len(data) > 64 {
+				t.Fatalf("event of %d bytes passed the 64-byte limit", len(data))
+			}
+			return nil
+		})
+		if err == nil {
+			t.Fatal("readSSE ended without io.EOF or an error")
+		}
 	})
 }
