@@ -2,7 +2,9 @@ package controller_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/autonomic/controller"
@@ -39,4 +41,28 @@ func ExampleHub() {
 	// journal ModeChanged
 	// journal GatesUpdated
 	// hibernate sleep false [survival: hibernate]
+}
+
+// LoadConfig reads a JSON file over the defaults; New validates it.
+func ExampleLoadConfig() {
+	cfg, err := controller.LoadConfig(strings.NewReader(`{"limits": {"spend_cap_credits": 5, "dwell": "1m"}}`))
+	if err != nil {
+		panic(err)
+	}
+	c, err := controller.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	for _, r := range c.Rules() {
+		fmt.Println(r.Name, r.Ladder.Levels[0].Enter, r.Ladder.MinDwell)
+	}
+	_, err = controller.LoadConfig(strings.NewReader(`{"limits": {"spend_cap": 5}}`))
+	fmt.Println(errors.Is(err, controller.ErrInvalidConfig))
+	// Output:
+	// survival 24 1m0s
+	// spend_velocity 5 1m0s
+	// budget_exhaustion 0.2 1m0s
+	// context_pressure 0.6 1m0s
+	// error_rate 0.3 1m0s
+	// true
 }
