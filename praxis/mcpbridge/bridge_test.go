@@ -346,3 +346,26 @@ func TestRemoteToolNames(t *testing.T) {
 		t.Fatalf("usable %+v", kept)
 	}
 }
+
+// FuzzFromMCPResult: whatever result a remote server sends, the aios
+// output is valid JSON (the journal and the providers need it).
+func FuzzFromMCPResult(f *testing.F) {
+	for _, s := range []string{
+		`{"content":[{"type":"text","text":"hi"}]}`,
+		`{"content":[{"type":"text","text":"{\"a\":1}"}],"isError":true}`,
+		`{"content":[{"type":"text","text":"{not json"}],"structuredContent":null}`,
+		`{"content":[],"structuredContent":{"x":[1,2]}}`,
+		`{"content":[{"type":"image","data":"AA==","mimeType":"image/png"},{"type":"text","text":" {\"b\":2} "}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var res mcp.CallToolResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return
+		}
+		if out := fromMCPResult(&res); !json.Valid(out.Output) {
+			t.Fatalf("output %q from %q", out.Output, raw)
+		}
+	})
+}

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-func newFs(t *testing.T, opts FsOptions) (*FsPolicy, string, string) {
+func newFs(t testing.TB, opts FsOptions) (*FsPolicy, string, string) {
 	t.Helper()
 	base := t.TempDir()
 	root := filepath.Join(base, "ws")
@@ -33,7 +34,7 @@ func newFs(t *testing.T, opts FsOptions) (*FsPolicy, string, string) {
 	return p, root, outside
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -239,4 +240,41 @@ func TestRootThroughSymlink(t *testing.T) {
 	if _, err := p.Resolve(filepath.Join(link, "..", "real2")); !errors.Is(err, ErrViolation) {
 		t.Fatalf("sibling through link: %v", err)
 	}
+}
+
+// FuzzResolve: whatever name comes in, Resolve either refuses it with a
+// typed error or returns a slash path below the root that, followed on
+// disk, neither leaves the root nor reaches the file outside it.
+func FuzzResolve(f *testing.F) {
+	p, root, outside := newFs(f, FsOptions{Deny: []string{".git/**"}})
+	secret, err := os.Stat(filepath.Join(outside, "secret.txt"))
+	must(f, err)
+	for _, s := range []string{"a.txt", ".", "sub/../a.txt", "../outside/secret.txt", "abs-escape", "rel-escape-dir/secret.txt",
+		"dangling-escape", "inside-link", "/etc/passwd", root + "/a.txt", root + "/../outside/secret.txt", "sub//./b.txt", ".git/config", "a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		rel, err := p.Resolve(name)
+		if err != nil {
+			if _, ok := AsViolation(err); !ok && !strings.HasPrefix(err.Error(), "sandbox: resolve ") {
+				t.Fatalf("Resolve(%q): untyped error %v", name, err)
+			}
+			return
+		}
+		if rel != "." && (filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") || strings.Contains(rel, "/../")) {
+			t.Fatalf("Resolve(%q) = %q: not below the root", name, rel)
+		}
+		if rel == ".git" || strings.HasPrefix(rel, ".git/") {
+			t.Fatalf("Resolve(%q) = %q: denied", name, rel)
+		}
+		full := filepath.Join(p.Root(), filepath.FromSlash(rel))
+		if real, err := filepath.EvalSymlinks(full); err == nil {
+			if _, ok := within(p.Root(), real); !ok {
+				t.Fatalf("Resolve(%q) = %q, which is %s on disk", name, rel, real)
+			}
+		}
+		if fi, err := os.Stat(full); err == nil && os.SameFile(fi, secret) {
+			t.Fatalf("Resolve(%q) = %q reaches the outside file", name, rel)
+		}
+	})
 }
