@@ -111,6 +111,10 @@ type Journal struct {
 
 	notifyMu sync.Mutex
 	notify   map[string]chan struct{}
+	// waiters counts the subscribers holding a notify channel, so one
+	// nobody waits on is dropped (a subscription to a stream never written,
+	// e.g. a mistyped branch, would otherwise keep its entry for good).
+	waiters map[string]int
 	// allNotify is closed on every commit (for whole-journal followers).
 	allNotify chan struct{}
 
@@ -173,6 +177,7 @@ func Open(path string, opts Options) (*Journal, error) {
 		cache:     map[string]streamMeta{},
 		pending:   map[string][]byte{},
 		notify:    map[string]chan struct{}{},
+		waiters:   map[string]int{},
 		allNotify: make(chan struct{}),
 	}
 	initTx := db.Update
@@ -584,7 +589,19 @@ func (j *Journal) changed(key string) (<-chan struct{}, error) {
 		ch = make(chan struct{})
 		j.notify[key] = ch
 	}
+	j.waiters[key]++
 	return ch, nil
+}
+
+// unwait releases a channel taken with changed.
+func (j *Journal) unwait(key string) {
+	j.notifyMu.Lock()
+	defer j.notifyMu.Unlock()
+	if j.waiters[key]--; j.waiters[key] > 0 {
+		return
+	}
+	delete(j.waiters, key)
+	delete(j.notify, key) // nobody waits on it; a later changed makes a fresh one
 }
 
 // Changed returns a channel closed at the next commit of any stream.

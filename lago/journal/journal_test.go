@@ -490,6 +490,42 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 	}
 }
 
+// TestSubscriptionsLeaveNothing: subscribers that leave, woken or not, on
+// streams written or never written, leave no wake-up entry behind.
+func TestSubscriptionsLeaveNothing(t *testing.T) {
+	ctx := context.Background()
+	j := openTemp(t)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			st := aios.StreamID{Session: "s", Branch: fmt.Sprint("never-", i)}
+			if i%2 == 0 {
+				st.Branch = "main" // written meanwhile: woken, then waits again
+			}
+			for _, err := range j.Subscribe(sctx, st, 0) {
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		if _, err := j.Append(ctx, mkEvent(fmt.Sprint("e", i), "s", "main", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	j.notifyMu.Lock()
+	defer j.notifyMu.Unlock()
+	if len(j.notify) != 0 || len(j.waiters) != 0 {
+		t.Fatalf("left behind: %d wake-up channels, waiters %v", len(j.notify), j.waiters)
+	}
+}
+
 func TestSubscribeEndsOnClose(t *testing.T) {
 	j, err := Open(filepath.Join(t.TempDir(), "j.db"), Options{})
 	if err != nil {

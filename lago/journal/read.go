@@ -340,6 +340,12 @@ func (j *Journal) Subscribe(ctx context.Context, st aios.StreamID, after uint64)
 func (j *Journal) SubscribeRaw(ctx context.Context, st aios.StreamID, after uint64) iter.Seq2[RawEvent, error] {
 	return func(yield func(RawEvent, error) bool) {
 		key := streamKey(st)
+		waiting := false
+		defer func() {
+			if waiting {
+				j.unwait(key)
+			}
+		}()
 		for {
 			// Take the wake-up channel before reading: a commit after the
 			// read closes it, so nothing falls between catch-up and wait.
@@ -348,6 +354,7 @@ func (j *Journal) SubscribeRaw(ctx context.Context, st aios.StreamID, after uint
 				yield(RawEvent{}, err)
 				return
 			}
+			waiting = true
 			for ev, err := range j.ReadRaw(ctx, aios.ReadQuery{Stream: st, After: after}) {
 				if err != nil {
 					yield(RawEvent{}, err)
@@ -364,6 +371,8 @@ func (j *Journal) SubscribeRaw(ctx context.Context, st aios.StreamID, after uint
 				return
 			case <-ch:
 			}
+			j.unwait(key)
+			waiting = false
 		}
 	}
 }
