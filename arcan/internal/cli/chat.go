@@ -38,6 +38,7 @@ func chatCmd(io IO) *cobra.Command {
 				session = s.SessionID
 				fmt.Fprintf(io.Err, "session %s\n", session)
 			}
+			failed := false
 			send := func(msg string) error {
 				body, _ := json.Marshal(map[string]any{"input": msg, "stream": true})
 				resp, err := post(c, url+"/v1/sessions/"+session+"/runs", tok, string(body))
@@ -45,6 +46,7 @@ func chatCmd(io IO) *cobra.Command {
 					return err
 				}
 				defer resp.Body.Close()
+				done := false
 				for ev, err := range wire.ReadSSE(resp.Body) {
 					if err != nil {
 						return err
@@ -67,7 +69,15 @@ func chatCmd(io IO) *cobra.Command {
 						}
 						json.Unmarshal([]byte(ev.Data), &e)
 						fmt.Fprintf(io.Err, "\n  → %s %s\n", e.Payload.ToolName, e.Payload.Arguments)
+					case "error":
+						var e struct {
+							Error string `json:"error"`
+						}
+						json.Unmarshal([]byte(ev.Data), &e)
+						fmt.Fprintf(io.Err, "\nerror: %s\n", e.Error)
+						failed = true
 					case "done":
+						done = true
 						fmt.Fprintln(io.Out)
 						var res struct {
 							Status, Error string
@@ -76,22 +86,39 @@ func chatCmd(io IO) *cobra.Command {
 						if res.Status != "completed" {
 							fmt.Fprintf(io.Err, "[run ended: %s %s]\n", res.Status, res.Error)
 						}
+						// As in the shell: a failed run (an error, a budget) fails
+						// the command; a cancelled or paused one does not.
+						if res.Status == "error" || res.Status == "budget_exceeded" {
+							failed = true
+						}
 					}
+				}
+				if !done {
+					return fmt.Errorf("the stream from %s ended before the run did (arcand stopped?); the run may go on: see arcan replay %s", url, session)
 				}
 				return nil
 			}
 			if len(args) == 1 {
-				return send(args[0])
-			}
-			sc := bufio.NewScanner(io.In)
-			for sc.Scan() {
-				if line := strings.TrimSpace(sc.Text()); line != "" {
-					if err := send(line); err != nil {
-						return err
+				if err := send(args[0]); err != nil {
+					return err
+				}
+			} else {
+				sc := bufio.NewScanner(io.In)
+				for sc.Scan() {
+					if line := strings.TrimSpace(sc.Text()); line != "" {
+						if err := send(line); err != nil {
+							return err
+						}
 					}
 				}
+				if err := sc.Err(); err != nil {
+					return err
+				}
 			}
-			return sc.Err()
+			if failed {
+				return errRunFailed
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&url, "url", "http://127.0.0.1:3000", "arcand base URL")

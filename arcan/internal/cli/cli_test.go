@@ -106,6 +106,11 @@ func TestBadFlags(t *testing.T) {
 		{"replay missing", []string{"replay", "nosuch", "--home", home}, "not found"},
 		{"replay args", []string{"replay", "--home", home}, "accepts 1 arg"},
 		{"session missing", []string{"shell", "--home", home, "--session", "nosuch"}, "not found"},
+		{"serve port", []string{"serve", "--home", home, "--port", "70000"}, "out of range"},
+		{"serve drain", []string{"serve", "--home", home, "--port", "0", "--drain", "-1s"}, "--drain"},
+		{"serve iterations", []string{"serve", "--home", home, "--port", "0", "--max-iterations", "0"}, "max-iterations"},
+		{"sessions args", []string{"sessions", "extra", "--home", home}, "unknown command"},
+		{"unknown flag", []string{"shell", "--home", home, "--frobnicate"}, "unknown flag"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

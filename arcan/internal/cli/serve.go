@@ -40,6 +40,9 @@ func serveCmd(io IO) *cobra.Command {
 			if port < 0 || port > 65535 {
 				return fmt.Errorf("--port %d is out of range", port)
 			}
+			if drain < 0 {
+				return fmt.Errorf("--drain must not be negative")
+			}
 			opts, err := f.options()
 			if err != nil {
 				return err
