@@ -1,0 +1,94 @@
+package aios_test
+
+import (
+	"testing"
+
+	"github.com/lifeos/life/aios"
+)
+
+// TestTaxonomyEncodingRules: each numbered rule of TAXONOMY.md ("Serde rules
+// that matter") on a payload that exercises it, decoded and re-encoded.
+func TestTaxonomyEncodingRules(t *testing.T) {
+	tests := []struct{ rule, in, want string }{
+		{"1 type first, fields in table order", `{"content":"c","role":"user","type":"Message"}`, `{"type":"Message","role":"user","content":"c"}`},
+		{"2 nested enum snake_case", `{"type":"PolicyEvaluated","tool_name":"t","decision":"require_approval"}`, `{"type":"PolicyEvaluated","tool_name":"t","decision":"require_approval"}`},
+		{"3 null optional is no value", `{"type":"Message","role":"a","content":"c","model":null,"token_usage":null}`, `{"type":"Message","role":"a","content":"c"}`},
+		{"3 optional index 0 is a value", `{"type":"TextDelta","delta":"d","index":0}`, `{"type":"TextDelta","delta":"d","index":0}`},
+		{"3 optional score 0 is a value", `{"type":"WorldModelRollout","trajectory_ref":"r","score":0}`, `{"type":"WorldModelRollout","trajectory_ref":"r","score":0.0}`},
+		{"3 missing reasons written as []", `{"type":"IntentRejected","intent_id":"i"}`, `{"type":"IntentRejected","intent_id":"i","reasons":[]}`},
+		{"3 null reasons written as []", `{"type":"IntentRejected","intent_id":"i","reasons":null}`, `{"type":"IntentRejected","intent_id":"i","reasons":[]}`},
+		{"3 zero counters written", `{"type":"RunFinished","reason":"r","total_iterations":1,"usage":{"total_tokens":3}}`,
+			`{"type":"RunFinished","reason":"r","total_iterations":1,"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":3}}`},
+		{"4 ids are bare strings", `{"type":"SandboxDestroyed","sandbox_id":""}`, `{"type":"SandboxDestroyed","sandbox_id":""}`},
+		{"5 exit_code is signed", `{"type":"SandboxExecuted","sandbox_id":"s","command":"c","exit_code":-2147483648,"duration_ms":18446744073709551615}`,
+			`{"type":"SandboxExecuted","sandbox_id":"s","command":"c","exit_code":-2147483648,"duration_ms":18446744073709551615}`},
+		{"5 f32 single precision", `{"type":"HiveArtifactShared","hive_task_id":"h","source_session_id":"s","score":0.123456789,"mutation_summary":"m"}`,
+			`{"type":"HiveArtifactShared","hive_task_id":"h","source_session_id":"s","score":0.12345679,"mutation_summary":"m"}`},
+		{"5 integer accepted, float written", `{"type":"KnowledgeSearched","query":"q","result_count":1,"top_relevance":5,"duration_ms":2}`,
+			`{"type":"KnowledgeSearched","query":"q","result_count":1,"top_relevance":5.0,"duration_ms":2}`},
+		{"5 exponent accepted", `{"type":"KnowledgeSearched","query":"q","result_count":1,"top_relevance":2.5E-1,"duration_ms":2}`,
+			`{"type":"KnowledgeSearched","query":"q","result_count":1,"top_relevance":0.25,"duration_ms":2}`},
+		{"6 free json kept", `{"type":"ExternalSignal","signal_type":"s","data":{"a":[1,2.50,"\u00e9"],"b":null}}`,
+			`{"type":"ExternalSignal","signal_type":"s","data":{"a":[1,2.50,"\u00e9"],"b":null}}`},
+		{"8 custom unchanged", `{"type":"Custom","event_type":"x.y","data":{"k":1}}`, `{"type":"Custom","event_type":"x.y","data":{"k":1}}`},
+		{"8 unknown kind byte for byte", `{"type":"VisionResult","z":1.0e+02,"a":"\u00e9\/","n":-0,"o":{"y":[],"x":{}}}`,
+			`{"type":"VisionResult","z":1.0e+02,"a":"\u00e9\/","n":-0,"o":{"y":[],"x":{}}}`},
+		{"8 unknown kind compacted", "{ \"type\" : \"VisionResult\" ,\n \"s\" : \"a b\" }", `{"type":"VisionResult","s":"a b"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.rule, func(t *testing.T) {
+			p, err := aios.UnmarshalPayload([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := aios.MarshalPayload(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The envelope's rules: key order, u64 seq and timestamp in full, the
+// defaults of schema_version and metadata, optional run_id and parent_id.
+func TestTaxonomyEnvelopeRules(t *testing.T) {
+	const p = `{"type":"UserMessage","content":"c"}`
+	tests := []struct{ name, in, want string }{
+		{"defaults", `{"payload":` + p + `,"timestamp":1,"branch_id":"b","session_id":"s","event_id":"e"}`,
+			`{"event_id":"e","session_id":"s","branch_id":"b","seq":0,"timestamp":1,"payload":` + p + `,"metadata":{},"schema_version":1}`},
+		{"u64 in full", `{"event_id":"e","session_id":"s","branch_id":"b","seq":18446744073709551615,"timestamp":18446744073709551615,"payload":` + p + `,"schema_version":255}`,
+			`{"event_id":"e","session_id":"s","branch_id":"b","seq":18446744073709551615,"timestamp":18446744073709551615,"payload":` + p + `,"metadata":{},"schema_version":255}`},
+		{"optional ids in place, metadata sorted", `{"parent_id":"p","run_id":"r","event_id":"e","session_id":"s","branch_id":"b","timestamp":2,"payload":` + p + `,"metadata":{"z":"1","a":"2"}}`,
+			`{"event_id":"e","session_id":"s","branch_id":"b","run_id":"r","seq":0,"timestamp":2,"parent_id":"p","payload":` + p + `,"metadata":{"a":"2","z":"1"},"schema_version":1}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := aios.DecodeEnvelope([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := aios.EncodeEnvelope(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"event_id":"e","session_id":"s","branch_id":"b","seq":18446744073709551616,"timestamp":1,"payload":` + p + `}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","seq":-1,"timestamp":1,"payload":` + p + `}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":1.5,"payload":` + p + `}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":1e6,"payload":` + p + `}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":"1","payload":` + p + `}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":1,"payload":` + p + `,"schema_version":256}`,
+	} {
+		if _, err := aios.DecodeEnvelope([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}
