@@ -74,11 +74,20 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}()
 	tick := time.NewTicker(s.cfg.KeepAlive)
 	defer tick.Stop()
+	var expired <-chan time.Time
+	if exp := principalOf(r).Expires; !exp.IsZero() {
+		// the client reconnects with a fresh token (Last-Event-ID: no loss)
+		t := time.NewTimer(time.Until(exp))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.stopStreams:
+			return
+		case <-expired:
 			return
 		case <-tick.C:
 			if out.Comment("keep-alive") != nil {

@@ -234,6 +234,9 @@ type Principal struct {
 	Subject string
 	Tenant  string
 	DID     string // the key the token was signed with
+	// Expires is the token's exp (zero without auth): an SSE stream ends
+	// then, so a stream outlives no token.
+	Expires time.Time
 }
 
 func principalOf(r *http.Request) Principal {
@@ -271,7 +274,11 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, fmt.Errorf("%w: token has no subject", aios.ErrUnauthorized))
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey{}, Principal{Subject: sub, Tenant: sub, DID: claims.DID})
+		p := Principal{Subject: sub, Tenant: sub, DID: claims.DID}
+		if claims.ExpiresAt > 0 {
+			p.Expires = time.Unix(claims.ExpiresAt, 0)
+		}
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
 		h(w, r.WithContext(ctx))
 	}
 }

@@ -583,3 +583,38 @@ func TestIdentityEvents(t *testing.T) {
 		t.Fatalf("%d revocation refusals journaled, want 2", refused)
 	}
 }
+
+// TestSSEEndsWhenTokenExpires: a stream outlives no token; reconnecting with
+// the expired one is a 401.
+func TestSSEEndsWhenTokenExpires(t *testing.T) {
+	alice, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v := &es256Verifier{keys: map[string]*ecdsa.PublicKey{"did:key:alice": &alice.PublicKey}, now: time.Now}
+	e := newEnv(t, Config{Verifier: v})
+	tok := func(exp time.Time) string {
+		return sign(t, alice, "did:key:alice", map[string]any{"sub": "did:key:alice", "aud": "lagod", "iat": time.Now().Unix(), "exp": exp.Unix()})
+	}
+	e.tok = tok(time.Now().Add(time.Hour))
+	e.must(201, "POST", "/v1/sessions", `{"session_id":"s"}`)
+	short := tok(time.Now().Add(2 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/sessions/s/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+short)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body) // ends by itself at exp
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), "SessionCreated") {
+		t.Fatalf("stream: %d %v %q", resp.StatusCode, err, b)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("stream outlived its token by %v", d)
+	}
+	e.tok = short
+	if code, body, _ := e.do("GET", "/v1/sessions/s/events/stream", ""); code != 401 {
+		t.Fatalf("reconnect with the expired token: %d %s", code, body)
+	}
+}
