@@ -3,6 +3,7 @@ package vigil
 import (
 	"context"
 	"errors"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -223,18 +224,21 @@ func TestNewOTLPExportersConstruct(t *testing.T) {
 }
 
 func FuzzConfigFromEnv(f *testing.F) {
-	f.Add("otlp", "grpc", "http://127.0.0.1:4317", "traceidratio", "0.5", "true")
-	f.Add("console,otlp", "http/json", "https://h/p", "parentbased_always_off", "", "0")
-	f.Add("none", "", "localhost:4317", "bogus", "x", "")
-	f.Fuzz(func(t *testing.T, exporters, protocol, endpoint, sampler, arg, capture string) {
+	f.Add("otlp", "grpc", "http://127.0.0.1:4317", "", "traceidratio", "0.5", "true", "")
+	f.Add("console,otlp", "http/json", "https://h/p", "http://h:4318", "parentbased_always_off", "", "0", "false")
+	f.Add("none", "", "localhost:4317", "", "bogus", "x", "", "1")
+	f.Fuzz(func(t *testing.T, exporters, protocol, endpoint, tracesEndpoint, sampler, arg, capture, disabled string) {
 		env := map[string]string{
 			"OTEL_TRACES_EXPORTER": exporters, "OTEL_METRICS_EXPORTER": exporters,
 			"OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-			"OTEL_TRACES_SAMPLER": sampler, "OTEL_TRACES_SAMPLER_ARG": arg, EnvCaptureContent: capture,
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": tracesEndpoint,
+			"OTEL_TRACES_SAMPLER":                sampler, "OTEL_TRACES_SAMPLER_ARG": arg, EnvCaptureContent: capture,
+			"OTEL_SDK_DISABLED": disabled,
 		}
 		c, err := ConfigFromEnv(envOf(env))
 		if err != nil {
-			if !errors.Is(err, ErrConfig) {
+			var ce *ConfigError
+			if !errors.Is(err, ErrConfig) || !errors.As(err, &ce) || ce.Var == "" {
 				t.Fatalf("untyped error %v", err)
 			}
 			return
@@ -244,6 +248,15 @@ func FuzzConfigFromEnv(f *testing.F) {
 		}
 		if c.SamplerArg < 0 || c.SamplerArg > 1 {
 			t.Fatalf("ratio %v", c.SamplerArg)
+		}
+		for _, ep := range []string{c.Traces.Endpoint, c.Metrics.Endpoint} {
+			if ep == "" {
+				continue
+			}
+			u, err := url.Parse(ep)
+			if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") {
+				t.Fatalf("accepted endpoint %q", ep)
+			}
 		}
 	})
 }
