@@ -92,6 +92,11 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 	if err := prepareDir(dir); err != nil {
 		return nil, nil, err
 	}
+	unlock, err := lock(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
 	for _, f := range []string{SeedFile, EventsFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
 			return nil, nil, fmt.Errorf("%w: %s", ErrExists, filepath.Join(dir, f))
@@ -133,7 +138,7 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 	if err := appendEvents(dir, clock, nil, g); err != nil {
 		return nil, nil, err
 	}
-	id, err := Load(dir)
+	id, err := load(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,7 +174,18 @@ func prepareDir(dir string) error {
 }
 
 // Load reads a home's public state (no passphrase), checking its events.
+// Every operation on a home holds its lock, so a Load never sees a
+// rotation half done.
 func Load(dir string) (*Identity, error) {
+	unlock, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return load(dir)
+}
+
+func load(dir string) (*Identity, error) {
 	if err := finishPending(dir); err != nil {
 		return nil, err
 	}
@@ -229,7 +245,16 @@ func FromEvents(dir string, events []aios.EventEnvelope) (*Identity, error) {
 // Unlock opens the sealed seed and returns the custody backend. The seed's
 // DID must be the identity's current DID.
 func Unlock(dir string, passphrase []byte, opts ...custody.Option) (*custody.InProcess, *Identity, error) {
-	id, err := Load(dir)
+	unlock, err := lock(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	return open(dir, passphrase, opts...)
+}
+
+func open(dir string, passphrase []byte, opts ...custody.Option) (*custody.InProcess, *Identity, error) {
+	id, err := load(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,7 +286,12 @@ func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Para
 	if params == (seal.Params{}) {
 		params = seal.DefaultParams
 	}
-	cust, id, err := Unlock(dir, passphrase, custody.WithClock(clock))
+	unlock, err := lock(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	cust, id, err := open(dir, passphrase, custody.WithClock(clock))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -293,7 +323,7 @@ func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Para
 	if err := os.Rename(filepath.Join(dir, pendingSeed), filepath.Join(dir, SeedFile)); err != nil {
 		return nil, nil, fmt.Errorf("home: %w", err)
 	}
-	next, err := Load(dir)
+	next, err := load(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -317,7 +347,12 @@ func RevokeDIDs(dir string, dids []string, reason string, clock aios.Clock) (*Id
 	if len(dids) == 0 {
 		return nil, errors.New("home: revoke: no DID")
 	}
-	id, err := Load(dir)
+	unlock, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	id, err := load(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +367,7 @@ func RevokeDIDs(dir string, dids []string, reason string, clock aios.Clock) (*Id
 	if err := appendEvents(dir, clock, id.Events, ps...); err != nil {
 		return nil, err
 	}
-	return Load(dir)
+	return load(dir)
 }
 
 // finishPending completes a rotation interrupted after its events were

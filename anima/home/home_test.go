@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -301,5 +302,48 @@ func TestCreateInExistingDir(t *testing.T) {
 	_ = os.WriteFile(file, nil, 0o600)
 	if _, _, err := Create(context.Background(), file, []byte("pw"), Options{Name: "n", KDF: fast}); err == nil {
 		t.Fatal("a file as home accepted")
+	}
+}
+
+// Rotations, revocation checks and loads running at once (two terminals,
+// or arcan beside the anima CLI) are serialized by a lock on the home:
+// without it two rotations forked the chain, and a Load between a
+// rotation's pending seed and its events deleted the new seed.
+func TestConcurrentRotateAndLoad(t *testing.T) {
+	dir, _ := create(t)
+	const rotations = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*rotations)
+	for range rotations {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, _, err := Rotate(context.Background(), dir, []byte("pw"), fast, nil)
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if _, err := Load(dir); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, id, err := Unlock(dir, []byte("pw"))
+	if err != nil {
+		t.Fatalf("unlock after concurrent rotations: %v", err)
+	}
+	if len(id.History) != rotations+1 || c.DID() != id.DID {
+		t.Fatalf("history %d long, want %d; seed %s, chain %s", len(id.History), rotations+1, c.DID(), id.DID)
 	}
 }
