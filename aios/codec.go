@@ -451,6 +451,9 @@ func plainString(s []byte) bool {
 func isNull(r []byte) bool { return string(r) == "null" } // values from the scanner carry no white space
 
 func compactJSON(r json.RawMessage) json.RawMessage {
+	if !utf8.Valid(r) {
+		r = validUTF8(r)
+	}
 	if !bytes.ContainsAny(r, " \t\r\n") {
 		return slices.Clone(r) // valid (checked by the caller) and already compact
 	}
@@ -459,6 +462,25 @@ func compactJSON(r json.RawMessage) json.RawMessage {
 		return slices.Clone(r) // already validated by the caller's Unmarshal
 	}
 	return b.Bytes()
+}
+
+// validUTF8 replaces each byte of r that is not UTF-8 with the escape
+// \ufffd, as encoding/json decodes such bytes: kept verbatim they would make
+// the stored event invalid JSON (RFC 8259 requires UTF-8; serde_json refuses
+// it). In a valid document such bytes are inside strings, where the escape is
+// valid.
+func validUTF8(r []byte) []byte {
+	out := make([]byte, 0, len(r)+16)
+	for i := 0; i < len(r); {
+		c, size := utf8.DecodeRune(r[i:])
+		if c == utf8.RuneError && size == 1 {
+			out = append(out, `\ufffd`...)
+		} else {
+			out = append(out, r[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
 
 // encodeTagged writes {"type":t, <fields of v>, <extra keys sorted>}. The

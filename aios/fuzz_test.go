@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lifeos/life/aios"
 )
@@ -34,6 +35,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		first, err := aios.EncodeEnvelope(env)
 		if err != nil {
 			return // e.g. an Unknown payload that is not an object; Validate rejects it
+		}
+		if !utf8.Valid(first) {
+			t.Fatalf("encoded event is not UTF-8: %q", first)
 		}
 		again, err := aios.DecodeEnvelope(first)
 		if err != nil {

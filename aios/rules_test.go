@@ -1,7 +1,10 @@
 package aios_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lifeos/life/aios"
 )
@@ -89,6 +92,35 @@ func TestTaxonomyEnvelopeRules(t *testing.T) {
 	} {
 		if _, err := aios.DecodeEnvelope([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// Bytes that are not UTF-8 inside strings are accepted on input, as
+// encoding/json accepts them, but never written: the event would not be
+// JSON (RFC 8259) and serde_json would refuse the whole stream. Known
+// fields, free json, extra keys and unknown kinds all write U+FFFD.
+func TestEncodedEventsAreUTF8(t *testing.T) {
+	for _, p := range []string{
+		"{\"type\":\"UserMessage\",\"content\":\"a\xffb\"}",
+		"{\"type\":\"VisionResult\",\"a\":\"\xff\xfe ok\",\"\xc3\":1}",
+		"{\"type\":\"ToolCallRequested\",\"call_id\":\"c\",\"tool_name\":\"t\",\"arguments\":{\"a\":[\"\xed\xa0\x80\"]},\"extra\":\"\xc3\"}",
+		"{\"type\":\"Custom\",\"event_type\":\"x\",\"data\":\"\xf0\x9f\x98\"}",
+	} {
+		e, err := aios.DecodeEnvelope([]byte(`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":1,"payload":` + p + `,"metadata":{"k":"` + "\xff" + `"}}`))
+		if err != nil {
+			t.Errorf("%q: %v", p, err)
+			continue
+		}
+		out, err := aios.EncodeEnvelope(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.Valid(out) || !json.Valid(out) {
+			t.Errorf("%q encodes as %q", p, out)
+		}
+		if !strings.Contains(string(out), `\ufffd`) && !strings.Contains(string(out), "\ufffd") {
+			t.Errorf("%q: no replacement character in %s", p, out)
 		}
 	}
 }
