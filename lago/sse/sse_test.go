@@ -292,6 +292,50 @@ func FuzzFraming(f *testing.F) {
 	})
 }
 
+// FuzzEncoders runs stored events of any shape a client may append
+// through every format: no panic, and every message's data is JSON (the
+// clients parse each one), ids only on journaled events.
+func FuzzEncoders(f *testing.F) {
+	for _, e := range sampleRun() {
+		b, _ := aios.EncodeEnvelope(e)
+		f.Add(b, b)
+	}
+	f.Add([]byte(`{"event_id":"e","session_id":"s","branch_id":"main","seq":3,"timestamp":1,"payload":{"type":"ToolCallRequested","call_id":"c","tool_name":"t","arguments":{"a":[1,"\u2028"]}},"metadata":{},"schema_version":1}`),
+		[]byte(`{"event_id":"f","session_id":"s","branch_id":"main","seq":4,"timestamp":1,"payload":{"type":"RunErrored","error":"boom\n\r"},"metadata":{},"schema_version":1}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var evs []aios.EventEnvelope
+		for _, raw := range [][]byte{a, b} {
+			if e, err := aios.DecodeEnvelope(raw); err == nil {
+				evs = append(evs, e)
+			}
+		}
+		for _, format := range Formats {
+			enc, err := New(format, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			for _, e := range evs {
+				msgs, err := enc.Encode(e)
+				if err != nil {
+					continue
+				}
+				for _, m := range msgs {
+					if m.ID != "" && m.ID != fmt.Sprint(e.Seq) {
+						t.Fatalf("%s: id %q on seq %d", format, m.ID, e.Seq)
+					}
+					AppendMessage(&out, m)
+				}
+			}
+			for _, m := range parseSSE(t, out.String()) {
+				if !json.Valid(m.Data) && !(format == "openai" && string(m.Data) == "[DONE]") && !(format == "vercel" && string(m.Data) == "[DONE]") {
+					t.Fatalf("%s: data %q is not JSON", format, m.Data)
+				}
+			}
+		}
+	})
+}
+
 func FuzzParseLastEventID(f *testing.F) {
 	for _, s := range []string{"", "0", "42", " 7 ", "-1", "x", "18446744073709551616"} {
 		f.Add(s)
