@@ -227,7 +227,7 @@ func TestTurnSpanTree(t *testing.T) {
 		for _, k := range []string{"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
 			"gen_ai.tool.call.arguments", "gen_ai.tool.call.result"} {
 			if v, ok := spanAttr(s, k); ok {
-				t.Errorf("%s carries %s = %s with capture off", s.Name(), k, v.Emit())
+				t.Errorf("%s carries %s = %s with capture off", s.Name(), k, v.String())
 			}
 		}
 	}
@@ -701,6 +701,28 @@ func TestLogHandlerAddsTraceIDs(t *testing.T) {
 	if _, ok := out[LogTraceID]; ok {
 		t.Errorf("outside record has a trace id: %v", out)
 	}
+
+	// Under a group the ids stay at the top level, where a backend looks.
+	buf.Reset()
+	grouped := log.WithGroup("req").With("path", "/x").WithGroup("inner")
+	grouped.InfoContext(ctx, "grouped", "k", "v")
+	grouped.InfoContext(context.Background(), "grouped outside", "k", "v")
+	lines = strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("lines %q", lines)
+	}
+	var g, gOut map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &g)
+	_ = json.Unmarshal([]byte(lines[1]), &gOut)
+	req, _ := g["req"].(map[string]any)
+	inner, _ := req["inner"].(map[string]any)
+	if g[LogTraceID] != span.SpanContext().TraceID().String() || g[LogSpanID] != span.SpanContext().SpanID().String() ||
+		g["component"] != "test" || req["path"] != "/x" || inner["k"] != "v" || inner[LogTraceID] != nil {
+		t.Errorf("grouped record %s", lines[0])
+	}
+	if strings.Contains(lines[1], LogTraceID) || !strings.Contains(lines[1], `"req":{"path":"/x","inner":{"k":"v"}}`) {
+		t.Errorf("grouped record outside a span %s", lines[1])
+	}
 }
 
 func TestConcurrentRuns(t *testing.T) {
@@ -793,11 +815,11 @@ func TestRedactorCoversErrors(t *testing.T) {
 		for _, s := range spans {
 			check(s.Name()+" status", s.Status().Description)
 			for _, kv := range s.Attributes() {
-				check(s.Name()+" "+string(kv.Key), kv.Value.Emit())
+				check(s.Name()+" "+string(kv.Key), kv.Value.String())
 			}
 			for _, e := range s.Events() {
 				for _, kv := range e.Attributes {
-					check(s.Name()+" event "+e.Name+" "+string(kv.Key), kv.Value.Emit())
+					check(s.Name()+" event "+e.Name+" "+string(kv.Key), kv.Value.String())
 				}
 			}
 		}
