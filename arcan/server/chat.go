@@ -2,10 +2,15 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -116,6 +121,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	var st aios.StreamID
+	// The conversation as the client will send it back next time, once
+	// the answer is appended (recorded only for requests without the
+	// session header, which carry the whole history each time).
+	var convo *conversationKey
 	if id := r.Header.Get(SessionHeader); id != "" {
 		if err := validID("session", id); err != nil {
 			writeErr(w, err)
@@ -126,6 +135,16 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, err)
 			return
 		}
+	} else if convo, err = newConversationKey(req.Messages); err != nil {
+		writeErr(w, err)
+		return
+	} else if id, ok := s.chats.take(convo.prefix(), func(id string, head uint64) bool {
+		h, err := s.cfg.Journal.Head(ctx, aios.StreamID{Session: id, Branch: runtime.DefaultBranch})
+		return err == nil && h == head // nobody wrote to it since
+	}); ok {
+		// The history is the session's own: only the new message is
+		// journaled, not the whole conversation again.
+		st = aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
 	} else {
 		// A new session seeded with the history the client sent.
 		var history []aios.Payload
@@ -173,14 +192,17 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		sw := newSSE(w, FormatOpenAI)
 		enc := &openaiEnc{sw: sw, id: "chatcmpl-" + id, created: created, model: model, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
 		sep := false
+		var answer strings.Builder
 		res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{
 			Input: input,
 			OnDelta: func(t string) {
 				if sep {
 					enc.delta("\n\n")
+					answer.WriteString("\n\n")
 					sep = false
 				}
 				enc.delta(t)
+				answer.WriteString(t)
 			},
 			OnEvent: func(e aios.EventEnvelope) {
 				if m, ok := e.Payload.(*aios.AssistantMessageCommitted); ok && m.Content != "" {
@@ -189,6 +211,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			},
 		})
 		s.metrics.run(res.Status)
+		s.remember(ctx, convo, st, res, err, answer.String())
 		enc.done(res, err)
 		return
 	}
@@ -207,10 +230,107 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	if res.Status != runtime.StatusCompleted {
 		finish = "length"
 	}
-	content, _ := json.Marshal(strings.Join(texts, "\n\n"))
+	answer := strings.Join(texts, "\n\n")
+	s.remember(ctx, convo, st, res, err, answer)
+	content, _ := json.Marshal(answer)
 	writeJSON(w, http.StatusOK, ChatCompletion{
 		ID: "chatcmpl-" + id, Object: "chat.completion", Created: created, Model: model,
 		Choices: []ChatCompletionChoice{{Index: 0, Message: ChatCompletionMessage{Role: "assistant", Content: content}, FinishReason: finish}},
 		Usage:   ChatCompletionUsage{PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens},
 	})
+}
+
+// remember records a completed answer of a request without the session
+// header, so that the client's next request, which repeats the whole
+// conversation, continues this session instead of storing it all again.
+func (s *Server) remember(ctx context.Context, convo *conversationKey, st aios.StreamID, res runtime.Result, err error, answer string) {
+	if convo == nil || err != nil || res.Status != runtime.StatusCompleted {
+		return
+	}
+	head, herr := s.cfg.Journal.Head(ctx, st)
+	if herr != nil {
+		return
+	}
+	s.chats.put(convo.with("assistant", answer), st.Session, head)
+}
+
+// conversationKey hashes a conversation as a client sends it: each
+// message's role and text, length-prefixed so that no two differ alike.
+type conversationKey struct {
+	msgs [][2]string
+}
+
+func newConversationKey(msgs []ChatCompletionMessage) (*conversationKey, error) {
+	k := &conversationKey{msgs: make([][2]string, 0, len(msgs)+1)}
+	for _, m := range msgs {
+		text, err := messageText(m.Content)
+		if err != nil {
+			return nil, err
+		}
+		k.msgs = append(k.msgs, [2]string{m.Role + "\x00" + m.ToolCallID, text})
+	}
+	return k, nil
+}
+
+func hashMessages(msgs [][2]string) string {
+	h := sha256.New()
+	for _, m := range msgs {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(m[0]), m[0], len(m[1]), m[1])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// prefix is the key of every message but the last (the new one).
+func (k *conversationKey) prefix() string { return hashMessages(k.msgs[:len(k.msgs)-1]) }
+
+// with is the key of the whole conversation followed by one more message.
+func (k *conversationKey) with(role, text string) string {
+	return hashMessages(append(k.msgs[:len(k.msgs):len(k.msgs)], [2]string{role + "\x00", text}))
+}
+
+// maxChats bounds the conversations remembered; the oldest go first (their
+// clients then get a new session, as without this index).
+const maxChats = 4096
+
+// chatIndex maps the key of a conversation a client was answered to the
+// session that holds it and that session's head at the time. It lives in
+// memory: after a restart a conversation starts a new session.
+type chatIndex struct {
+	mu    sync.Mutex
+	byKey map[string]chatEntry
+	order []string // keys, oldest first (some may be taken already)
+}
+
+type chatEntry struct {
+	session string
+	head    uint64
+}
+
+func (c *chatIndex) put(key, session string, head uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey == nil {
+		c.byKey = map[string]chatEntry{}
+	}
+	if len(c.order) >= 2*maxChats { // drop the keys already taken
+		c.order = slices.DeleteFunc(c.order, func(k string) bool { _, ok := c.byKey[k]; return !ok })
+	}
+	for len(c.byKey) >= maxChats && len(c.order) > 0 {
+		delete(c.byKey, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.byKey[key] = chatEntry{session, head}
+	c.order = append(c.order, key)
+}
+
+// take removes and returns the session of key if ok accepts it.
+func (c *chatIndex) take(key string, ok func(session string, head uint64) bool) (string, bool) {
+	c.mu.Lock()
+	e, found := c.byKey[key]
+	delete(c.byKey, key)
+	c.mu.Unlock()
+	if !found || !ok(e.session, e.head) {
+		return "", false
+	}
+	return e.session, true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"net/http"
 	"net/http/httptest"
@@ -154,4 +155,34 @@ func TestErrorMidStream(t *testing.T) {
 			t.Fatalf("last event %s %s\n%s", n, d, b.Bytes())
 		}
 	})
+}
+
+// The index of chat conversations stays bounded, dropping the oldest.
+func TestChatIndexBounded(t *testing.T) {
+	var c chatIndex
+	yes := func(string, uint64) bool { return true }
+	// Conversations that go on: each turn takes its key and puts the next.
+	for i := range 3 * maxChats {
+		c.take(fmt.Sprint("turn", i-1), yes)
+		c.put(fmt.Sprint("turn", i), "s", uint64(i))
+	}
+	if len(c.byKey) != 1 || len(c.order) > 2*maxChats {
+		t.Fatalf("%d entries, %d keys in order", len(c.byKey), len(c.order))
+	}
+	// Conversations left: the oldest go.
+	for i := range maxChats + 10 {
+		c.put(fmt.Sprint(i), "s", uint64(i))
+	}
+	if len(c.byKey) > maxChats || len(c.order) > 2*maxChats {
+		t.Fatalf("%d entries, %d keys in order", len(c.byKey), len(c.order))
+	}
+	if _, ok := c.take("1", yes); ok {
+		t.Fatal("the oldest entry was kept")
+	}
+	if s, ok := c.take(fmt.Sprint(maxChats+8), yes); !ok || s != "s" {
+		t.Fatal("the newest entry was dropped")
+	}
+	if _, ok := c.take(fmt.Sprint(maxChats+8), yes); ok {
+		t.Fatal("an entry was taken twice")
+	}
 }

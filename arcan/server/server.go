@@ -59,6 +59,7 @@ type Server struct {
 	bg        sync.WaitGroup
 	bgCtx     context.Context
 	bgStop    context.CancelFunc
+	chats     chatIndex // conversations of /v1/chat/completions, to continue their sessions
 }
 
 // New returns a server; call Close to cancel background runs.

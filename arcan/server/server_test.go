@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -616,5 +617,74 @@ func TestShutdownEndsLiveStreams(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("event stream still open after Shutdown")
+	}
+}
+
+// An OpenAI client without the session header sends the whole
+// conversation each turn: its next turn continues the session that
+// answered it, journaling only the new message, not the history again.
+func TestChatCompletionsContinueWithoutHeader(t *testing.T) {
+	e := newEnv(t, nil)
+	type msg struct{ Role, Content string }
+	body := func(stream bool, msgs ...msg) string {
+		var parts []string
+		for _, m := range msgs {
+			r, _ := json.Marshal(map[string]string{"role": m.Role, "content": m.Content})
+			parts = append(parts, string(r))
+		}
+		return `{"model":"agent","stream":` + map[bool]string{true: "true", false: "false"}[stream] + `,"messages":[` + strings.Join(parts, ",") + `]}`
+	}
+	answer := func(stream bool, raw []byte) string {
+		if !stream {
+			var cc ChatCompletion
+			json.Unmarshal(raw, &cc)
+			var s string
+			json.Unmarshal(cc.Choices[0].Message.Content, &s)
+			return s
+		}
+		var b strings.Builder
+		for _, ev := range readSSE(t, bytes.NewReader(raw)) {
+			var c struct {
+				Choices []struct {
+					Delta struct{ Content string } `json:"delta"`
+				} `json:"choices"`
+			}
+			if json.Unmarshal([]byte(ev.Data), &c) == nil && len(c.Choices) > 0 {
+				b.WriteString(c.Choices[0].Delta.Content)
+			}
+		}
+		return b.String()
+	}
+	convo := []msg{{"system", "be brief"}, {"user", "What files are in this directory?"}}
+	var sid string
+	for turn, stream := range []bool{false, true, false} {
+		resp, raw := e.do(t, "POST", "/v1/chat/completions", body(stream, convo...))
+		if resp.StatusCode != 200 {
+			t.Fatalf("turn %d: %d %s", turn, resp.StatusCode, raw)
+		}
+		got := resp.Header.Get(SessionHeader)
+		if turn == 0 {
+			sid = got
+		} else if got != sid {
+			t.Fatalf("turn %d went to session %s, not %s", turn, got, sid)
+		}
+		convo = append(convo, msg{"assistant", answer(stream, raw)}, msg{"user", fmt.Sprintf("hello %d", turn)})
+	}
+	st, err := runtime.Reconstruct(context.Background(), e.j, aios.StreamID{Session: sid, Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[aios.ChatRole]int{}
+	for _, m := range st.Messages {
+		roles[m.Role]++
+	}
+	if roles[aios.RoleSystem] != 1 || roles[aios.RoleUser] != 3 || st.Runs != 3 {
+		t.Fatalf("history stored again: %d runs, %v", st.Runs, roles)
+	}
+	// An edited history is another conversation: a new session.
+	convo[1].Content = "What files are in that directory?"
+	resp, raw := e.do(t, "POST", "/v1/chat/completions", body(false, convo...))
+	if resp.StatusCode != 200 || resp.Header.Get(SessionHeader) == sid {
+		t.Fatalf("edited history continued %s: %d %s", sid, resp.StatusCode, raw)
 	}
 }
