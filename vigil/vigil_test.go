@@ -7,6 +7,7 @@ import (
 	"errors"
 	"iter"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -923,5 +924,74 @@ func TestPanicsEndSpans(t *testing.T) {
 				t.Errorf("status %v", s.Status())
 			}
 		})
+	}
+}
+
+// failingReadJournal is a fakeJournal whose Read yields one event and then
+// an error.
+type failingReadJournal struct{ *fakeJournal }
+
+var errFakeRead = errors.New("fake journal: read failed")
+
+func (j failingReadJournal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.EventEnvelope, error] {
+	return func(yield func(aios.EventEnvelope, error) bool) {
+		for e, err := range j.fakeJournal.Read(ctx, q) {
+			if !yield(e, err) {
+				return
+			}
+			break
+		}
+		yield(aios.EventEnvelope{}, errFakeRead)
+	}
+}
+
+func TestJournalReadSpan(t *testing.T) {
+	ctx := context.Background()
+	stream := aios.StreamID{Session: "s", Branch: "main"}
+	h := newHarness(t, Config{})
+	ids := aios.NewULIDGenerator(nil, nil)
+	for i := range 5 {
+		env := aios.NewEnvelope(ids, aios.SystemClock{}, "s", "main", &aios.UserMessage{Content: strconv.Itoa(i)})
+		if _, err := h.ports.journal.Append(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(j aios.Journal, q aios.ReadQuery, stopAfter int) (n int, err error) {
+		for _, err := range j.Read(ctx, q) {
+			if err != nil {
+				return n, err
+			}
+			if n++; n == stopAfter {
+				break
+			}
+		}
+		return n, nil
+	}
+	replays := func() []sdktrace.ReadOnlySpan { return findSpans(h.rec.Ended(), "lago replay") }
+
+	if n, err := read(h.ports.journal, aios.ReadQuery{Stream: stream, After: 1, Until: 4}, 0); err != nil || n != 3 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	wantAttrs(t, replays()[0], map[string]any{"life.session_id": "s", "life.branch_id": "main",
+		"life.seq.after": 1, "life.seq.until": 4, "life.journal.events": 3, "life.seq": 4})
+
+	// A consumer that stops early still ends the span, counting what it read.
+	if n, _ := read(h.ports.journal, aios.ReadQuery{Stream: stream}, 2); n != 2 {
+		t.Fatalf("read %d", n)
+	}
+	wantAttrs(t, replays()[1], map[string]any{"life.journal.events": 2, "life.seq": 2})
+
+	// A failing read is returned and fails the span.
+	failing := h.tel.WrapJournal(failingReadJournal{h.fj})
+	if n, err := read(failing, aios.ReadQuery{Stream: stream}, 0); !errors.Is(err, errFakeRead) || n != 1 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	sp := replays()[2]
+	if sp.Status().Code != codes.Error || len(sp.Events()) != 1 {
+		t.Errorf("failed read span status %v, events %v", sp.Status(), sp.Events())
+	}
+	wantAttrs(t, sp, map[string]any{"life.journal.events": 1})
+	if s, e := len(h.rec.Started()), len(h.rec.Ended()); s != e {
+		t.Errorf("%d spans started, %d ended", s, e)
 	}
 }
