@@ -160,16 +160,22 @@ func (e *Engine) acl(ctx context.Context, session string) (map[string]Role, erro
 		return a, nil
 	}
 	a = map[string]Role{}
+	n := 0
 	for ev, err := range e.j.Read(ctx, aios.ReadQuery{Stream: aios.StreamID{Session: session, Branch: "main"}}) {
 		if err != nil {
 			return nil, err
 		}
+		n++
 		if c, ok := ev.Payload.(*aios.Custom); ok && c.EventType == EventACLGranted {
 			var g grant
 			if json.Unmarshal(c.Data, &g) == nil && g.Role.Valid() {
 				a[g.Principal] = g.Role
 			}
 		}
+	}
+	if n == 0 {
+		// no such session: not cached, or every name asked for would stay
+		return a, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

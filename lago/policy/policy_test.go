@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -150,5 +151,30 @@ func TestBlobQuota(t *testing.T) {
 	e2 := New(j, Quotas{BlobBytes: 100}, nil, nil)
 	if u, _ := e2.BlobUsage(ctx, "t"); u != 60 {
 		t.Fatalf("usage after reload %d", u)
+	}
+}
+
+// TestACLCacheHoldsOnlySessions: asking about sessions that do not exist
+// caches nothing (one entry per name asked would grow without bound); a
+// grant on a new session is seen at once.
+func TestACLCacheHoldsOnlySessions(t *testing.T) {
+	ctx := context.Background()
+	_, e, _ := setup(t, Quotas{})
+	for i := range 50 {
+		if r, err := e.Role(ctx, fmt.Sprint("nope-", i), "p"); err != nil || r != "" {
+			t.Fatalf("role %q %v", r, err)
+		}
+	}
+	if n := len(e.acls); n != 0 {
+		t.Fatalf("%d ACLs cached for sessions that do not exist", n)
+	}
+	if err := e.GrantAsOperator(ctx, "new", "p", Reader); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.Role(ctx, "new", "p"); err != nil || r != Reader {
+		t.Fatalf("role after grant %q %v", r, err)
+	}
+	if err := e.Authorize(ctx, "p", "new", Read); err != nil {
+		t.Fatal(err)
 	}
 }
