@@ -303,6 +303,22 @@ func TestIdempotentAppend(t *testing.T) {
 	}
 }
 
+// TestSingleWriterOneCommitPerEvent: a lone writer's appends are one
+// transaction (one fsync) each, the lazy id-index writes included.
+func TestSingleWriterOneCommitPerEvent(t *testing.T) {
+	ctx := context.Background()
+	j := openTemp(t)
+	const n = 2*idFlushAt + 10
+	for i := range n {
+		if _, err := j.Append(ctx, mkEvent(fmt.Sprint("e", i), "s", "main", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := j.Stats(); st.Commits != n || st.Events != n {
+		t.Fatalf("%d appends: %d commits, %d events", n, st.Commits, st.Events)
+	}
+}
+
 // TestConcurrentAppendersNoGapsNoDups: many goroutines on few streams.
 func TestConcurrentAppendersNoGapsNoDups(t *testing.T) {
 	ctx := context.Background()
