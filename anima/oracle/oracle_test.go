@@ -1,6 +1,7 @@
 package oracle
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -371,5 +372,81 @@ func TestClientCancelWhileWaiting(t *testing.T) {
 		if !errors.Is(err, want) {
 			t.Fatalf("call %d: %v, want %v", i, err, want)
 		}
+	}
+}
+
+// One uid cannot hold every connection slot: past its share, its further
+// connections are closed at once, and a slot comes back when one closes.
+func TestPerUIDConnectionLimit(t *testing.T) {
+	srv, err := NewServer([]Agent{{Name: "a", OwnerUID: uint32(os.Getuid()), Custody: mustGen(t)}},
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.maxPerUID = 3
+	path := filepath.Join(t.TempDir(), "o.sock")
+	ln, err := Listen(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+
+	describe := func(conn net.Conn) error {
+		if _, err := conn.Write([]byte(`{"id":1,"op":"describe","agent":"a"}` + "\n")); err != nil {
+			return err
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err == nil && !strings.Contains(line, `"ok":true`) {
+			return fmt.Errorf("answer %s", line)
+		}
+		return err
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := range 3 {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+		if err := describe(conn); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	extra, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if err := describe(extra); err == nil {
+		t.Fatal("a fourth connection from the same uid was served")
+	}
+	held[0].Close()
+	held = held[1:]
+	// The server notices the close on its next read; retry briefly.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = describe(conn)
+		if err == nil {
+			held = append(held, conn)
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("no slot came back: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

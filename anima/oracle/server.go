@@ -44,6 +44,12 @@ type Server struct {
 	log      *slog.Logger
 	idle     time.Duration
 	maxConns int
+	// maxPerUID keeps one local user (any user may connect to a 0666
+	// socket) from holding every connection slot.
+	maxPerUID int
+
+	mu    sync.Mutex
+	conns map[uint32]int // open connections per peer uid
 }
 
 // ServerOption configures a Server.
@@ -61,7 +67,7 @@ func WithIdleTimeout(d time.Duration) ServerOption { return func(s *Server) { s.
 // NewServer returns a server for agents (names must be unique and non-empty).
 func NewServer(agents []Agent, opts ...ServerOption) (*Server, error) {
 	s := &Server{agents: map[string]*Agent{}, adminGID: NoAdminGroup, log: slog.Default(),
-		idle: 5 * time.Minute, maxConns: 64}
+		idle: 5 * time.Minute, maxConns: 64, maxPerUID: 16, conns: map[uint32]int{}}
 	for i := range agents {
 		a := agents[i]
 		if a.Name == "" || a.Custody == nil {
@@ -149,6 +155,11 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 		s.log.Warn("oracle: refusing connection without credentials", "err", err)
 		return
 	}
+	if !s.admit(pc.UID) {
+		s.log.Warn("oracle: too many connections from one uid, refusing one", "uid", pc.UID, "pid", pc.PID)
+		return
+	}
+	defer s.release(pc.UID)
 	sc := bufio.NewScanner(conn)
 	sc.Buffer(make([]byte, 0, 4096), MaxLine)
 	w := bufio.NewWriter(conn)
@@ -170,6 +181,24 @@ func (s *Server) handle(ctx context.Context, conn *net.UnixConn) {
 		if err := w.Flush(); err != nil {
 			return
 		}
+	}
+}
+
+func (s *Server) admit(uid uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[uid] >= s.maxPerUID {
+		return false
+	}
+	s.conns[uid]++
+	return true
+}
+
+func (s *Server) release(uid uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[uid]--; s.conns[uid] <= 0 {
+		delete(s.conns, uid)
 	}
 }
 
