@@ -1,6 +1,7 @@
 package mcpbridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -368,4 +369,42 @@ func FuzzFromMCPResult(f *testing.F) {
 			t.Fatalf("output %q from %q", out.Output, raw)
 		}
 	})
+}
+
+// TestStdioAnswersBeforeEOF: requests piped in followed by the end of input
+// ("printf ... | praxis mcp serve") are all answered, slow ones included,
+// instead of being cancelled when the input ends.
+func TestStdioAnswersBeforeEOF(t *testing.T) {
+	root, _ := testWorkspace(t)
+	in := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`not json`,
+		`{"jsonrpc":"2.0","id":{"odd":1},"method":"ping"}`,
+		`{"jsonrpc":"2.0","id":"slow","method":"tools/call","params":{"name":"bash","arguments":{"command":"sleep 0.3; echo slept"}}}`,
+		`{"jsonrpc":"2.0","id":3.0,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"hello.txt"}}}`,
+	}, "\n") // the last line has no newline
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeStdio(t.Context(), NewServer(canonical(t, root), ServerOptions{}), strings.NewReader(in), &out, nil)
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("ServeStdio did not return after the end of input")
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+		}
+		must(t, json.Unmarshal([]byte(line), &m))
+		got[string(m.ID)] = string(m.Result)
+	}
+	if !strings.Contains(got[`"slow"`], `slept`) || !strings.Contains(got[`3`], `hello`) {
+		t.Fatalf("answers %v", got)
+	}
 }

@@ -5,6 +5,7 @@
 package mcpbridge
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -110,13 +111,15 @@ func toMCPResult(res aios.ToolResult) *mcp.CallToolResult {
 	return out
 }
 
-// ServeStdio serves s on r/w until ctx is done or the input ends.
+// ServeStdio serves s on r/w until ctx is done or the input ends; at the
+// end of input it first answers every request already read.
 func ServeStdio(ctx context.Context, s *server.MCPServer, r io.Reader, w io.Writer, errLog *slog.Logger) error {
 	ss := server.NewStdioServer(s)
 	if errLog != nil {
 		ss.SetErrorLogger(slog.NewLogLogger(errLog.Handler(), slog.LevelError))
 	}
-	err := ss.Listen(ctx, r, w)
+	d := newDrain()
+	err := ss.Listen(ctx, &drainReader{ctx: ctx, d: d, r: bufio.NewReader(r)}, &drainWriter{d: d, w: w})
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}
