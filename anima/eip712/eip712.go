@@ -350,13 +350,20 @@ func toBytes(v any) ([]byte, error) {
 	return nil, invalid("bytes wants 0x hex, got %T", v)
 }
 
+var intPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*|0x[0-9a-fA-F]+)$`)
+
 func toInt(v any) (*big.Int, error) {
 	parse := func(s string) (*big.Int, error) {
 		if len(s) > 80 {
 			return nil, invalid("integer %q too long", s[:20])
 		}
-		x, ok := new(big.Int).SetString(s, 0) // decimal, or 0x hex
-		if !ok || strings.HasPrefix(s, "0") && len(s) > 1 && !strings.HasPrefix(s, "0x") {
+		// Exactly decimal or 0x hex: SetString's base 0 would also take
+		// "1_000", "-0b1" and "+5", spellings other EIP-712 signers refuse.
+		if !intPattern.MatchString(s) {
+			return nil, invalid("%q is not a decimal or 0x integer", s)
+		}
+		x, ok := new(big.Int).SetString(s, 0)
+		if !ok {
 			return nil, invalid("%q is not a decimal or 0x integer", s)
 		}
 		return x, nil

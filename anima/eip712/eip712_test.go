@@ -2,6 +2,7 @@ package eip712
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"strings"
@@ -95,6 +96,17 @@ func TestIntegerEncoding(t *testing.T) {
 		{"uint256", big.NewInt(1), "01", false},
 		{"uint256", "0x10", "10", false},
 		{"uint256", "010", "", true},
+		{"uint256", "1_000", "", true},
+		{"int8", "-0b1", "", true},
+		{"int8", "-0o7", "", true},
+		{"uint8", "+5", "", true},
+		{"uint8", "0X10", "", true},
+		{"uint8", "0x", "", true},
+		{"uint8", "", "", true},
+		{"uint8", " 5", "", true},
+		{"int8", "-0x10", "f0", false},
+		{"uint8", "0", "00", false},
+		{"uint8", json.Number("1e1"), "", true},
 		{"bytes4", "0x01020304", "", false},
 		{"bytes4", "0x0102", "", true},
 		{"bytes33", "0x00", "", true},
