@@ -57,6 +57,7 @@ type streamState struct {
 	stack   []frame // open spans, outermost (the run) first
 	runID   string
 	pending []pendingCall // tool calls requested and not finished
+	last    time.Time     // the latest time a span of the stream was given
 	// replay only: where derived chat and tool spans start
 	mark       time.Time
 	toolStarts map[string]time.Time // by tool name
@@ -246,15 +247,31 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		}
 		return observation{sc: trace.SpanContextFromContext(ctx)}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.streams[stream]
+	if st == nil {
+		st = &streamState{}
+		r.streams[stream] = st
+	}
 	ts := env.Time()
 	var o observation
 	// One option carries the event's time to the start and the end of the
 	// spans it opens or closes (and saves the SDK a clock read).
 	var tsOpt trace.SpanEventOption
 	if replay || trustedTime(ts) {
+		// Journal order wins over clocks: an event stamped earlier than
+		// the one before it (a clock stepped back, a hand-edited journal)
+		// is timed at that one, so no span ends before it starts.
+		if ts.Before(st.last) {
+			ts = st.last
+		}
 		tsOpt = trace.WithTimestamp(ts)
 		o.endOpt = tsOpt
+	} else {
+		ts = time.Now() // what the SDK times this event's spans by
 	}
+	st.last = ts
 	var startOpts []trace.SpanStartOption // replay's derived chat and tool spans
 	var linkOpt trace.SpanStartOption
 	if replay {
@@ -271,13 +288,6 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 		base = append(base, AttrReplay.Bool(true))
 	}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	st := r.streams[stream]
-	if st == nil {
-		st = &streamState{}
-		r.streams[stream] = st
-	}
 	endSpan := func(sp trace.Span, kv ...attribute.KeyValue) {
 		if sp == nil {
 			return
@@ -533,6 +543,9 @@ func (r *RunTracer) replayTool(ctx context.Context, st *streamState, base []attr
 	opts := append([]trace.SpanStartOption{trace.WithAttributes(base...), trace.WithAttributes(
 		semconv.GenAIOperationNameExecuteTool, semconv.GenAIToolName(tool), semconv.GenAIToolType("function"),
 		AttrRunID.String(st.runID))}, startOpts...)
+	if from.After(to) { // a start logged after the end, or an overflowing duration
+		from = to
+	}
 	opts = append(opts, trace.WithTimestamp(from))
 	_, sp := r.t.tracer.Start(ctx, "execute_tool "+tool, opts...)
 	if callID != "" {

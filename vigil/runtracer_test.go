@@ -158,6 +158,16 @@ func TestRunTracerTimesByEvents(t *testing.T) {
 	if d := gate.EndTime().Sub(gate.StartTime()); d < 14*time.Millisecond || d > 16*time.Millisecond {
 		t.Errorf("gate lasted %v, want the 15ms between its events", d)
 	}
+	// A clock that steps back does not end a span before it starts.
+	h3 := newHarness(t, Config{})
+	h3.tel.Runs().Observe(context.Background(), mk(&aios.RunStarted{}, now.Add(-10*time.Millisecond)))
+	h3.tel.Runs().Observe(context.Background(), mk(&aios.PhaseEntered{Phase: aios.PhaseGate}, now.Add(-20*time.Millisecond)))
+	h3.tel.Runs().Observe(context.Background(), mk(&aios.RunFinished{Reason: "completed"}, now.Add(-30*time.Millisecond)))
+	for _, s := range h3.rec.Ended() {
+		if s.EndTime().Before(s.StartTime()) {
+			t.Errorf("%s ends %v before it starts", s.Name(), s.StartTime().Sub(s.EndTime()))
+		}
+	}
 	// A fake clock far in the past is not trusted.
 	h2 := newHarness(t, Config{})
 	before := time.Now()
@@ -199,6 +209,11 @@ func FuzzReplay(f *testing.F) {
 		}
 		if s, e := len(rec.Started()), len(rec.Ended()); s != e {
 			t.Fatalf("%d spans started, %d ended", s, e)
+		}
+		for _, s := range rec.Ended() {
+			if s.EndTime().Before(s.StartTime()) {
+				t.Fatalf("%s ends at %v, before its start %v", s.Name(), s.EndTime(), s.StartTime())
+			}
 		}
 	})
 }
