@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -407,8 +408,15 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		if len(calls) > 0 {
 			specs = l.toolSpecs()
 		}
+		var meta []string
+		if fin.Usage.TotalTokens == 0 && (l.limits.MaxTokens > 0 || l.limits.MaxCostUSD > 0) {
+			// The provider reported no usage (some OpenAI-compatible
+			// servers do not): a token or cost budget must hold anyway.
+			fin.Usage = estimateUsage(req, text, calls)
+			meta = []string{MetaUsageEstimated, "true"}
+		}
 		l.lock()
-		l.b.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: ptr(fin.Usage)})
+		l.b.add(&aios.AssistantMessageCommitted{Role: string(aios.RoleAssistant), Content: text, Model: fin.Model, TokenUsage: ptr(fin.Usage)}, meta...)
 		for _, c := range calls {
 			l.b.add(&aios.ToolCallRequested{CallID: c.ID, ToolName: c.Name, Arguments: c.Arguments, Category: category(specs, c.Name)})
 		}
@@ -445,6 +453,28 @@ func (l *loop) iterate(ctx context.Context) (Result, error) {
 		}
 		l.add(l.phase(aios.PhaseReflect))
 	}
+}
+
+// estimateUsage guesses the tokens of a model call at about four bytes a
+// token: what the budgets count when the provider reports no usage.
+func estimateUsage(req aios.ChatRequest, text string, calls []aios.ToolCall) aios.TokenUsage {
+	in := len(req.System)
+	for _, m := range req.Messages {
+		in += len(m.Content)
+		for _, c := range m.ToolCalls {
+			in += len(c.Name) + len(c.Arguments)
+		}
+	}
+	for _, t := range req.Tools {
+		in += len(t.Name) + len(t.Description) + len(t.InputSchema)
+	}
+	out := len(text)
+	for _, c := range calls {
+		out += len(c.Name) + len(c.Arguments)
+	}
+	u := aios.TokenUsage{PromptTokens: uint32(min((in+3)/4, math.MaxUint32/2)), CompletionTokens: uint32(min(max((out+3)/4, 1), math.MaxUint32/2))}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u
 }
 
 // ptr returns a pointer to a copy of u: payloads point at their own

@@ -918,3 +918,32 @@ func TestCancelPausedRun(t *testing.T) {
 		t.Fatalf("%d tool results in %+v", results, msgs)
 	}
 }
+
+// A provider that reports no usage cannot take a run past its token
+// budget: the runtime estimates the usage, and says so in the event.
+func TestTokenBudgetWithoutReportedUsage(t *testing.T) {
+	talk := reply{text: strings.Repeat("blah ", 80), calls: []aios.ToolCall{call("", "echo", `{}`)}} // no usage
+	f := setup(t, nil, talk, talk, talk, talk, talk, talk)
+	res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "talk", Limits: &Limits{MaxTokens: 250}})
+	if res.Status != StatusBudgetExceeded || !errors.Is(err, ErrBudgetExceeded) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n := f.tools["echo"].(*fakeTool).count(); n != 1 {
+		t.Fatalf("tool ran %d times past a 250-token budget", n)
+	}
+	estimated := 0
+	for _, e := range f.j.all(f.id) {
+		if _, ok := e.Payload.(*aios.AssistantMessageCommitted); ok && e.Metadata[MetaUsageEstimated] == "true" {
+			estimated++
+		}
+	}
+	if estimated != 2 || res.Usage.TotalTokens < 250 {
+		t.Fatalf("%d estimated messages, usage %+v", estimated, res.Usage)
+	}
+	// Without a budget nothing is estimated: the journal keeps what the
+	// provider said.
+	f = setup(t, nil, reply{text: "hi"})
+	if res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "x"}); err != nil || res.Usage.TotalTokens != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

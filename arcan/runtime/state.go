@@ -33,6 +33,11 @@ const (
 // (which has no call_id field in the taxonomy) to its call.
 const MetaCallID = "call_id"
 
+// MetaUsageEstimated marks an AssistantMessageCommitted whose token usage
+// the runtime estimated because the provider reported none (only when a
+// token or cost budget needs it).
+const MetaUsageEstimated = "usage_estimated"
+
 // SessionState is everything the runtime knows about one stream, folded
 // from its events alone. The live runtime and a replay build it with the
 // same [SessionState.Apply], so both produce the same JSON.
