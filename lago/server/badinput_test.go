@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +191,33 @@ func TestSSEResumeFromPastHead(t *testing.T) {
 				t.Fatalf("%d %q", resp.StatusCode, b)
 			}
 		})
+	}
+}
+
+// TestCreateSessionRace: of many concurrent creates of one id, one wins
+// (201) and the rest are 409; the session holds one SessionCreated.
+func TestCreateSessionRace(t *testing.T) {
+	e := newEnv(t, Config{})
+	codes := make(chan int, 16)
+	var wg sync.WaitGroup
+	for range cap(codes) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _, _ := e.do("POST", "/v1/sessions", `{"session_id":"race"}`)
+			codes <- code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if n[201] != 1 || n[409] != cap(codes)-1 {
+		t.Fatalf("answers %v", n)
+	}
+	if h := e.must(200, "GET", "/v1/sessions/race/head", ""); !strings.Contains(h, `"head":1`) {
+		t.Fatalf("head %s", h)
 	}
 }

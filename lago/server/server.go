@@ -55,16 +55,19 @@ type Config struct {
 
 // Server is the HTTP handler.
 type Server struct {
-	cfg    Config
-	st     *store.Store
-	j      *journal.Journal
-	pol    *policy.Engine
-	log    *slog.Logger
-	ids    aios.IDGenerator
-	clock  aios.Clock
-	mux    *http.ServeMux
-	wsMu   sync.Mutex
-	spaces map[aios.StreamID]*knowledge.Workspace
+	cfg   Config
+	st    *store.Store
+	j     *journal.Journal
+	pol   *policy.Engine
+	log   *slog.Logger
+	ids   aios.IDGenerator
+	clock aios.Clock
+	mux   *http.ServeMux
+	wsMu  sync.Mutex
+	// createMu makes a session's exists-check and its SessionCreated one
+	// step: two racing creates of one id both saw it absent.
+	createMu sync.Mutex
+	spaces   map[aios.StreamID]*knowledge.Workspace
 
 	stopStreams chan struct{}
 	stopOnce    sync.Once
@@ -416,6 +419,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	st := aios.StreamID{Session: req.SessionID, Branch: "main"}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
 	if h, err := s.j.Head(ctx, st); err != nil {
 		s.fail(w, r, err)
 		return
