@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -211,14 +212,28 @@ func (p *FsPolicy) Open(name string) (*os.File, error) {
 	return f, mapErr("open", name, err)
 }
 
-// ReadFile reads a whole file.
+// ReadFile reads a whole regular file. A FIFO, device or socket is refused
+// with [ErrNotRegular] rather than read (a FIFO would block forever).
 func (p *FsPolicy) ReadFile(name string) ([]byte, error) {
-	rel, err := p.Resolve(name)
+	f, err := p.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.root.ReadFile(rel)
-	return b, mapErr("read", name, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("sandbox: read %q: %w", name, err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("sandbox: read %q: %w", name, errIsDir)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("sandbox: read %q: %w", name, ErrNotRegular)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: read %q: %w", name, err)
+	}
+	return b, nil
 }
 
 // Stat describes a file (following in-root symlinks).
@@ -300,3 +315,6 @@ var errIsDir = errors.New("is a directory")
 
 // ErrIsDir is matched when a file operation names a directory.
 var ErrIsDir = errIsDir
+
+// ErrNotRegular is matched when a read names a FIFO, device or socket.
+var ErrNotRegular = errors.New("not a regular file")

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func newFs(t testing.TB, opts FsOptions) (*FsPolicy, string, string) {
@@ -277,4 +279,28 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("Resolve(%q) = %q reaches the outside file", name, rel)
 		}
 	})
+}
+
+// TestReadFileNotRegular: a FIFO planted in the workspace is refused, not
+// read (which would block until someone writes to it), and so is a dir.
+func TestReadFileNotRegular(t *testing.T) {
+	p, root, _ := newFs(t, FsOptions{})
+	must(t, syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
+	done := make(chan error, 2)
+	go func() {
+		_, err := p.ReadFile("fifo")
+		done <- err
+		_, err = p.ReadFile("sub")
+		done <- err
+	}()
+	for _, want := range []error{ErrNotRegular, ErrIsDir} {
+		select {
+		case err := <-done:
+			if !errors.Is(err, want) {
+				t.Fatalf("err = %v, want %v", err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("ReadFile blocks on a FIFO")
+		}
+	}
 }

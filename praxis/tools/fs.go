@@ -500,7 +500,8 @@ func (t *grepTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 		if info, err := d.Info(); err != nil || info.Size() > t.env.maxRead() {
 			return nil
 		}
-		b, err := fs.ReadFile(fsys, p)
+		// Through the policy: the entry may have become a FIFO since the walk.
+		b, err := t.env.FS.ReadFile(p)
 		if err != nil || isBinary(b) {
 			return nil
 		}
