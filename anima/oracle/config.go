@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"strconv"
@@ -113,17 +114,32 @@ func (c *Config) OpenAgents() ([]Agent, error) {
 	return out, nil
 }
 
+// maxSecret bounds a passphrase file.
+const maxSecret = 4096
+
 func readSecret(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
+	// A FIFO would block start-up for good.
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s has mode %v; want no group or other access", path, fi.Mode().Perm())
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecret+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecret {
+		return nil, fmt.Errorf("%s is longer than %d bytes", path, maxSecret)
 	}
 	return []byte(strings.TrimRight(string(b), "\r\n")), nil
 }

@@ -450,3 +450,32 @@ func TestPerUIDConnectionLimit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestReadSecretRejects(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	_ = os.WriteFile(good, []byte("pass phrase\n"), 0o600)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	_ = os.WriteFile(big, bytes.Repeat([]byte("x"), maxSecret+1), 0o600)
+	open := filepath.Join(dir, "open")
+	_ = os.WriteFile(open, []byte("p"), 0o644)
+	if b, err := readSecret(good); err != nil || string(b) != "pass phrase" {
+		t.Fatalf("good: %q %v", b, err)
+	}
+	for _, p := range []string{fifo, big, open, dir, filepath.Join(dir, "missing")} {
+		done := make(chan error, 1)
+		go func() { _, err := readSecret(p); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s accepted", p)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s blocked", p)
+		}
+	}
+}
