@@ -99,6 +99,11 @@ func serve(ctx context.Context, f serveFlags) error {
 	if fi, err := os.Stat(f.workspace); err != nil || !fi.IsDir() {
 		return fmt.Errorf("--workspace %q is not a directory", f.workspace)
 	}
+	if f.httpAddr != "" {
+		if err := checkLoopback(f.httpAddr, f.allowRemote); err != nil {
+			return err
+		}
+	}
 	var cfg policy.Config
 	if f.policyFile != "" {
 		b, err := os.ReadFile(f.policyFile)
@@ -168,9 +173,6 @@ func serve(ctx context.Context, f serveFlags) error {
 	if f.httpAddr == "" {
 		log.Info("serving MCP on stdio", "workspace", reg.FS.Root(), "tier", tier)
 		return mcpbridge.ServeStdio(ctx, srv, os.Stdin, os.Stdout, log)
-	}
-	if err := checkLoopback(f.httpAddr, f.allowRemote); err != nil {
-		return err
 	}
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {

@@ -45,4 +45,8 @@ func TestServeFlagErrors(t *testing.T) {
 			}
 		})
 	}
+	// A refused start leaves the workspace as it was.
+	if entries, _ := os.ReadDir(ws); len(entries) != 0 {
+		t.Fatalf("workspace touched: %v", entries)
+	}
 }
