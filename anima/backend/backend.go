@@ -40,6 +40,10 @@ func Open(ctx context.Context, rawURL string, o Options) (custody.Custody, error
 	if u.Path == "" {
 		return nil, fmt.Errorf("%w: %q has no path", ErrBadURL, rawURL)
 	}
+	// Parts no backend reads are refused, not silently dropped.
+	if u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: %q has a user or fragment", ErrBadURL, rawURL)
+	}
 	switch u.Scheme {
 	case "home":
 		if len(u.Query()) != 0 {
@@ -53,7 +57,7 @@ func Open(ctx context.Context, rawURL string, o Options) (custody.Custody, error
 	case "oracle":
 		q := u.Query()
 		agent := q.Get("agent")
-		if agent == "" || len(q) != 1 {
+		if agent == "" || len(q) != 1 || len(q["agent"]) != 1 {
 			return nil, fmt.Errorf("%w: oracle:// needs exactly ?agent=NAME", ErrBadURL)
 		}
 		return oracle.Dial(ctx, u.Path, agent)

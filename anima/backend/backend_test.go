@@ -72,7 +72,7 @@ func TestOpenOracle(t *testing.T) {
 func TestOpenRejects(t *testing.T) {
 	for _, u := range []string{
 		"", "home://", "home://host/dir", "vault:///x", "oracle:///s.sock", "oracle:///s.sock?agent=a&x=1",
-		"home:///d?x=1", "%zz",
+		"home:///d?x=1", "%zz", "oracle:///s.sock?agent=a&agent=b", "home://user@/d", "home:///d#frag",
 	} {
 		if _, err := Open(context.Background(), u, Options{}); !errors.Is(err, ErrBadURL) {
 			t.Errorf("%q: %v", u, err)
