@@ -19,6 +19,8 @@ import (
 	"github.com/lifeos/life/praxis/tools"
 	"github.com/lifeos/life/vigil"
 	"github.com/lifeos/life/vigil/internal/otelcoltest"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -306,4 +308,78 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatalf("span id %q: %v", s, err)
 	}
 	return b
+}
+
+// cancellingJournal cancels a run's context once the run has journaled a
+// tool call request: a user who cancels while a tool is about to run.
+type cancellingJournal struct {
+	aios.Journal
+	cancel context.CancelFunc
+}
+
+func (j cancellingJournal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
+	seqs, err := j.Journal.Append(ctx, events...)
+	for _, e := range events {
+		if _, ok := e.Payload.(*aios.ToolCallRequested); ok {
+			j.cancel()
+		}
+	}
+	return seqs, err
+}
+
+// TestArcanCancelledRun cancels a real arcan run mid-turn and checks that
+// every span vigil opened ends, the run and what it interrupted with an
+// error status, and that the journaled end of the run carries the run's
+// trace.
+func TestArcanCancelledRun(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tel, err := vigil.New(context.Background(), vigil.Config{}, vigil.WithSpanProcessor(rec), vigil.WithAgentName("arcan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := openStackWrapped(t, tel, true, func(j aios.Journal) aios.Journal { return cancellingJournal{j, cancel} })
+	stream, res, err := s.turn(ctx, tel)
+	if err == nil || res.Status != runtime.StatusCancelled {
+		t.Fatalf("run %q, %v: want cancelled", res.Status, err)
+	}
+	spans := rec.Ended()
+	if started := len(rec.Started()); started != len(spans) {
+		t.Errorf("%d spans started, %d ended", started, len(spans))
+	}
+	var run sdktrace.ReadOnlySpan
+	for _, sp := range spans {
+		if sp.Name() == "invoke_agent arcan" {
+			run = sp
+		}
+	}
+	if run == nil {
+		t.Fatal("no invoke_agent span")
+	}
+	if run.Status().Code != codes.Error {
+		t.Errorf("run status %v, want an error", run.Status())
+	}
+	for _, kv := range run.Attributes() {
+		if kv.Key == "error.type" && kv.Value.AsString() != "cancelled" {
+			t.Errorf("run error.type %s, want cancelled", kv.Value.AsString())
+		}
+	}
+	traceID := run.SpanContext().TraceID().String()
+	var finished bool
+	for e, err := range s.journal.Read(context.Background(), aios.ReadQuery{Stream: stream}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := e.Payload.(*aios.RunFinished); ok && p.Reason == runtime.StatusCancelled {
+			finished = true
+			if e.TraceID() != traceID {
+				t.Errorf("RunFinished trace %q, want the run's %s", e.TraceID(), traceID)
+			}
+		}
+	}
+	if !finished {
+		t.Errorf("no cancelled RunFinished journaled")
+	}
 }
