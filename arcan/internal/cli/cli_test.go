@@ -2,11 +2,16 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/internal/stack"
+	"github.com/lifeos/life/arcan/runtime"
 )
 
 func run(t *testing.T, stdin string, args ...string) (string, string, error) {
@@ -221,6 +226,56 @@ func TestShellApprovals(t *testing.T) {
 			}
 			if tc.interactive && !strings.Contains(out, "Allow write_file") {
 				t.Fatalf("no prompt:\n%s", out)
+			}
+		})
+	}
+}
+
+// A session left waiting for approval (the shell stopped at the question)
+// is settled when the shell continues it: asked on a terminal, denied
+// without one; then the new prompt runs.
+func TestShellContinuesPausedSession(t *testing.T) {
+	for _, interactive := range []bool{true, false} {
+		t.Run(map[bool]string{true: "terminal", false: "no terminal"}[interactive], func(t *testing.T) {
+			home, ws := t.TempDir(), workspace(t)
+			st, err := stack.Open(stack.Options{Home: home, Workspace: ws, Provider: "mock", Gate: "off"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			id, err := st.Runtime.CreateSession(ctx, "paused", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stream := aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
+			res, err := st.Runtime.Run(ctx, stream, runtime.RunOptions{Input: "write hi to out.txt"})
+			st.Close()
+			if err != nil || res.Status != runtime.StatusAwaitingApproval {
+				t.Fatalf("%+v %v", res, err)
+			}
+			args := []string{"shell", "--home", home, "--workspace", ws, "--session", id}
+			var out, errOut string
+			if interactive {
+				out, errOut, err = runInteractive(t, "write bye to other.txt\ny\ny\n", args...)
+			} else {
+				out, errOut, err = run(t, "What files are in this directory?\n", args...)
+			}
+			if err != nil {
+				t.Fatalf("%v\nout:\n%s\nerr:\n%s", err, out, errOut)
+			}
+			if !strings.Contains(errOut, "earlier run of this session waits for approval") {
+				t.Fatalf("not told:\n%s", errOut)
+			}
+			_, werr := os.Stat(filepath.Join(ws, "out.txt"))
+			if interactive != (werr == nil) {
+				t.Fatalf("earlier write done=%v\nout:\n%s\nerr:\n%s", werr == nil, out, errOut)
+			}
+			if interactive {
+				if b, err := os.ReadFile(filepath.Join(ws, "other.txt")); err != nil || string(b) != "bye\n" {
+					t.Fatalf("new prompt's write: %q %v\n%s", b, err, out)
+				}
+			} else if !strings.Contains(out, "alpha.txt") {
+				t.Fatalf("new prompt not answered:\n%s", out)
 			}
 		})
 	}

@@ -186,7 +186,9 @@ func (s *shell) handle(ctx context.Context, line string) (quit bool) {
 	return false
 }
 
-// turn runs one prompt, asking for approvals as needed.
+// turn runs one prompt, asking for approvals as needed. A run of the
+// session that an earlier process left waiting for approval (it stopped
+// at the question) is settled first, the same way.
 func (s *shell) turn(ctx context.Context, prompt string) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -200,6 +202,32 @@ func (s *shell) turn(ctx context.Context, prompt string) {
 	}()
 	opts := runtime.RunOptions{Input: prompt, OnDelta: s.delta, OnEvent: s.event}
 	res, err := s.st.Runtime.Run(runCtx, s.stream, opts)
+	if errors.Is(err, runtime.ErrAwaitingApproval) {
+		if st, serr := s.st.Runtime.State(ctx, s.stream); serr == nil && len(st.Approvals) > 0 {
+			s.endLine()
+			fmt.Fprintln(s.io.Err, "  an earlier run of this session waits for approval")
+			res, err = s.approve(ctx, runCtx, runtime.Result{Status: runtime.StatusAwaitingApproval, Approvals: st.Approvals}, nil)
+			if err == nil && res.Status != runtime.StatusCancelled {
+				res, err = s.st.Runtime.Run(runCtx, s.stream, opts)
+			}
+		}
+	}
+	res, err = s.approve(ctx, runCtx, res, err)
+	s.endLine()
+	switch {
+	case errors.Is(err, runtime.ErrCancelled) || res.Status == runtime.StatusCancelled:
+		fmt.Fprintln(s.io.Err, "[cancelled]")
+	case err != nil:
+		s.failed = true
+		fmt.Fprintln(s.io.Err, "error:", err)
+	case res.Status != runtime.StatusCompleted:
+		fmt.Fprintf(s.io.Err, "[run ended: %s]\n", res.Status)
+	}
+}
+
+// approve asks about each approval a paused run waits for and resumes
+// it, until the run ends.
+func (s *shell) approve(ctx, runCtx context.Context, res runtime.Result, err error) (runtime.Result, error) {
 	for err == nil && res.Status == runtime.StatusAwaitingApproval {
 		for _, a := range res.Approvals {
 			ok, reason := s.ask(a)
@@ -212,16 +240,7 @@ func (s *shell) turn(ctx context.Context, prompt string) {
 			res, err = s.st.Runtime.Resume(runCtx, s.stream, runtime.RunOptions{OnDelta: s.delta, OnEvent: s.event})
 		}
 	}
-	s.endLine()
-	switch {
-	case errors.Is(err, runtime.ErrCancelled) || res.Status == runtime.StatusCancelled:
-		fmt.Fprintln(s.io.Err, "[cancelled]")
-	case err != nil:
-		s.failed = true
-		fmt.Fprintln(s.io.Err, "error:", err)
-	case res.Status != runtime.StatusCompleted:
-		fmt.Fprintf(s.io.Err, "[run ended: %s]\n", res.Status)
-	}
+	return res, err
 }
 
 func (s *shell) ask(a runtime.Approval) (bool, string) {
