@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/lifeos/life/aios"
@@ -58,10 +59,23 @@ type Store struct {
 
 var _ aios.BlobStore = (*Store)(nil)
 
-// Open uses (creating) dir as a blob store.
+// staleTmp is the age past which a temporary file is a crashed Put's: no
+// upload in flight (of this process or another) is that old.
+const staleTmp = 24 * time.Hour
+
+// Open uses (creating) dir as a blob store. Temporary files left by Puts
+// that crashed long ago are removed.
 func Open(dir string, opts Options) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
+	}
+	if ents, err := os.ReadDir(tmp); err == nil {
+		for _, de := range ents {
+			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > staleTmp {
+				os.Remove(filepath.Join(tmp, de.Name()))
+			}
+		}
 	}
 	return &Store{dir: dir, opts: opts}, nil
 }
