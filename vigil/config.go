@@ -141,7 +141,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if pval == "" {
 			pv, pval = "OTEL_EXPORTER_OTLP_PROTOCOL", get("OTEL_EXPORTER_OTLP_PROTOCOL")
 		}
-		if s.sig.Protocol, err = parseProtocol(pv, pval, s.name == "METRICS"); err != nil {
+		// http/json is refused for metrics only when they go over OTLP: a
+		// general OTEL_EXPORTER_OTLP_PROTOCOL=http/json for traces is fine.
+		jsonless := s.name == "METRICS" && slices.Contains(s.sig.Exporters, ExporterOTLP)
+		if s.sig.Protocol, err = parseProtocol(pv, pval, jsonless); err != nil {
 			return Config{}, err
 		}
 		ev := "OTEL_EXPORTER_OTLP_" + s.name + "_ENDPOINT"
@@ -205,7 +208,8 @@ func (c Config) Validate() error {
 			}
 		}
 		if s.sig.Protocol != "" {
-			if _, err := parseProtocol(s.name+".Protocol", string(s.sig.Protocol), s.name == "Metrics"); err != nil {
+			jsonless := s.name == "Metrics" && slices.Contains(s.sig.Exporters, ExporterOTLP)
+			if _, err := parseProtocol(s.name+".Protocol", string(s.sig.Protocol), jsonless); err != nil {
 				return err
 			}
 		}
@@ -260,15 +264,17 @@ func parseExporters(name, v string) ([]Exporter, error) {
 	return out, nil
 }
 
-func parseProtocol(name, v string, metrics bool) (Protocol, error) {
+// parseProtocol reads an OTLP protocol; noJSON refuses http/json, which the
+// Go metric exporter cannot send.
+func parseProtocol(name, v string, noJSON bool) (Protocol, error) {
 	switch p := Protocol(strings.ToLower(v)); p {
 	case "":
 		return ProtocolHTTPProtobuf, nil // the spec's default
 	case ProtocolGRPC, ProtocolHTTPProtobuf:
 		return p, nil
 	case ProtocolHTTPJSON:
-		if metrics {
-			return "", &ConfigError{Var: name, Value: v, Reason: "http/json is not supported for metrics by the Go exporter; use grpc or http/protobuf"}
+		if noJSON {
+			return "", &ConfigError{Var: name, Value: v, Reason: "http/json is not supported for metrics by the Go exporter; use grpc or http/protobuf (OTEL_EXPORTER_OTLP_METRICS_PROTOCOL)"}
 		}
 		return p, nil
 	}

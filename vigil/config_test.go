@@ -79,7 +79,19 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "unknown exporter", env: map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, wantErr: "OTEL_TRACES_EXPORTER"},
 		{name: "none combined", env: map[string]string{"OTEL_METRICS_EXPORTER": "none,otlp"}, wantErr: "OTEL_METRICS_EXPORTER"},
 		{name: "bad protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"}, wantErr: "OTEL_EXPORTER_OTLP_PROTOCOL"},
-		{name: "json metrics", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/json"}, wantErr: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"},
+		{name: "json metrics", env: map[string]string{"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/json"}, wantErr: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"},
+		{name: "json for both, metrics over otlp", env: map[string]string{"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, wantErr: "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{
+			// The general protocol names the traces' transport; metrics
+			// that do not go over OTLP do not make it an error.
+			name: "json for traces, metrics to console",
+			env:  map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "console", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+			want: Config{
+				Traces:  SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolHTTPJSON},
+				Metrics: SignalConfig{Exporters: []Exporter{ExporterConsole}, Protocol: ProtocolHTTPJSON},
+				Sampler: SamplerParentBasedAlwaysOn,
+			},
+		},
 		{name: "endpoint without scheme", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4317"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{name: "endpoint bad port", env: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h:99999"}, wantErr: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{name: "endpoint credentials", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://u:p@h:4318"}, wantErr: "OTEL_EXPORTER_OTLP_ENDPOINT"},
@@ -147,7 +159,7 @@ func TestConfigFromEnv(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	bad := []Config{
 		{Traces: SignalConfig{Exporters: []Exporter{"jaeger"}}},
-		{Metrics: SignalConfig{Protocol: ProtocolHTTPJSON}},
+		{Metrics: SignalConfig{Exporters: []Exporter{ExporterOTLP}, Protocol: ProtocolHTTPJSON}},
 		{Traces: SignalConfig{Endpoint: "ftp://x"}},
 		{Sampler: "sometimes"},
 		{Sampler: SamplerTraceIDRatio, SamplerArg: -1},
