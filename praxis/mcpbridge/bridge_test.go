@@ -408,3 +408,39 @@ func TestStdioAnswersBeforeEOF(t *testing.T) {
 		t.Fatalf("answers %v", got)
 	}
 }
+
+// TestRemoteCallTimeout: a remote tool that never answers gives an error
+// result after the configured timeout, not a hang, and the next call
+// reconnects and works.
+func TestRemoteCallTimeout(t *testing.T) {
+	s := server.NewMCPServer("slow", "1")
+	s.AddTool(mcp.NewTool("hang"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Second):
+		}
+		return mcp.NewToolResultText("late"), nil
+	})
+	s.AddTool(mcp.NewTool("fast"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("quick"), nil
+	})
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	defer ts.Close()
+	c, err := NewClient(ServerConfig{Namespace: "slow", URL: ts.URL + "/mcp", Timeout: 300 * time.Millisecond}, nil)
+	must(t, err)
+	defer c.Close()
+	reg := praxis.NewRegistry()
+	_, err = c.Attach(t.Context(), reg)
+	must(t, err)
+	hang, _ := reg.Tool("slow__hang")
+	start := time.Now()
+	res, err := hang.Call(t.Context(), nil)
+	if err != nil || !res.IsError || time.Since(start) > 10*time.Second {
+		t.Fatalf("hanging call: %v %s after %v", err, res.Output, time.Since(start))
+	}
+	fast, _ := reg.Tool("slow__fast")
+	res, err = fast.Call(t.Context(), nil)
+	if err != nil || res.IsError || !strings.Contains(string(res.Output), "quick") {
+		t.Fatalf("call after a timeout: %v %s", err, res.Output)
+	}
+}

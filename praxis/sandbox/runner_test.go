@@ -115,6 +115,10 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	if !res.TimedOut || time.Since(start) > 10*time.Second {
 		t.Fatalf("timeout not honoured: %+v", res)
 	}
+	// The duration is reported, in the result and its event.
+	if res.Duration < 250*time.Millisecond || res.DurationMs != res.Duration.Milliseconds() || res.Event("sb", "x").DurationMs != uint64(res.DurationMs) {
+		t.Fatalf("duration %v / %d ms", res.Duration, res.DurationMs)
+	}
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
