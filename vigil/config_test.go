@@ -3,6 +3,7 @@ package vigil
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"reflect"
 	"strings"
@@ -291,6 +292,23 @@ func TestFromEnvConsole(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"Name":"probe"`) || !strings.Contains(buf.String(), "from-env") {
 		t.Errorf("console output %q", buf.String())
+	}
+
+	// A malformed OTEL_RESOURCE_ATTRIBUTES pair is dropped, and said so.
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "team=ai,broken")
+	var logs strings.Builder
+	buf.Reset()
+	tel, err = FromEnv(context.Background(), WithStdout(&buf), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span = tel.Tracer().Start(context.Background(), "probe")
+	span.End()
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"Key":"team"`) || !strings.Contains(logs.String(), "broken") {
+		t.Errorf("partial resource: output %q, logs %q", buf.String(), logs.String())
 	}
 
 	t.Setenv("OTEL_TRACES_EXPORTER", "jaeger")

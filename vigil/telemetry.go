@@ -160,6 +160,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("vigil: resource: %w", err)
 	}
+	if err != nil {
+		// A partial resource (a malformed OTEL_RESOURCE_ATTRIBUTES pair is
+		// dropped) still exports; say what was dropped.
+		o.logger.WarnContext(ctx, "vigil: resource attributes partly ignored", "err", err)
+	}
 	if cfg.ServiceName != "" {
 		res, err = resource.Merge(res, resource.NewSchemaless(semconv.ServiceName(cfg.ServiceName)))
 		if err != nil {
