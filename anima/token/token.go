@@ -101,6 +101,10 @@ func Issue(ctx context.Context, c aios.Custody, purpose aios.KeyPurpose, req Req
 		Iat: now.Unix(), Exp: now.Add(req.TTL).Unix()}
 	if !req.NotBefore.IsZero() {
 		cw.Nbf = req.NotBefore.Unix()
+		// Either would make a token no verifier ever accepts.
+		if cw.Nbf < 0 || cw.Nbf >= cw.Exp {
+			return "", fmt.Errorf("token: issue: not-before %v is not between 1970 and the expiry", req.NotBefore)
+		}
 	}
 	claims, err := json.Marshal(cw)
 	if err != nil {

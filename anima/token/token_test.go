@@ -468,6 +468,17 @@ func TestIssueValidates(t *testing.T) {
 	if _, err := Issue(ctx, c, aios.KeyAuth, Request{Audience: []string{"a", ""}, TTL: time.Minute}, aios.SystemClock{}); err == nil {
 		t.Fatal("an empty audience accepted")
 	}
+	for _, nbf := range []time.Time{time.Now().Add(time.Hour), time.Unix(-5, 0)} {
+		if _, err := Issue(ctx, c, aios.KeyAuth, Request{Audience: []string{"a"}, TTL: time.Minute, NotBefore: nbf}, aios.SystemClock{}); err == nil {
+			t.Fatalf("not-before %v (never valid) accepted", nbf)
+		}
+	}
+	nbf := time.Now().Add(-time.Second)
+	if tok, err := Issue(ctx, c, aios.KeyAuth, Request{Audience: []string{"a"}, TTL: time.Minute, NotBefore: nbf}, aios.SystemClock{}); err != nil {
+		t.Fatal(err)
+	} else if claims, err := NewVerifier().Verify(ctx, tok, "a"); err != nil || claims.NotBefore != nbf.Unix() {
+		t.Fatalf("a token with nbf: %+v %v", claims, err)
+	}
 	if _, err := Issue(ctx, c, "root", Request{Audience: []string{"a"}, TTL: time.Minute}, aios.SystemClock{}); !errors.Is(err, custody.ErrBadRequest) {
 		t.Fatalf("bad purpose: %v", err)
 	}
