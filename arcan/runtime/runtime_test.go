@@ -902,6 +902,15 @@ func TestCancelPausedRun(t *testing.T) {
 	if !strings.Contains(string(st.Document()), `"status":"cancelled"`) {
 		t.Fatalf("doc %s", st.Document())
 	}
+	live, err := rt.State(ctx, f.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := live.Encode()
+	b, _ := st.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("live state differs from the replay:\n%s\n%s", a, b)
+	}
 	res, err = rt.Run(ctx, f.id, RunOptions{Input: "something else"})
 	if err != nil || res.FinalAnswer != "next" {
 		t.Fatalf("%+v %v", res, err)

@@ -3,17 +3,22 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/arcan/internal/stack"
 	"github.com/lifeos/life/arcan/runtime"
 	"github.com/lifeos/life/lago/journal"
 )
@@ -184,5 +189,90 @@ func TestChatIndexBounded(t *testing.T) {
 	}
 	if _, ok := c.take(fmt.Sprint(maxChats+8), yes); ok {
 		t.Fatal("an entry was taken twice")
+	}
+}
+
+// A pause for approval survives a restart of the daemon: the new process
+// lists it, and its approval runs the call exactly once.
+func TestApprovalSurvivesDaemonRestart(t *testing.T) {
+	dir, ws := t.TempDir(), t.TempDir()
+	start := func() (*httptest.Server, *Server, *journal.Journal) {
+		j, err := journal.Open(filepath.Join(dir, "j.db"), journal.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := stack.NewTools(ws, "", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol, _ := stack.NewPolicy(stack.ApproveAsk, reg)
+		rt, err := runtime.New(runtime.Config{Journal: j, Provider: &writeProvider{}, Tools: reg, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(Config{Runtime: rt, Journal: j})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return httptest.NewServer(srv), srv, j
+	}
+	post := func(ts *httptest.Server, path, body string) []byte {
+		resp, err := http.Post(ts.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, raw)
+		}
+		return raw
+	}
+	ts, srv, j := start()
+	var info SessionInfo
+	json.Unmarshal(post(ts, "/v1/sessions", `{}`), &info)
+	var res runtime.Result
+	json.Unmarshal(post(ts, "/v1/sessions/"+info.SessionID+"/runs", `{"input":"write once"}`), &res)
+	if res.Status != runtime.StatusAwaitingApproval || len(res.Approvals) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	ts.Close()
+	srv.Close()
+	j.Close()
+
+	ts, srv, j = start()
+	defer j.Close()
+	defer srv.Close()
+	defer ts.Close()
+	if n, err := srv.ResumeInterrupted(context.Background()); err != nil || n != 0 {
+		t.Fatalf("a paused run was resumed without its approval: %d %v", n, err)
+	}
+	resp, err := http.Get(ts.URL + "/v1/sessions/" + info.SessionID + "/approvals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), res.Approvals[0].ApprovalID) {
+		t.Fatalf("approval lost in the restart: %s", raw)
+	}
+	post(ts, "/v1/sessions/"+info.SessionID+"/signals", `{"type":"approve","approval_id":"`+res.Approvals[0].ApprovalID+`"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "out.txt")); err != nil || string(b) != "once" {
+		t.Fatalf("approved write: %q %v", b, err)
+	}
+	st, _ := runtime.Reconstruct(ctx, j, aios.StreamID{Session: info.SessionID, Branch: "main"})
+	started := 0
+	for _, m := range st.Messages {
+		if m.Role == aios.RoleTool && m.ToolName == "write_file" {
+			started++
+		}
+	}
+	if started != 1 || st.Run.Status != runtime.RunFinishedStatus {
+		t.Fatalf("%d write results, run %+v", started, st.Run)
 	}
 }
