@@ -84,10 +84,13 @@ func passphrase(cmd *cobra.Command, confirm bool) ([]byte, error) {
 		return []byte(p), nil
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+	if err != nil {
 		return nil, errors.New("no passphrase: set ANIMA_PASSPHRASE or run on a terminal")
 	}
 	defer tty.Close()
+	if !term.IsTerminal(int(tty.Fd())) {
+		return nil, errors.New("no passphrase: set ANIMA_PASSPHRASE or run on a terminal")
+	}
 	read := func(prompt string) ([]byte, error) {
 		fmt.Fprint(tty, prompt)
 		p, err := term.ReadPassword(int(tty.Fd()))
