@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -994,4 +995,48 @@ func TestJournalReadSpan(t *testing.T) {
 	if s, e := len(h.rec.Started()), len(h.rec.Ended()); s != e {
 		t.Errorf("%d spans started, %d ended", s, e)
 	}
+}
+
+func TestForceFlushExportsBeforeShutdown(t *testing.T) {
+	var buf syncBuffer
+	tel := mustNew(t, Config{
+		Traces:  SignalConfig{Exporters: []Exporter{ExporterConsole}},
+		Metrics: SignalConfig{Exporters: []Exporter{ExporterConsole}},
+	}, WithStdout(&buf))
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	ports := turnPorts{journal: tel.WrapJournal(newFakeJournal()), provider: tel.WrapProvider(&scriptedProvider{}),
+		tools: tel.WrapRegistry(oneToolRegistry{echoTool{}}), bind: tel.Bind, ids: aios.NewULIDGenerator(nil, nil)}
+	if _, err := runTurn(context.Background(), ports, aios.StreamID{Session: "s", Branch: "main"}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{`"Name":"chat mock-1"`, MetricTokenUsage} {
+		if !strings.Contains(out, want) {
+			t.Errorf("flushed output lacks %s", want)
+		}
+	}
+	if err := Disabled().ForceFlush(context.Background()); err != nil {
+		t.Errorf("disabled flush: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the exporters' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
