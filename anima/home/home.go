@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/anima/chain"
@@ -45,6 +46,14 @@ const maxHops = 1024
 
 // ErrExists means the directory already holds an identity.
 var ErrExists = errors.New("home: an identity already exists there")
+
+// ErrLocked means another process kept the home locked for longer than an
+// operation waits.
+var ErrLocked = errors.New("home: locked by another process")
+
+// lockWait bounds the wait for a home's lock; a rotation holds it for one
+// Argon2 derivation and a few fsyncs.
+const lockWait = 30 * time.Second
 
 // ErrNoIdentity means the directory holds no identity.
 var ErrNoIdentity = errors.New("home: no identity")
@@ -92,7 +101,7 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 	if err := prepareDir(dir); err != nil {
 		return nil, nil, err
 	}
-	unlock, err := lock(dir)
+	unlock, err := lock(dir, lockWait)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,7 +186,7 @@ func prepareDir(dir string) error {
 // Every operation on a home holds its lock, so a Load never sees a
 // rotation half done.
 func Load(dir string) (*Identity, error) {
-	unlock, err := lock(dir)
+	unlock, err := lock(dir, lockWait)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +254,7 @@ func FromEvents(dir string, events []aios.EventEnvelope) (*Identity, error) {
 // Unlock opens the sealed seed and returns the custody backend. The seed's
 // DID must be the identity's current DID.
 func Unlock(dir string, passphrase []byte, opts ...custody.Option) (*custody.InProcess, *Identity, error) {
-	unlock, err := lock(dir)
+	unlock, err := lock(dir, lockWait)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -286,7 +295,7 @@ func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Para
 	if params == (seal.Params{}) {
 		params = seal.DefaultParams
 	}
-	unlock, err := lock(dir)
+	unlock, err := lock(dir, lockWait)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -347,7 +356,7 @@ func RevokeDIDs(dir string, dids []string, reason string, clock aios.Clock) (*Id
 	if len(dids) == 0 {
 		return nil, errors.New("home: revoke: no DID")
 	}
-	unlock, err := lock(dir)
+	unlock, err := lock(dir, lockWait)
 	if err != nil {
 		return nil, err
 	}

@@ -347,3 +347,26 @@ func TestConcurrentRotateAndLoad(t *testing.T) {
 		t.Fatalf("history %d long, want %d; seed %s, chain %s", len(id.History), rotations+1, c.DID(), id.DID)
 	}
 }
+
+// A home held locked (say by a stopped process) makes others fail with
+// ErrLocked after their wait, not hang.
+func TestLockWaitBounded(t *testing.T) {
+	dir, _ := create(t)
+	unlock, err := lock(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := lock(dir, 50*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("waited %v", d)
+	}
+	unlock()
+	again, err := lock(dir, 50*time.Millisecond)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	again()
+}
