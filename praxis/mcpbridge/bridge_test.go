@@ -444,3 +444,25 @@ func TestRemoteCallTimeout(t *testing.T) {
 		t.Fatalf("call after a timeout: %v %s", err, res.Output)
 	}
 }
+
+// brokenWriter is a client that has gone away.
+type brokenWriter struct{}
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// TestStdioEOFWithClientGone: when answers cannot be written, the end of
+// input does not wait for them.
+func TestStdioEOFWithClientGone(t *testing.T) {
+	root, _ := testWorkspace(t)
+	in := `{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n" +
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bash","arguments":{"command":"sleep 0.2"}}}` + "\n"
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeStdio(t.Context(), NewServer(canonical(t, root), ServerOptions{}), strings.NewReader(in), brokenWriter{}, nil)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ServeStdio waits for answers no client can read")
+	}
+}

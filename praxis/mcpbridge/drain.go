@@ -89,6 +89,16 @@ func (d *drain) answered(line []byte) {
 	}
 }
 
+// abandon stops waiting for answers.
+func (d *drain) abandon() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.pending) > 0 {
+		clear(d.pending)
+		close(d.idle)
+	}
+}
+
 // wait blocks until every request read so far is answered, ctx is done or
 // maxDrain has passed.
 func (d *drain) wait(ctx context.Context) {
@@ -149,6 +159,10 @@ type drainWriter struct {
 
 func (w *drainWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
+	if err != nil {
+		w.d.abandon() // the client is gone: no answer will reach it
+		return n, err
+	}
 	w.d.mu.Lock()
 	w.d.partial = append(w.d.partial, p[:n]...)
 	var lines [][]byte
