@@ -263,6 +263,10 @@ func TestProtocolErrors(t *testing.T) {
 		{`{"id":4,"op":"sign_jws","agent":"a","purpose":"root","claims":{}}`, `purpose`},
 		{`{"id":5,"op":"sign_typed_data","agent":"a","typed_data":{"types":{}}}`, `"code":"bad_request"`},
 		{`{"id":6,"op":"rotate","agent":"a"}`, `"code":"unsupported"`},
+		{`{"id":8,"op":"describe","agent":"a","agnet":"b"}`, `unknown field`},
+		{`{"id":9,"op":"describe","agent":"a","AGENT":"b"}`, `case variant`},
+		{`{"id":10,"op":"describe","agent":"b","agent":"a"}`, `duplicate key`},
+		{`{"id":11,"op":"describe","agent":"a"} {}`, `trailing data`},
 		{`{"id":7,"op":"describe","agent":"a"}`, `"ok":true`},
 	} {
 		if got := ask(tt.line); !strings.Contains(got, tt.want) {

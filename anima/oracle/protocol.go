@@ -1,12 +1,14 @@
 package oracle
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/anima/custody"
+	"github.com/lifeos/life/anima/jws"
 )
 
 // The wire protocol: one JSON object per line each way, a response for each
@@ -90,8 +92,15 @@ func DecodeRequest(line []byte) (*Request, error) {
 	if len(line) > MaxLine {
 		return nil, fmt.Errorf("request is %d bytes, at most %d", len(line), MaxLine)
 	}
+	// One object, no duplicate or case-variant keys (encoding/json would
+	// let {"agent":"a","AGENT":"b"} name b), no unknown members.
+	if err := jws.CheckFields(line, "id", "op", "agent", "purpose", "header", "claims", "digest", "typed_data"); err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
 	var r Request
-	if err := json.Unmarshal(line, &r); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
 	switch r.Op {
