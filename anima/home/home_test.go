@@ -369,4 +369,11 @@ func TestLockWaitBounded(t *testing.T) {
 		t.Fatalf("after unlock: %v", err)
 	}
 	again()
+	missing := filepath.Join(t.TempDir(), "missing")
+	if _, err := Load(missing); !errors.Is(err, ErrNoIdentity) {
+		t.Fatalf("load of a missing home: %v", err)
+	}
+	if _, _, err := Unlock(missing, []byte("pw")); !errors.Is(err, ErrNoIdentity) {
+		t.Fatalf("unlock of a missing home: %v", err)
+	}
 }

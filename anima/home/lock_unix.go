@@ -5,6 +5,7 @@ package home
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -16,6 +17,9 @@ import (
 // stopped process holding the lock cannot hang every command for good.
 func lock(dir string, wait time.Duration) (func(), error) {
 	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s", ErrNoIdentity, dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("home: %w", err)
 	}
