@@ -130,14 +130,20 @@ func TestDaemonFollowsJournal(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
+	// Should a bad flag get through, run must neither block nor leave
+	// autonomic-data in the package directory.
+	t.Chdir(t.TempDir())
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
 	bad := [][]string{
 		{"--port", "70000"}, {"--port", "x"}, {"--data", ""}, {"--host", "example.com"},
 		{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--poll", "0s"}, {"--lagod", "ftp://x"}, {"--host", "0.0.0.0"},
 		{"--idle", "0s"}, {"--idle", "-1m"}, {"--idle", "soon"}, {"--max-follow", "0"}, {"--max-follow", "-5"}, {"--max-follow", "x"},
+		{"--snapshot-every", "0"},
 	}
 	for _, args := range bad {
 		var stderr bytes.Buffer
-		if code := run(context.Background(), args, io.Discard, &stderr); code != 2 {
+		if code := run(done, append([]string{"--port=0"}, args...), io.Discard, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
 	}

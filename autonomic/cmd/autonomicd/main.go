@@ -91,6 +91,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.idle <= 0 {
 		return o, fmt.Errorf("--idle %v: must be positive", o.idle)
 	}
+	if o.snapshotEvery == 0 {
+		// The projector reads 0 as its default (1000), not "never".
+		return o, errors.New("--snapshot-every 0: want N > 0, or a negative number for never")
+	}
 	if o.maxFollow < 1 {
 		return o, fmt.Errorf("--max-follow %d: must be at least 1", o.maxFollow)
 	}
