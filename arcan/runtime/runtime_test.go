@@ -956,3 +956,40 @@ func TestTokenBudgetWithoutReportedUsage(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// The transcript (what arcan replay prints) says how the last run ended
+// when it did not answer, alike live and replayed.
+func TestTranscriptTellsRunEnd(t *testing.T) {
+	tests := []struct {
+		name   string
+		mod    func(*Config)
+		replay []reply
+		limits *Limits
+		want   string
+	}{
+		{"answered", nil, []reply{{text: "fine"}}, nil, "assistant: fine\n"},
+		{"failed", nil, []reply{{err: errors.New("model down")}}, nil, "[run failed: provider script: model down]\n"},
+		{"waiting", func(c *Config) { c.Policy = fakePolicy{"write": aios.PolicyRequireApproval} },
+			[]reply{{calls: []aios.ToolCall{call("w1", "write", `{"path":"x"}`)}}}, nil, "[waiting for approval: write {\"path\":\"x\"}]\n"},
+		{"max iterations", nil, []reply{{calls: []aios.ToolCall{call("", "echo", `{}`)}}}, &Limits{MaxIterations: 1}, "[run ended: max_iterations]\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, tc.mod, tc.replay...)
+			ctx := context.Background()
+			f.rt.Run(ctx, f.id, RunOptions{Input: "go", Limits: tc.limits})
+			live, err := f.rt.State(ctx, f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replayed, err := Reconstruct(ctx, f.j, f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := replayed.Transcript()
+			if live.Transcript() != tr || !strings.HasSuffix(tr, tc.want) {
+				t.Fatalf("transcript:\n%s\nwant it to end with %q", tr, tc.want)
+			}
+		})
+	}
+}

@@ -498,8 +498,9 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-// Transcript renders the conversation as plain text, one block per message.
-// It depends only on the state, so a live run and a replay print the same.
+// Transcript renders the conversation as plain text, one block per message,
+// then how the last run ended unless it answered. It depends only on the
+// state, so a live run and a replay print the same.
 func (s *SessionState) Transcript() string {
 	var b strings.Builder
 	for _, m := range s.Messages {
@@ -521,6 +522,22 @@ func (s *SessionState) Transcript() string {
 			fmt.Fprintf(&b, "tool result %s (%s): %s\n", m.ToolName, status, oneLine(m.Content, 400))
 		case aios.RoleSystem:
 			fmt.Fprintf(&b, "system: %s\n", m.Content)
+		}
+	}
+	// How the last run ended when that is not a plain answer: a failed or
+	// paused session would otherwise read as one that stopped mid-thought.
+	if r := s.Run; r != nil {
+		switch {
+		case r.Status == RunErroredStatus:
+			fmt.Fprintf(&b, "[run failed: %s]\n", oneLine(r.Reason, 400))
+		case r.Status == RunAwaitingApproval:
+			for _, a := range s.Approvals {
+				fmt.Fprintf(&b, "[waiting for approval: %s %s]\n", a.ToolName, a.Arguments)
+			}
+		case r.Status == RunRunning:
+			b.WriteString("[run not finished: in progress, or interrupted (it resumes when arcand starts or the session is continued)]\n")
+		case r.Reason != StatusCompleted:
+			fmt.Fprintf(&b, "[run ended: %s]\n", r.Reason)
 		}
 	}
 	return b.String()
