@@ -211,6 +211,31 @@ func TestReadFileCaps(t *testing.T) {
 	}
 }
 
+// TestSearchSkipsCommandHome: after a build has filled the commands' HOME
+// with caches, glob and grep over the workspace still find only the
+// agent's files, unless asked to search the HOME itself.
+func TestSearchSkipsCommandHome(t *testing.T) {
+	c, root := workspace(t, praxis.Options{})
+	cached := filepath.Join(root, filepath.FromSlash(sandbox.HomeDir), "go", "pkg", "mod", "dep.go")
+	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cached, []byte("package dep // TODO cached\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ tool, args, want, not string }{
+		{"glob", `{"pattern":"**/*.go"}`, `"main.go"`, "dep.go"},
+		{"grep", `{"pattern":"TODO"}`, `"docs/deep/x.go"`, "dep.go"},
+		{"grep", `{"pattern":"TODO","path":".praxis/home"}`, `dep.go`, "docs/deep"},
+		{"glob", `{"pattern":"**/*.go","path":".praxis/home/go"}`, `dep.go`, "main.go"},
+	} {
+		res, _ := call(t, c, tc.tool, tc.args)
+		if res.IsError || !strings.Contains(string(res.Output), tc.want) || strings.Contains(string(res.Output), tc.not) {
+			t.Errorf("%s %s: %s", tc.tool, tc.args, res.Output)
+		}
+	}
+}
+
 // TestReadFileWindow: offset and limit at and past the ends, up to the
 // largest integers, give a window inside the file.
 func TestReadFileWindow(t *testing.T) {

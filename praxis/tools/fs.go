@@ -383,7 +383,7 @@ func (t *globTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 			return ctx.Err()
 		}
 		rel := path.Join(base, p)
-		if _, denied := t.env.FS.Denied(rel); denied {
+		if _, denied := t.env.FS.Denied(rel); denied || inCommandHome(base, rel) {
 			return nil
 		}
 		if len(out.Matches) == limit {
@@ -398,6 +398,14 @@ func (t *globTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 	}
 	sort.Strings(out.Matches)
 	return ok(out)
+}
+
+// inCommandHome reports whether rel lies in the commands' HOME (toolchain
+// caches, module downloads) while the search started outside it: a search
+// of the workspace is about the agent's files, not thousands of cached ones.
+func inCommandHome(base, rel string) bool {
+	under := func(p string) bool { return p == sandbox.HomeDir || strings.HasPrefix(p, sandbox.HomeDir+"/") }
+	return under(rel) && !under(base)
 }
 
 // --- grep
@@ -482,7 +490,7 @@ func (t *grepTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 			return nil
 		}
 		if d.IsDir() {
-			if d.Name() == ".git" && p != base {
+			if p != base && (d.Name() == ".git" || inCommandHome(base, p)) {
 				return fs.SkipDir
 			}
 			return nil
