@@ -37,6 +37,8 @@ func (j *journal) Unwrap() aios.Journal { return j.next }
 
 func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
 	t := j.t
+	t.runs.inflight.Add(1)
+	defer t.runs.inflight.Add(-1)
 	// Observe first, so the append span hangs under the span the batch opens.
 	obs := make([]observation, len(events))
 	out := make([]aios.EventEnvelope, len(events))

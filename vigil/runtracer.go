@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -38,6 +39,11 @@ type RunTracer struct {
 	t       *Telemetry
 	mu      sync.Mutex
 	streams map[aios.StreamID]*streamState
+	closed  bool // by closeAll: no span opens after Shutdown began
+	// inflight counts the Observe and journal Append calls under way,
+	// whose spans end after the lock is released: Shutdown waits for them
+	// so that it does not stop the SDK under spans about to end.
+	inflight atomic.Int64
 }
 
 type frameKind uint8
@@ -119,9 +125,22 @@ func (r *RunTracer) Observe(ctx context.Context, env aios.EventEnvelope) trace.S
 	if !r.t.enabled {
 		return trace.SpanContextFromContext(ctx)
 	}
+	r.inflight.Add(1)
+	defer r.inflight.Add(-1)
 	o := r.observe(ctx, &env, false)
 	o.finish(env.Seq)
 	return o.sc
+}
+
+// waitIdle waits, up to ctx, for the Observe and Append calls under way.
+func (r *RunTracer) waitIdle(ctx context.Context) {
+	for r.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // Replay rebuilds the span tree of recorded events, timed by the events'
@@ -204,6 +223,7 @@ func (st *streamState) idle() bool {
 func (r *RunTracer) closeAll(reason string, failed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	for id, st := range r.streams {
 		if failed {
 			st.fail(reason)
@@ -249,6 +269,9 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return observation{sc: trace.SpanContextFromContext(ctx)}
+	}
 	st := r.streams[stream]
 	if st == nil {
 		st = &streamState{}

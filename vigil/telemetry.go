@@ -280,11 +280,15 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown ends the spans of runs still open, flushes and stops the
-// exporters. Later calls return the first result.
+// Shutdown ends the spans of runs still open (failed: the runs did not
+// finish), waits up to ctx for the journal appends under way so that the
+// spans they end are kept, flushes and stops the exporters. Spans of
+// provider and tool calls still running are not exported. Later calls
+// return the first result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.once.Do(func() {
 		t.runs.closeAll("shutdown", true)
+		t.runs.waitIdle(ctx)
 		var errs []error
 		for _, f := range t.shutdown {
 			errs = append(errs, f(ctx))

@@ -1040,3 +1040,31 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestShutdownDuringRuns calls Shutdown while turns are running: every run,
+// step, phase and append span started before it must still end and be
+// exported (only provider and tool calls under way may be cut off), and
+// none may start after it.
+func TestShutdownDuringRuns(t *testing.T) {
+	for range 30 {
+		h := newHarness(t, Config{})
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				_, _ = runTurn(context.Background(), h.ports, aios.StreamID{Session: "s" + strconv.Itoa(i), Branch: "main"}, "x")
+			})
+		}
+		wg.Go(func() { _ = h.tel.Shutdown(context.Background()) })
+		wg.Go(func() { _ = h.tel.Shutdown(context.Background()) })
+		wg.Wait()
+		ended := map[trace.SpanID]bool{}
+		for _, s := range h.rec.Ended() {
+			ended[s.SpanContext().SpanID()] = true
+		}
+		for _, s := range h.rec.Started() {
+			if name := s.Name(); !ended[s.SpanContext().SpanID()] && !strings.HasPrefix(name, "chat ") && !strings.HasPrefix(name, "execute_tool ") {
+				t.Errorf("%s started before Shutdown and never exported", name)
+			}
+		}
+	}
+}
