@@ -143,6 +143,7 @@ func TestVerifyRejects(t *testing.T) {
 		m.Write([]byte(in))
 		return in + "." + b64.EncodeToString(m.Sum(nil))
 	}()
+	walletDID, _ := custody.PurposeDID(context.Background(), c, aios.KeyWallet)
 	sigBytes, _ := b64.DecodeString(parts[2])
 	sigBytes[5] ^= 0x01
 	tampered := parts[0] + "." + parts[1] + "." + b64.EncodeToString(sigBytes)
@@ -162,6 +163,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"alg HS256", hs256, "lagod", ErrAlgorithm},
 		{"alg RS256", unsigned(with(hdr, "alg", "RS256"), make([]byte, 256)), "lagod", ErrAlgorithm},
 		{"alg ES256K on a P-256 key", unsigned(with(hdr, "alg", "ES256K"), sigBytes), "lagod", ErrAlgorithm},
+		{"alg ES256 on a secp256k1 key", forge(t, c, with(hdr, "kid", walletDID), good), "lagod", ErrAlgorithm},
 		{"tampered signature", tampered, "lagod", jws.ErrInvalid},
 		{"tampered claims", tamperedClaims, "lagod", jws.ErrInvalid},
 		{"wrong typ", forge(t, c, with(hdr, "typ", "JWT"), good), "lagod", nil},
