@@ -218,7 +218,10 @@ var ErrSnapshot = errors.New("controller: bad snapshot")
 // replay the stream instead.
 var ErrSnapshotStale = errors.New("controller: snapshot taken under another configuration")
 
-const snapshotVersion = 1
+// snapshotVersion changes with the fold's meaning, so that snapshots taken
+// under the old one are replayed rather than resumed. 2: a clock far behind
+// resets the cost windows and a ladder's dwell.
+const snapshotVersion = 2
 
 type snapshotJSON struct {
 	Version int     `json:"version"`

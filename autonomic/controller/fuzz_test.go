@@ -18,8 +18,8 @@ func FuzzResume(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	f.Add([]byte(`{"version":1}`))
-	f.Add([]byte(`{"version":1,"config":"","stream":{"state":null}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":2,"config":"","stream":{"state":null}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := c.Resume(b)
 		if err != nil {
