@@ -185,8 +185,9 @@ func (e *EventEnvelope) decode(raw []byte, d *Decoder) error {
 var ErrInvalidEnvelope = errors.New("aios: invalid envelope")
 
 // Validate checks what a journal needs before it accepts an event: ids
-// present, a timestamp, a payload. It does not check Seq (the journal
-// assigns it).
+// present, a timestamp, a payload that will decode again once written (enum
+// values in their sets, extra keys apart from the kind's fields). It does not
+// check Seq (the journal assigns it).
 func (e *EventEnvelope) Validate() error {
 	var problems []string
 	if e.EventID == "" {
@@ -201,10 +202,10 @@ func (e *EventEnvelope) Validate() error {
 	if e.Timestamp == 0 {
 		problems = append(problems, "timestamp is zero")
 	}
-	if e.Payload == nil {
-		problems = append(problems, "payload is missing")
-	} else if u, ok := e.Payload.(*Unknown); ok && !isObject(u.Raw) {
+	if u, ok := e.Payload.(*Unknown); ok && !isObject(u.Raw) {
 		problems = append(problems, "unknown payload is not a JSON object")
+	} else if err := checkPayload(e.Payload, e.PayloadExtra); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w %s: %v", ErrInvalidEnvelope, e.EventID, problems)

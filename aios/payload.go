@@ -3,6 +3,7 @@ package aios
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // Custom is the catch-all payload kind: subsystem events whose event_type this
@@ -40,9 +41,10 @@ type SubsystemEvent interface {
 func MarshalPayload(p Payload) ([]byte, error) { return marshalPayload(p, nil) }
 
 func marshalPayload(p Payload, extra map[string]json.RawMessage) ([]byte, error) {
+	if err := checkPayload(p, extra); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)
+	}
 	switch v := p.(type) {
-	case nil:
-		return nil, errors.New("aios: nil payload")
 	case *Unknown:
 		if len(v.Raw) == 0 {
 			return nil, errors.New("aios: Unknown payload without raw JSON")

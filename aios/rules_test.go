@@ -2,6 +2,7 @@ package aios_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -121,6 +122,71 @@ func TestEncodedEventsAreUTF8(t *testing.T) {
 		}
 		if !strings.Contains(string(out), `\ufffd`) && !strings.Contains(string(out), "\ufffd") {
 			t.Errorf("%q: no replacement character in %s", p, out)
+		}
+	}
+}
+
+// An event built in Go that would encode to JSON this package refuses to
+// decode fails Validate and EncodeEnvelope instead: a journal would store it
+// and then fail on every read of its stream.
+func TestUndecodableEventsAreRefused(t *testing.T) {
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	tests := []struct {
+		name  string
+		p     aios.Payload
+		extra map[string]json.RawMessage
+	}{
+		{"zero enum", &aios.PolicyEvaluated{ToolName: "t"}, nil},
+		{"misspelt enum", &aios.PhaseEntered{Phase: "Deliberate"}, nil},
+		{"enum in a nested struct", &aios.StateEstimated{Mode: aios.ModeExplore}, nil},
+		{"second enum of a kind", &aios.ModeChanged{From: aios.ModeExplore, To: "bogus"}, nil},
+		{"typed nil payload", (*aios.UserMessage)(nil), nil},
+		{"nil subsystem event", (*aios.PaymentSettled)(nil), nil},
+		{"provenance without its id", &aios.StatePatchCommitted{Patch: aios.StatePatch{Provenance: []aios.ProvenanceRef{{Kind: "event"}}}}, nil},
+		{"unknown patch op", &aios.StatePatchCommitted{Patch: aios.StatePatch{Ops: []aios.PatchOp{{Op: "frobnicate", Path: "/a"}}}}, nil},
+		{"unknown that reads back as a known kind", &aios.Unknown{TypeName: "X", Raw: raw(`{"type":"UserMessage"}`)}, nil},
+		{"unknown that reads back as Custom", &aios.Unknown{TypeName: "X", Raw: raw(`{"type":"Custom","event_type":"e","data":1}`)}, nil},
+		{"unknown not an object", &aios.Unknown{TypeName: "X", Raw: raw(`[1]`)}, nil},
+		{"extra key type", &aios.UserMessage{Content: "c"}, map[string]json.RawMessage{"type": raw(`"ErrorRaised"`)}},
+		{"extra key that is a field", &aios.UserMessage{Content: "c"}, map[string]json.RawMessage{"content": raw(`5`)}},
+		{"extra key that is a Custom field", &aios.PaymentSettled{IntentID: "i"}, map[string]json.RawMessage{"data": raw(`{}`)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := aios.EventEnvelope{EventID: "e", SessionID: "s", BranchID: "b", Timestamp: 1, Payload: tc.p, PayloadExtra: tc.extra}
+			if err := e.Validate(); !errors.Is(err, aios.ErrInvalidEnvelope) {
+				t.Errorf("Validate: %v, want ErrInvalidEnvelope", err)
+			}
+			if b, err := aios.EncodeEnvelope(e); err == nil {
+				_, derr := aios.DecodeEnvelope(b)
+				t.Errorf("encoded as %s (decodes: %v)", b, derr)
+			}
+		})
+	}
+	// What does decode again is still accepted.
+	for _, p := range []aios.Payload{
+		&aios.IntentProposed{IntentID: "i", Kind: "k"}, // optional enum left out
+		&aios.StateEstimated{State: aios.AgentStateVector{RiskLevel: aios.RiskLow}, Mode: aios.ModeVerify},
+		&aios.Unknown{TypeName: "X", Raw: raw(`{"type":"X","a":1}`)},
+		&aios.Unknown{Raw: raw(`{"a":1}`)},
+		&aios.PaymentSettled{IntentID: "i"},
+		&aios.StatePatchCommitted{Patch: aios.StatePatch{Provenance: []aios.ProvenanceRef{{Kind: "blob", BlobID: "h"}}}},
+	} {
+		e := aios.EventEnvelope{EventID: "e", SessionID: "s", BranchID: "b", Timestamp: 1, Payload: p,
+			PayloadExtra: map[string]json.RawMessage{"x_extra": raw(`1`)}}
+		if _, ok := p.(*aios.Unknown); ok {
+			e.PayloadExtra = nil
+		}
+		if err := e.Validate(); err != nil {
+			t.Errorf("%T: %v", p, err)
+		}
+		b, err := aios.EncodeEnvelope(e)
+		if err != nil {
+			t.Errorf("%T: %v", p, err)
+			continue
+		}
+		if _, err := aios.DecodeEnvelope(b); err != nil {
+			t.Errorf("%T: %s does not decode: %v", p, b, err)
 		}
 	}
 }

@@ -126,6 +126,10 @@ type ProvenanceRef struct {
 
 // MarshalJSON writes {"type":"event","event_id":...} or {"type":"blob","blob_id":...}.
 func (p ProvenanceRef) MarshalJSON() ([]byte, error) {
+	switch {
+	case p.Kind == "event" && p.EventID == "", p.Kind == "blob" && p.BlobID == "":
+		return nil, fmt.Errorf("aios: %s provenance without its id", p.Kind) // it would not decode
+	}
 	switch p.Kind {
 	case "event":
 		return encodeTagged("type", "event", struct {
