@@ -90,10 +90,14 @@ func TestJournal(t *testing.T) {
 		t.Fatal("mixed-stream append accepted")
 	}
 	bad := ev(6, "main")
-	bad.Timestamp = 0
-	bad.Payload = &aios.Unknown{TypeName: "X", Raw: []byte(`[1]`)}
+	bad.EventID = strings.Repeat("x", 2000) // over lago's id limit
 	if _, err := j.Append(ctx, bad); !errors.Is(err, ErrRemote) {
 		t.Fatalf("invalid event: err = %v", err)
+	}
+	// A payload that would not decode once written is not even sent.
+	bad.Payload = &aios.Unknown{TypeName: "X", Raw: []byte(`[1]`)}
+	if _, err := j.Append(ctx, bad); !errors.Is(err, aios.ErrInvalidEnvelope) {
+		t.Fatalf("undecodable event: err = %v", err)
 	}
 	ids, err := j.Streams(ctx)
 	if err != nil || len(ids) != 1 || ids[0] != mainStream {
