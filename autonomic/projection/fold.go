@@ -68,7 +68,7 @@ func (p *Projector) Apply(s *State, e *aios.EventEnvelope) bool {
 	if e.Payload == nil || IsOwnEvent(e.Payload) {
 		return true
 	}
-	if s.FirstTimestamp == 0 || e.Timestamp < s.FirstTimestamp {
+	if e.Timestamp != 0 && (s.FirstTimestamp == 0 || e.Timestamp < s.FirstTimestamp) {
 		s.FirstTimestamp = e.Timestamp
 	}
 	p.advance(s, e.Timestamp)

@@ -397,9 +397,11 @@ func TestClockSkew(t *testing.T) {
 			{future, "", cost(50)},
 			{10 * time.Minute, "", cost(1)}, {20 * time.Minute, "", cost(1)}, {30 * time.Minute, "", cost(1)},
 		}, 30 * time.Minute, 1, 1},
+		// Nor the start of the stream: the burn is still 2 credits over
+		// its 10 minutes of life, not over the hour.
 		{"events without a timestamp do not move the clock", []ev{
-			{time.Minute, "", cost(1)},
-		}, time.Minute, 1, 1},
+			{0, "", cost(1)}, {10 * time.Minute, "", cost(1)},
+		}, 10 * time.Minute, 1, 12},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -410,7 +412,7 @@ func TestClockSkew(t *testing.T) {
 			s := p.NewState(aios.StreamID{Session: "s", Branch: "main"})
 			for i, e := range envs(tt.evs) {
 				p.Apply(s, &e)
-				if tt.name == "events without a timestamp do not move the clock" && i == 0 {
+				if tt.name == "events without a timestamp do not move the clock" && i == len(tt.evs)-1 {
 					z := aios.EventEnvelope{EventID: "Z", SessionID: "s", BranchID: "main", Seq: 99, Payload: &aios.Message{Role: "user"}}
 					p.Apply(s, &z)
 				}
