@@ -92,6 +92,10 @@ func TestRemote(t *testing.T) {
 		{"no mode", 200, `{"allow_tools":true}`, 0},
 		{"bad mode", 200, `{"economic_mode":"rich"}`, 0},
 		{"too slow", 200, hustle(), 2 * time.Second},
+		{"cut short", 200, hustle()[:20], 0},
+		{"over the size limit", 200, hustle() + strings.Repeat(" ", maxAnswer), 0},
+		{"negative cap", 200, `{"economic_mode":"hustle","max_tokens":-1}`, 0},
+		{"not an object", 200, `["hustle"]`, 0},
 	}
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
