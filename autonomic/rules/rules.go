@@ -298,7 +298,8 @@ type Active struct {
 }
 
 // Merge starts from the open gating (sovereign, execute, everything allowed,
-// no caps) and applies each active decision, most restrictive wins.
+// no caps) and applies each active decision, most restrictive wins; a
+// hibernate mode also denies tools, network and shell.
 // Reasons and advice keep the order of active; denied tools are sorted.
 func Merge(active []Active) aios.Gating {
 	g := aios.OpenGating()
@@ -327,6 +328,11 @@ func Merge(active []Active) aios.Gating {
 			}
 		}
 		g.Reasons = append(g.Reasons, a.Rule+": "+a.Level)
+	}
+	// Hibernate allows no tools, no network and no shell, even when the
+	// rule that asked for it (a custom one) did not say so.
+	if g.EconomicMode == aios.EconomicHibernate {
+		g.AllowTools, g.AllowNetwork, g.AllowShell = false, false, false
 	}
 	slices.Sort(g.DeniedTools)
 	return g

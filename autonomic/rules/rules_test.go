@@ -46,6 +46,14 @@ func TestMerge(t *testing.T) {
 				t.Errorf("gating = %+v", g)
 			}
 		}},
+		// A custom rule set that asks for hibernate alone still gets it whole.
+		{"hibernate denies tools, network and shell whoever asks", []Active{
+			{Rule: "custom", Level: "broke", Decision: Decision{EconomicMode: aios.EconomicHibernate}},
+		}, func(t *testing.T, g aios.Gating) {
+			if g.AllowTools || g.AllowNetwork || g.AllowShell || g.EconomicMode != aios.EconomicHibernate {
+				t.Errorf("gating = %+v", g)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.check(t, Merge(tt.active)) })
