@@ -21,6 +21,7 @@ const (
 	StatusMaxIterations    = "max_iterations"
 	StatusBudgetExceeded   = "budget_exceeded"
 	StatusErrored          = "error"
+	StatusInterrupted      = "interrupted" // left unfinished for Resume (ErrInterrupted)
 )
 
 // RunOptions configure one run.
@@ -808,6 +809,14 @@ func (l *loop) stop(ctx context.Context, cause error) (Result, error) {
 	defer cancel()
 	if c := context.Cause(ctx); c != nil && errors.Is(cause, context.Canceled) {
 		cause = c
+	}
+	if errors.Is(cause, ErrInterrupted) {
+		// The process is going away: what is pending is made durable and
+		// the run left unfinished, so the next process resumes it.
+		if err := l.flush(wctx); err != nil {
+			return l.result(StatusErrored, err.Error()), errors.Join(cause, err)
+		}
+		return l.result(StatusInterrupted, cause.Error()), cause
 	}
 	// Calls that never started get a result, so the conversation stays
 	// well-formed for the next provider call.

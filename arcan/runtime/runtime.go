@@ -30,6 +30,11 @@ var (
 	ErrBudgetExceeded = errors.New("runtime: budget exceeded")
 	// ErrCancelled matches the error of a run stopped by a cancel signal.
 	ErrCancelled = errors.New("runtime: run cancelled")
+	// ErrInterrupted, as the cause of a run's context, stops the run
+	// without ending it: what is pending is journaled and the run stays
+	// unfinished, for Resume in the next process (a shutdown that cannot
+	// wait for it).
+	ErrInterrupted = errors.New("runtime: run interrupted")
 	// ErrBadInput is matched by invalid arguments (empty session id, ...).
 	ErrBadInput = errors.New("runtime: bad input")
 

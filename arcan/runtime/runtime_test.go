@@ -993,3 +993,40 @@ func TestTranscriptTellsRunEnd(t *testing.T) {
 		})
 	}
 }
+
+// A run interrupted (the process is going away) is left unfinished with
+// what it did journaled, and Resume in the next process finishes it; the
+// calls it had not started yet run then, once.
+func TestInterruptedRunResumes(t *testing.T) {
+	slow := newTool("slow", aios.ToolAnnotations{})
+	slow.block = make(chan struct{})
+	f := setup(t, func(c *Config) { c.Tools.(fakeRegistry)["slow"] = slow },
+		reply{calls: []aios.ToolCall{call("s1", "slow", `{}`), call("e1", "echo", `{}`)}},
+		reply{text: "finished"},
+	)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan struct{})
+	var res Result
+	var err error
+	go func() { defer close(done); res, err = f.rt.Run(ctx, f.id, RunOptions{Input: "go"}) }()
+	for slow.count() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel(ErrInterrupted)
+	<-done
+	if res.Status != StatusInterrupted || !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	st, _ := Reconstruct(context.Background(), f.j, f.id)
+	if st.Run.Status != RunRunning {
+		t.Fatalf("run %+v", st.Run)
+	}
+	slow.block = nil
+	res, err = f.restart(t).Resume(context.Background(), f.id, RunOptions{})
+	if err != nil || res.FinalAnswer != "finished" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if slow.count() != 1 || f.tools["echo"].(*fakeTool).count() != 1 {
+		t.Fatalf("slow ran %d, echo %d times", slow.count(), f.tools["echo"].(*fakeTool).count())
+	}
+}

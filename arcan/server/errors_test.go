@@ -276,3 +276,44 @@ func TestApprovalSurvivesDaemonRestart(t *testing.T) {
 		t.Fatalf("%d write results, run %+v", started, st.Run)
 	}
 }
+
+// A shutdown whose drain times out interrupts the background runs left:
+// they stay unfinished in the journal, and the next process resumes them
+// (they used to be journaled as cancelled, and so were never resumed).
+func TestDrainTimeoutLeavesRunsResumable(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.session(t)
+	block := make(chan struct{})
+	prov := &blockingProvider{release: block}
+	prov.started.Add(1)
+	rt, _ := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
+	srv, _ := New(Config{Runtime: rt, Journal: e.j})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	resp, err := http.Post(ts.URL+"/v1/sessions/"+id+"/runs", "application/json", strings.NewReader(`{"input":"slow","async":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatal(resp.Status)
+	}
+	prov.started.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := srv.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("drain: %v", err)
+	}
+	close(block)
+	stream := aios.StreamID{Session: id, Branch: "main"}
+	st, err := runtime.Reconstruct(context.Background(), e.j, stream)
+	if err != nil || st.Run == nil || st.Run.Status != runtime.RunRunning {
+		t.Fatalf("run after an interrupted drain: %+v %v", st.Run, err)
+	}
+	next, _ := runtime.New(runtime.Config{Journal: e.j, Provider: failingProvider{}})
+	nsrv, _ := New(Config{Runtime: next, Journal: e.j})
+	defer nsrv.Close()
+	if n, err := nsrv.ResumeInterrupted(context.Background()); n != 1 || err != nil {
+		t.Fatalf("resumed %d %v", n, err)
+	}
+}

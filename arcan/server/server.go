@@ -58,7 +58,7 @@ type Server struct {
 	closeOnce sync.Once
 	bg        sync.WaitGroup
 	bgCtx     context.Context
-	bgStop    context.CancelFunc
+	bgStop    context.CancelCauseFunc
 	chats     chatIndex // conversations of /v1/chat/completions, to continue their sessions
 }
 
@@ -74,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(), ids: aios.NewULIDGenerator(nil, nil), closing: make(chan struct{})}
-	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	s.bgCtx, s.bgStop = context.WithCancelCause(context.Background())
 	for _, r := range s.routes() {
 		s.mux.Handle(r.Method+" "+r.Path, s.instrument(r.Path, r.handler))
 	}
@@ -112,8 +112,9 @@ func (s *Server) authorize(r *http.Request) error {
 // http.Server.Shutdown waiting forever); runs in progress go on.
 func (s *Server) Shutdown() { s.closeOnce.Do(func() { close(s.closing) }) }
 
-// Drain waits for background runs to end (graceful shutdown), then
-// cancels what is left when ctx ends.
+// Drain waits for background runs to end (graceful shutdown); when ctx
+// ends first it interrupts what is left, which stays unfinished in the
+// journal for the next process to resume.
 func (s *Server) Drain(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
@@ -121,16 +122,17 @@ func (s *Server) Drain(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		s.bgStop()
+		s.bgStop(runtime.ErrInterrupted)
 		<-done
 		return ctx.Err()
 	}
 }
 
-// Close cancels background runs and waits for them.
+// Close interrupts background runs (left for the next process to resume)
+// and waits for them.
 func (s *Server) Close() {
 	s.Shutdown()
-	s.bgStop()
+	s.bgStop(runtime.ErrInterrupted)
 	s.bg.Wait()
 }
 
