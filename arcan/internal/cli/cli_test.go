@@ -116,6 +116,7 @@ func TestBadFlags(t *testing.T) {
 		{"serve iterations", []string{"serve", "--home", home, "--port", "0", "--max-iterations", "0"}, "max-iterations"},
 		{"sessions args", []string{"sessions", "extra", "--home", home}, "unknown command"},
 		{"unknown flag", []string{"shell", "--home", home, "--frobnicate"}, "unknown flag"},
+		{"no identity", []string{"identity", "show", "--home", home}, "arcan identity new"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

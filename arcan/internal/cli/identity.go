@@ -33,6 +33,13 @@ func identityCmd(io IO) *cobra.Command {
 		}
 		return []byte(line), nil
 	}
+	// A missing identity says how to make one.
+	hint := func(err error) error {
+		if errors.Is(err, home.ErrNoIdentity) {
+			return fmt.Errorf("%w (create one with arcan identity new)", err)
+		}
+		return err
+	}
 	var name string
 	newC := &cobra.Command{Use: "new", Short: "Create the identity; print its DID and wallet address", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -52,7 +59,7 @@ func identityCmd(io IO) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			id, err := home.Load(dir())
 			if err != nil {
-				return err
+				return hint(err)
 			}
 			fmt.Fprintf(io.Out, "did: %s\nwallet: %s\ngenesis: %s\nrotations: %d\nrevoked: %t\n", id.DID, id.WalletAddress, id.GenesisDID, len(id.History), id.Revoked)
 			return nil
@@ -65,7 +72,7 @@ func identityCmd(io IO) *cobra.Command {
 			}
 			r, id, err := home.Rotate(background(c), dir(), p, seal.Params{}, aios.SystemClock{})
 			if err != nil {
-				return err
+				return hint(err)
 			}
 			fmt.Fprintf(io.Out, "rotated: %s -> %s\nwallet: %s\n", r.OldDID, r.NewDID, id.WalletAddress)
 			return nil
@@ -83,7 +90,7 @@ func identityCmd(io IO) *cobra.Command {
 			}
 			cust, _, err := home.Unlock(dir(), p)
 			if err != nil {
-				return err
+				return hint(err)
 			}
 			t, err := token.Issue(background(c), cust, aios.KeyAuth, token.Request{Audience: []string{aud}, TTL: ttl}, aios.SystemClock{})
 			if err != nil {
