@@ -228,6 +228,9 @@ func DecodeEnvelopes(raw []byte) ([]EventEnvelope, error) {
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, &DecodeError{Type: "envelope array", Err: err}
 	}
+	if items == nil { // null: not an empty import but no array at all
+		return nil, &DecodeError{Type: "envelope array", Err: errors.New("not a JSON array")}
+	}
 	out := make([]EventEnvelope, len(items))
 	for i, item := range items {
 		if err := out[i].UnmarshalJSON(item); err != nil {

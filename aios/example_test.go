@@ -93,3 +93,28 @@ func ExampleDecoder() {
 	// 1 S1 UserMessage
 	// 2 S1 UserMessage
 }
+
+// Validate is what a journal asks before it stores an event: here a zero
+// enum, which would be written as "" and then refused by every reader.
+func ExampleEventEnvelope_Validate() {
+	env := aios.EventEnvelope{EventID: "e1", SessionID: "S1", BranchID: "main", Timestamp: 1,
+		Payload: &aios.ToolCallCompleted{ToolRunID: "r1", ToolName: "read_file", Result: json.RawMessage(`{}`)}}
+	fmt.Println(env.Validate())
+	env.Payload.(*aios.ToolCallCompleted).Status = aios.SpanOK
+	fmt.Println(env.Validate())
+	// Output:
+	// aios: invalid envelope e1: [ToolCallCompleted field status: "" is not one of [ok error timeout cancelled]]
+	// <nil>
+}
+
+// DecodeEnvelopes reads the conformance fixtures' and `lago import`'s form,
+// a JSON array of envelopes.
+func ExampleDecodeEnvelopes() {
+	envs, err := aios.DecodeEnvelopes([]byte(`[{"event_id":"e1","session_id":"S1","branch_id":"main","timestamp":1,"payload":{"type":"UserMessage","content":"hi"}}]`))
+	fmt.Println(len(envs), envs[0].Payload.Type(), err)
+	_, err = aios.DecodeEnvelopes([]byte(`null`))
+	fmt.Println(err)
+	// Output:
+	// 1 UserMessage <nil>
+	// aios: decode envelope array: not a JSON array
+}
