@@ -190,3 +190,39 @@ func TestUndecodableEventsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// Keys are compared after unescaping, a repeated key takes its last value
+// (as encoding/json does), and string escapes, surrogate pairs included,
+// decode alike in the envelope and the payload, with or without a Decoder.
+func TestEscapedAndRepeatedKeys(t *testing.T) {
+	const plain = `{"event_id":"e","session_id":"s","branch_id":"b","run_id":"r","seq":2,"timestamp":3,"payload":{"type":"Message","role":"user","content":"😀 é"},"metadata":{"agent_id":"a"},"schema_version":1}`
+	same := []string{
+		`{"ev\u0065nt_id":"e","session\u005fid":"s","\u0062ranch_id":"b","run_id":"r","seq":2,"timestamp":3,"payload":{"\u0074ype":"Message","rol\u0065":"user","content":"\ud83d\ude00 \u00e9"},"metadata":{"agent\u005fid":"a"},"schema_version":1}`,
+		`{"event_id":"x","event_id":"e","session_id":"s","branch_id":"b","run_id":"r","seq":9,"seq":2,"timestamp":3,"payload":{"type":"Message","role":"user","content":"😀 é"},"metadata":{"agent_id":"z","agent_id":"a"},"schema_version":1}`,
+		`{"event_id":"e","session_id":"s","branch_id":"b","run_id":"r","seq":2,"timestamp":3,"payload":{"type":"UserMessage","type":"Message","role":"user","content":"x","content":"😀 é"},"metadata":{"agent_id":"a"},"schema_version":1}`,
+		"\t{ \"event_id\" : \"e\" ,\n\"session_id\":\"s\",\"branch_id\":\"b\",\"run_id\":\"r\",\"seq\":2,\"timestamp\":3,\"payload\": { \"type\" : \"Message\" , \"role\":\"user\",\"content\":\"😀 \\u00E9\" } ,\"metadata\":{ \"agent_id\" : \"a\" },\"schema_version\":1 }\r\n",
+	}
+	want, err := aios.DecodeEnvelope([]byte(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBytes, _ := aios.EncodeEnvelope(want)
+	var dec aios.Decoder
+	for _, in := range same {
+		for _, decode := range []func([]byte) (aios.EventEnvelope, error){aios.DecodeEnvelope, dec.Decode} {
+			got, err := decode([]byte(in))
+			if err != nil {
+				t.Errorf("%s: %v", in, err)
+				continue
+			}
+			if b, _ := aios.EncodeEnvelope(got); string(b) != string(wantBytes) {
+				t.Errorf("%s\n got %s\nwant %s", in, b, wantBytes)
+			}
+		}
+	}
+	// A lone surrogate is U+FFFD, as encoding/json decodes it.
+	e, err := aios.DecodeEnvelope([]byte(`{"event_id":"e","session_id":"s","branch_id":"b","timestamp":3,"payload":{"type":"UserMessage","content":"a\ud800b\udc00"}}`))
+	if err != nil || e.Payload.(*aios.UserMessage).Content != "a\ufffdb\ufffd" {
+		t.Fatalf("lone surrogates: %+v, %v", e.Payload, err)
+	}
+}
