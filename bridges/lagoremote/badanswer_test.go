@@ -61,6 +61,20 @@ func TestBadAnswers(t *testing.T) {
 		}
 		return nil
 	}
+	readQ := func(q aios.ReadQuery) func(*Journal) error {
+		return func(j *Journal) error {
+			q.Stream = mainStream
+			for _, err := range j.Read(ctx, q) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	readAfter := func(n uint64) func(*Journal) error { return readQ(aios.ReadQuery{After: n}) }
+	readUntil := func(n uint64) func(*Journal) error { return readQ(aios.ReadQuery{Until: n}) }
+	readLimit := func(n int) func(*Journal) error { return readQ(aios.ReadQuery{Limit: n}) }
 	head := func(j *Journal) error { _, err := j.Head(ctx, mainStream); return err }
 	appendOne := func(j *Journal) error { _, err := j.Append(ctx, ev(1, "main")); return err }
 	streams := func(j *Journal) error { _, err := j.Streams(ctx); return err }
@@ -78,6 +92,11 @@ func TestBadAnswers(t *testing.T) {
 		{"read: not JSON", answer(200, ndjson, "hello\n"), read, aios.ErrMalformed},
 		{"read: cut mid-line", answer(200, ndjson, envLine+"\n"+envLine[:40]), read, aios.ErrMalformed},
 		{"read: body ends early", cutAnswer(ndjson, envLine+"\n"), read, nil /* any error */},
+		{"read: seq repeated", answer(200, ndjson, envLine+"\n"+envLine+"\n"), read, ErrBadAnswer},
+		{"read: seq 0", answer(200, ndjson, strings.Replace(envLine, `"seq":1`, `"seq":0`, 1)+"\n"), read, ErrBadAnswer},
+		{"read: not after After", answer(200, ndjson, envLine+"\n"), readAfter(1), ErrBadAnswer},
+		{"read: past Until", answer(200, ndjson, strings.Replace(envLine, `"seq":1`, `"seq":7`, 1)+"\n"), readUntil(5), ErrBadAnswer},
+		{"read: over Limit", answer(200, ndjson, envLine+"\n"+strings.Replace(envLine, `"seq":1`, `"seq":2`, 1)+"\n"), readLimit(1), ErrBadAnswer},
 		{"head: not JSON", answer(200, "application/json", "ok"), head, ErrBadAnswer},
 		{"head: no head", answer(200, "application/json", `{"seq":3}`), head, ErrBadAnswer},
 		{"head: negative", answer(200, "application/json", `{"head":-1}`), head, ErrBadAnswer},

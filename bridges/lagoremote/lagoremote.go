@@ -232,6 +232,7 @@ func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 		}
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 0, min(64<<10, j.maxEvent)), j.maxEvent)
+		last, n := q.After, 0
 		for sc.Scan() {
 			line := bytes.TrimSpace(sc.Bytes())
 			if len(line) == 0 {
@@ -242,6 +243,14 @@ func (j *Journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 				yield(aios.EventEnvelope{}, fmt.Errorf("lagoremote: read %s/%s: %w", q.Stream.Session, q.Stream.Branch, err))
 				return
 			}
+			// A reader folds what it is given: an event out of order or
+			// outside the range asked for would be folded twice or early.
+			if e.Seq <= last || (q.Until > 0 && e.Seq > q.Until) || (q.Limit > 0 && n >= q.Limit) {
+				yield(aios.EventEnvelope{}, fmt.Errorf("%w: read %s/%s: seq %d after %d (range %d..%d, limit %d)",
+					ErrBadAnswer, q.Stream.Session, q.Stream.Branch, e.Seq, last, q.After, q.Until, q.Limit))
+				return
+			}
+			last, n = e.Seq, n+1
 			if !yield(e, nil) {
 				return
 			}
