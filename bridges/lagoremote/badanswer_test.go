@@ -191,3 +191,80 @@ func TestSubscribeRetriesUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A connection that goes silent, without lagod's keep-alives and without
+// closing (a peer that vanished), is dropped after IdleTimeout and the
+// subscription resumes on a new one.
+func TestSubscribeDropsSilentConnection(t *testing.T) {
+	var calls atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		if calls.Add(1) == 1 {
+			fmt.Fprint(w, "id: 1\ndata: "+envLine+"\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // silent until the client leaves
+			return
+		}
+		if r.Header.Get("Last-Event-ID") != "1" {
+			t.Errorf("resumed with Last-Event-ID %q", r.Header.Get("Last-Event-ID"))
+		}
+		fmt.Fprint(w, "id: 2\ndata: "+strings.Replace(envLine, `"seq":1`, `"seq":2`, 1)+"\n\n")
+	}))
+	defer ts.Close()
+	j, err := New(ts.URL, Options{RetryDelay: 5 * time.Millisecond, IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var seqs []uint64
+	for e, err := range j.Subscribe(ctx, mainStream, 0) {
+		if err != nil {
+			t.Fatalf("after %v: %v", seqs, err)
+		}
+		if seqs = append(seqs, e.Seq); len(seqs) == 2 {
+			break
+		}
+	}
+	if fmt.Sprint(seqs) != "[1 2]" || calls.Load() != 2 {
+		t.Fatalf("seqs %v over %d connections", seqs, calls.Load())
+	}
+}
+
+// A connection that keeps sending (events or keep-alives) is kept, however
+// long it lasts.
+func TestSubscribeKeepsBusyConnection(t *testing.T) {
+	var calls atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 1; i <= 8; i++ {
+			time.Sleep(60 * time.Millisecond)
+			if i%2 == 0 {
+				fmt.Fprint(w, ": keep-alive\n\n")
+			} else {
+				fmt.Fprint(w, "id: "+fmt.Sprint(i)+"\ndata: "+strings.Replace(envLine, `"seq":1`, fmt.Sprintf(`"seq":%d`, i), 1)+"\n\n")
+			}
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done()
+	}))
+	defer ts.Close()
+	j, err := New(ts.URL, Options{RetryDelay: 5 * time.Millisecond, IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for e, err := range j.Subscribe(ctx, mainStream, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq == 7 {
+			break
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d connections for one busy stream", n)
+	}
+}

@@ -75,6 +75,12 @@ type Options struct {
 	// RetryDelay is the first wait before a dropped subscription reconnects
 	// (default 200 ms, doubling up to 10 s).
 	RetryDelay time.Duration
+	// IdleTimeout drops a subscription's connection that has sent nothing,
+	// not even lagod's keep-alive comment (every 15 s), for this long, and
+	// reconnects: a peer gone without closing the connection would
+	// otherwise stall the subscription for good. Default 60 s; negative
+	// never.
+	IdleTimeout time.Duration
 }
 
 // Journal is the client. It is safe for concurrent use.
@@ -101,6 +107,9 @@ func New(baseURL string, opts Options) (*Journal, error) {
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 200 * time.Millisecond
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 60 * time.Second
 	}
 	return &Journal{base: strings.TrimSuffix(u.String(), "/"), hc: opts.HTTPClient, opts: opts, maxEvent: defaultMaxEvent}, nil
 }
@@ -348,17 +357,28 @@ func (j *Journal) stream(ctx context.Context, st aios.StreamID, after uint64, yi
 	if after > 0 {
 		hdr["Last-Event-ID"] = strconv.FormatUint(after, 10)
 	}
-	resp, err := j.do(ctx, http.MethodGet, j.url(st.Session, "/events/stream", branchQuery(st.Branch)), nil, hdr)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var idle *time.Timer
+	if j.opts.IdleTimeout > 0 {
+		idle = time.AfterFunc(j.opts.IdleTimeout, cancel) // also bounds the wait for the headers
+		defer idle.Stop()
+	}
+	resp, err := j.do(cctx, http.MethodGet, j.url(st.Session, "/events/stream", branchQuery(st.Branch)), nil, hdr)
 	if err != nil {
 		return after, false, err
 	}
 	defer resp.Body.Close()
+	var body io.Reader = resp.Body
+	if idle != nil {
+		body = idleReader{resp.Body, idle, j.opts.IdleTimeout}
+	}
 	if err := checkType(resp, "text/event-stream"); err != nil {
 		yield(aios.EventEnvelope{}, err)
 		return after, true, err
 	}
 	last := after
-	err = readSSE(resp.Body, j.maxEvent, func(id string, data []byte) error {
+	err = readSSE(body, j.maxEvent, func(id string, data []byte) error {
 		e, err := aios.DecodeEnvelope(data)
 		if err != nil {
 			return fmt.Errorf("lagoremote: stream %s/%s event %s: %w", st.Session, st.Branch, id, err)
@@ -384,6 +404,21 @@ func (j *Journal) stream(ctx context.Context, st aios.StreamID, after uint64, yi
 		}
 	}
 	return last, false, err
+}
+
+// idleReader pushes back its timer on every read that returns bytes.
+type idleReader struct {
+	r    io.Reader
+	t    *time.Timer
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.idle)
+	}
+	return n, err
 }
 
 var errStop = errors.New("consumer stopped")
