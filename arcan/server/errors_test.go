@@ -317,3 +317,30 @@ func TestDrainTimeoutLeavesRunsResumable(t *testing.T) {
 		t.Fatalf("resumed %d %v", n, err)
 	}
 }
+
+// /events pages: limit is honoured up to 10000 (a bigger one is that
+// cap, not the default of 1000), and head tells whether more follow.
+func TestEventsPaging(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.session(t)
+	notes := make([]aios.Payload, 1500)
+	for i := range notes {
+		notes[i] = &aios.UserMessage{Content: fmt.Sprint("note ", i)}
+	}
+	if err := e.srv.cfg.Runtime.Append(context.Background(), aios.StreamID{Session: id, Branch: "main"}, notes...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		query string
+		n     int
+	}{{"", 1000}, {"?limit=1200", 1200}, {"?limit=999999", 1501}, {"?after=1400&limit=50", 50}, {"?after=1501", 0}} {
+		resp, raw := e.do(t, "GET", "/v1/sessions/"+id+"/events"+tc.query, "")
+		var evs EventList
+		if err := json.Unmarshal(raw, &evs); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %.200s", tc.query, resp.StatusCode, raw)
+		}
+		if len(evs.Events) != tc.n || evs.Head != 1501 {
+			t.Errorf("%s: %d events (want %d), head %d", tc.query, len(evs.Events), tc.n, evs.Head)
+		}
+	}
+}

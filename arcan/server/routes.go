@@ -449,8 +449,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if limit == 0 || limit > 10000 {
+	switch {
+	case limit == 0:
 		limit = 1000
+	case limit > 10000:
+		limit = 10000 // a page at most; the answer's head says whether more follow
 	}
 	out := EventList{Events: []json.RawMessage{}}
 	for e, err := range s.cfg.Journal.Read(r.Context(), aios.ReadQuery{Stream: st, After: after, Limit: int(limit)}) {
