@@ -63,18 +63,20 @@ func (e *EventEnvelope) Digest() string { return e.meta(MetaDigest) }
 // SetDigest sets the digest metadata.
 func (e *EventEnvelope) SetDigest(d string) { e.setMeta(MetaDigest, d) }
 
-// Actor decodes the actor metadata; ok is false when absent or malformed.
+// Actor decodes the actor metadata; ok is false when absent or malformed
+// (the reference requires the type).
 func (e *EventEnvelope) Actor() (a Actor, ok bool) {
 	s := e.meta(MetaActor)
-	if s == "" || json.Unmarshal([]byte(s), &a) != nil {
+	if s == "" || json.Unmarshal([]byte(s), &a) != nil || !a.Type.Valid() {
 		return Actor{}, false
 	}
 	return a, true
 }
 
-// SetActor writes the actor metadata as JSON text.
+// SetActor writes the actor metadata as JSON text, as serde_json writes it
+// (no HTML escaping).
 func (e *EventEnvelope) SetActor(a Actor) {
-	b, _ := json.Marshal(a) // a string enum and a string: cannot fail
+	b, _ := marshalNoEscape(a) // a string enum and a string: cannot fail
 	e.setMeta(MetaActor, string(b))
 }
 
@@ -89,6 +91,6 @@ func (e *EventEnvelope) Schema() (s EventSchema, ok bool) {
 
 // SetSchema writes the schema metadata as JSON text.
 func (e *EventEnvelope) SetSchema(s EventSchema) {
-	b, _ := json.Marshal(s)
+	b, _ := marshalNoEscape(s)
 	e.setMeta(MetaSchema, string(b))
 }

@@ -226,3 +226,26 @@ func TestEscapedAndRepeatedKeys(t *testing.T) {
 		t.Fatalf("lone surrogates: %+v, %v", e.Payload, err)
 	}
 }
+
+// The actor and schema metadata are JSON text as serde_json writes it, and
+// an actor without a valid type is no actor.
+func TestActorAndSchemaMetadata(t *testing.T) {
+	var e aios.EventEnvelope
+	e.SetActor(aios.Actor{Type: aios.ActorSystem, Component: "a<b>&c"})
+	if got := e.Metadata[aios.MetaActor]; got != `{"type":"system","component":"a<b>&c"}` {
+		t.Errorf("actor metadata %s", got)
+	}
+	if a, ok := e.Actor(); !ok || a.Component != "a<b>&c" {
+		t.Errorf("actor %+v %v", a, ok)
+	}
+	e.SetSchema(aios.EventSchema{Name: "aios-protocol", Version: "<1>"})
+	if got := e.Metadata[aios.MetaSchema]; got != `{"name":"aios-protocol","version":"<1>"}` {
+		t.Errorf("schema metadata %s", got)
+	}
+	for _, bad := range []string{`{"component":"x"}`, `{"type":"robot"}`, `{"type":""}`, `"system"`, `{`} {
+		e.Metadata[aios.MetaActor] = bad
+		if a, ok := e.Actor(); ok {
+			t.Errorf("%s read as actor %+v", bad, a)
+		}
+	}
+}
