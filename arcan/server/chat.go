@@ -189,13 +189,22 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	id, created := s.ids.NewID(), time.Now().Unix()
 	if req.Stream {
-		sw := newSSE(w, FormatOpenAI)
-		enc := &openaiEnc{sw: sw, id: "chatcmpl-" + id, created: created, model: model, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+		// The stream's headers go out once the run took the input, so a
+		// run refused at once (one in progress, one waiting for approval)
+		// is a plain JSON error with its status.
+		var enc *openaiEnc
+		start := func() {
+			if enc == nil {
+				enc = &openaiEnc{sw: newSSE(w, FormatOpenAI), id: "chatcmpl-" + id, created: created, model: model, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+			}
+		}
 		sep := false
 		var answer strings.Builder
 		res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{
-			Input: input,
+			Input:      input,
+			OnAccepted: func(string) { start() },
 			OnDelta: func(t string) {
+				start()
 				if sep {
 					enc.delta("\n\n")
 					answer.WriteString("\n\n")
@@ -211,7 +220,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			},
 		})
 		s.metrics.run(res.Status)
+		if enc == nil && err != nil {
+			writeErr(w, err)
+			return
+		}
 		s.remember(ctx, convo, st, res, err, answer.String())
+		start()
 		enc.done(res, err)
 		return
 	}

@@ -355,6 +355,12 @@ func TestApprovalOverHTTP(t *testing.T) {
 	if resp.StatusCode != 409 {
 		t.Fatalf("run while waiting: %d %s", resp.StatusCode, raw)
 	}
+	for _, stream := range []string{"false", "true"} {
+		resp, raw = e.do(t, "POST", "/v1/chat/completions", `{"stream":`+stream+`,"messages":[{"role":"user","content":"more"}]}`, SessionHeader, id)
+		if resp.StatusCode != 409 || !strings.Contains(string(raw), "waiting for approval") {
+			t.Fatalf("chat completion (stream %s) while waiting: %d %s", stream, resp.StatusCode, raw)
+		}
+	}
 	_, raw = e.do(t, "GET", "/v1/sessions/"+id+"/approvals", "")
 	if !strings.Contains(string(raw), res.Approvals[0].ApprovalID) {
 		t.Fatalf("%s", raw)
