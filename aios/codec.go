@@ -63,6 +63,30 @@ func (s Strings) MarshalJSON() ([]byte, error) {
 	return json.Marshal([]string(s))
 }
 
+// UnmarshalJSON reads an array of strings; a null element is an error, as
+// in the reference (encoding/json would read it as "" and write that back).
+func (s *Strings) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*s = nil
+		return nil
+	}
+	out := make(Strings, len(raw))
+	for i, r := range raw {
+		if isNull(bytes.TrimSpace(r)) {
+			return fmt.Errorf("element %d is null, not a string", i)
+		}
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			return fmt.Errorf("element %d: %w", i, err)
+		}
+	}
+	*s = out
+	return nil
+}
+
 // fieldInfo describes one JSON field of a struct decoded strictly.
 type fieldInfo struct {
 	name     string

@@ -207,6 +207,8 @@ func TestMalformedKnownPayload(t *testing.T) {
 		{"custom without event_type", `{"type":"Custom","data":{}}`, "event_type"},
 		{"payload not an object", `"UserMessage"`, ""},
 		{"case-folded key is not the key", `{"type":"UserMessage","Content":"hi"}`, "content"},
+		{"null in a string list", `{"type":"IntentRejected","intent_id":"i","reasons":["a",null]}`, "reasons"},
+		{"number in a string list", `{"type":"IntentRejected","intent_id":"i","reasons":[1]}`, "reasons"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
