@@ -29,8 +29,9 @@ func NewClient(baseURL string, hc *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gate: autonomic URL %q: %w", baseURL, err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("gate: autonomic URL %q: want http(s)://host:port", baseURL)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		// a query or fragment would end up before the API path appended to it
+		return nil, fmt.Errorf("gate: autonomic URL %q: want http(s)://host:port[/prefix]", baseURL)
 	}
 	if hc == nil {
 		hc = http.DefaultClient

@@ -222,7 +222,7 @@ func TestEmbedded(t *testing.T) {
 }
 
 func TestNewClient(t *testing.T) {
-	for _, u := range []string{"", "localhost:3002", "ftp://x", "http://", "::"} {
+	for _, u := range []string{"", "localhost:3002", "ftp://x", "http://", "::", "http://h:1/?k=v", "http://h:1#f"} {
 		if _, err := NewClient(u, nil); err == nil {
 			t.Errorf("%q: no error", u)
 		}

@@ -99,8 +99,9 @@ func New(baseURL string, opts Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lagoremote: URL %q: %w", baseURL, err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("lagoremote: URL %q: want http(s)://host:port", baseURL)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		// a query or fragment would end up before the API paths appended to it
+		return nil, fmt.Errorf("lagoremote: URL %q: want http(s)://host:port[/prefix]", baseURL)
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{}

@@ -175,7 +175,7 @@ func TestSubscribeEndsWithContext(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	for _, u := range []string{"", "lagod:3001", "ftp://x", "http://"} {
+	for _, u := range []string{"", "lagod:3001", "ftp://x", "http://", "http://h:1/?token=x", "http://h:1/#top"} {
 		if _, err := New(u, Options{}); err == nil {
 			t.Errorf("%q: no error", u)
 		}
