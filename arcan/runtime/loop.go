@@ -649,8 +649,13 @@ func (l *loop) take(ev aios.ProviderEvent) {
 		if c.ID == "" {
 			c.ID = "call_" + l.r.cfg.IDs.NewID()
 		}
-		if len(c.Arguments) == 0 || !json.Valid(c.Arguments) {
+		switch {
+		case len(c.Arguments) == 0:
 			c.Arguments = json.RawMessage("{}")
+		case !json.Valid(c.Arguments):
+			// Kept, as a JSON string, for the model to see: dispatch
+			// refuses any arguments but an object.
+			c.Arguments, _ = json.Marshal(string(c.Arguments))
 		}
 		c.Arguments = compact(c.Arguments)
 		a.calls = append(a.calls, c)
@@ -672,6 +677,10 @@ func (l *loop) dispatch(ctx context.Context, c CallState, g aios.Gating, turn *u
 	tool, ok := l.r.cfg.Tools.Tool(c.ToolName)
 	if !ok {
 		l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: fmt.Sprintf("unknown tool %q", c.ToolName)})
+		return nil
+	}
+	if a := c.Arguments; len(a) == 0 || a[0] != '{' { // compacted: an object starts at once
+		l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName, Error: fmt.Sprintf("arguments must be a JSON object; got %.200s", a)})
 		return nil
 	}
 	spec := tool.Spec()

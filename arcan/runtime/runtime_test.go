@@ -1030,3 +1030,36 @@ func TestInterruptedRunResumes(t *testing.T) {
 		t.Fatalf("slow ran %d, echo %d times", slow.count(), f.tools["echo"].(*fakeTool).count())
 	}
 }
+
+// A tool call whose arguments are not a JSON object (malformed JSON from
+// the model, an array) does not run, not even with empty arguments: the
+// model gets an error it can correct, and the run goes on.
+func TestMalformedToolArguments(t *testing.T) {
+	f := setup(t, nil,
+		reply{calls: []aios.ToolCall{call("c1", "echo", `{"path": `), call("c2", "echo", `[1]`), call("c3", "echo", `"x"`)}},
+		reply{calls: []aios.ToolCall{call("c4", "echo", `{"path":"a"}`)}},
+		reply{text: "fixed"},
+	)
+	res, err := f.rt.Run(context.Background(), f.id, RunOptions{Input: "go"})
+	if err != nil || res.FinalAnswer != "fixed" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n := f.tools["echo"].(*fakeTool).count(); n != 1 {
+		t.Fatalf("echo ran %d times, want only the well-formed call", n)
+	}
+	st, _ := Reconstruct(context.Background(), f.j, f.id)
+	errs := 0
+	for _, m := range st.Messages {
+		if m.Role == aios.RoleTool && m.IsError && strings.Contains(m.Content, "must be a JSON object") {
+			errs++
+		}
+		for _, c := range m.ToolCalls {
+			if c.ID == "c1" && string(c.Arguments) != `"{\"path\": "` {
+				t.Fatalf("malformed arguments not kept for the model: %s", c.Arguments)
+			}
+		}
+	}
+	if errs != 3 {
+		t.Fatalf("%d refusals in\n%s", errs, st.Transcript())
+	}
+}

@@ -154,7 +154,9 @@ func (p *Provider) EncodeRequest(req aios.ChatRequest) ([]byte, error) {
 			}
 			for _, c := range m.ToolCalls {
 				in := c.Arguments
-				if len(in) == 0 {
+				if len(in) == 0 || in[0] != '{' {
+					// The API takes only an object; malformed input the
+					// model sent is quoted in the call's error result.
 					in = json.RawMessage("{}")
 				}
 				bs = append(bs, block{Type: "tool_use", ID: c.ID, Name: c.Name, Input: in})
@@ -265,8 +267,10 @@ func decode(ctx context.Context, resp *http.Response, yield func(aios.ProviderEv
 				args = json.RawMessage("{}")
 			}
 			if !json.Valid(args) {
-				fail(fmt.Errorf("anthropic: tool_use %s has invalid JSON input %.200q", tb.name, args))
-				return
+				// The model's malformed input goes on as a JSON string: the
+				// runtime answers the call with an error the model can
+				// correct, instead of the whole run failing.
+				args, _ = json.Marshal(string(args))
 			}
 			if !yield(aios.ProviderEvent{Kind: aios.ProviderToolCall, ToolCall: &aios.ToolCall{ID: tb.id, Name: tb.name, Arguments: args}}, nil) {
 				return

@@ -142,8 +142,12 @@ func (p *Provider) EncodeRequest(req aios.ChatRequest) ([]byte, error) {
 			}
 			for _, c := range m.ToolCalls {
 				args := string(c.Arguments)
-				if args == "" {
+				var raw string
+				switch {
+				case args == "":
 					args = "{}"
+				case args[0] == '"' && json.Unmarshal(c.Arguments, &raw) == nil:
+					args = raw // malformed arguments the model sent, kept as a JSON string: as it sent them
 				}
 				wm.ToolCalls = append(wm.ToolCalls, wireToolCall{ID: c.ID, Type: "function", Function: wireFunction{Name: c.Name, Arguments: args}})
 			}
@@ -273,8 +277,10 @@ func (p *Provider) decode(ctx context.Context, resp *http.Response, yield func(a
 			args = json.RawMessage("{}")
 		}
 		if !json.Valid(args) {
-			yield(aios.ProviderEvent{}, fmt.Errorf("%s: tool call %s has invalid JSON arguments %.200q", p.cfg.Name, pc.name, args))
-			return
+			// The model's malformed arguments go on as a JSON string: the
+			// runtime answers the call with an error the model can
+			// correct, instead of the whole run failing.
+			args, _ = json.Marshal(string(args))
 		}
 		if !yield(aios.ProviderEvent{Kind: aios.ProviderToolCall, ToolCall: &aios.ToolCall{ID: pc.id, Name: pc.name, Arguments: args}}, nil) {
 			return

@@ -100,6 +100,15 @@ func TestStreams(t *testing.T) {
 				t.Fatalf("call 1 %+v", c)
 			}
 		}},
+		{"malformed arguments go on as a string", `data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_x","function":{"name":"read_file","arguments":"{\"path\": "}}]},"finish_reason":"tool_calls"}]}
+
+data: [DONE]
+
+`, func(t *testing.T, r providertest.Result) {
+			if r.Err != nil || len(r.Calls) != 1 || string(r.Calls[0].Arguments) != `"{\"path\": "` {
+				t.Fatalf("%+v", r)
+			}
+		}},
 		{"error event", errorStream, func(t *testing.T, r providertest.Result) {
 			if !errors.Is(r.Err, wire.ErrStream) || !strings.Contains(r.Err.Error(), "server_error") || r.Finish != nil {
 				t.Fatalf("%+v", r)
@@ -136,6 +145,9 @@ func TestRequestEncoding(t *testing.T) {
 			{Role: aios.RoleUser, Content: "read a.txt"},
 			{Role: aios.RoleAssistant, ToolCalls: []aios.ToolCall{{ID: "call_a", Name: "read_file", Arguments: json.RawMessage(`{"path":"a.txt"}`)}}},
 			{Role: aios.RoleTool, ToolCallID: "call_a", ToolName: "read_file", Content: "contents"},
+			// Malformed arguments, kept as a JSON string, go back as the model sent them.
+			{Role: aios.RoleAssistant, ToolCalls: []aios.ToolCall{{ID: "call_b", Name: "read_file", Arguments: json.RawMessage(`"{\"path\": "`)}}},
+			{Role: aios.RoleTool, ToolCallID: "call_b", ToolName: "read_file", Content: "error: arguments must be a JSON object", IsError: true},
 		},
 		Tools:     []aios.ToolSpec{{Name: "read_file", Description: "reads", InputSchema: json.RawMessage(`{"type":"object"}`)}},
 		MaxTokens: 100,
@@ -147,7 +159,7 @@ func TestRequestEncoding(t *testing.T) {
 		t.Fatalf("auth %q body %v", auth, got)
 	}
 	raw, _ := json.Marshal(got["messages"])
-	want := `[{"content":"be brief","role":"system"},{"content":"read a.txt","role":"user"},{"content":null,"role":"assistant","tool_calls":[{"function":{"arguments":"{\"path\":\"a.txt\"}","name":"read_file"},"id":"call_a","type":"function"}]},{"content":"contents","role":"tool","tool_call_id":"call_a"}]`
+	want := `[{"content":"be brief","role":"system"},{"content":"read a.txt","role":"user"},{"content":null,"role":"assistant","tool_calls":[{"function":{"arguments":"{\"path\":\"a.txt\"}","name":"read_file"},"id":"call_a","type":"function"}]},{"content":"contents","role":"tool","tool_call_id":"call_a"},{"content":null,"role":"assistant","tool_calls":[{"function":{"arguments":"{\"path\": ","name":"read_file"},"id":"call_b","type":"function"}]},{"content":"error: arguments must be a JSON object","role":"tool","tool_call_id":"call_b"}]`
 	if string(raw) != want {
 		t.Fatalf("messages\n got %s\nwant %s", raw, want)
 	}
