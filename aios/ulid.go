@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -108,22 +109,18 @@ func ParseULIDTime(id string) (time.Time, error) {
 		return time.Time{}, ErrBadULID
 	}
 	var ms uint64
-	for i := range 10 {
+	for i := range len(id) { // the random part must be base32 too
 		c := id[i]
 		if c >= 'a' && c <= 'z' {
 			c -= 'a' - 'A'
 		}
-		d := -1
-		for j := range len(crockford) {
-			if crockford[j] == c {
-				d = j
-				break
-			}
-		}
+		d := strings.IndexByte(crockford, c)
 		if d < 0 {
 			return time.Time{}, ErrBadULID
 		}
-		ms = ms<<5 | uint64(d)
+		if i < 10 {
+			ms = ms<<5 | uint64(d)
+		}
 	}
 	return time.UnixMilli(int64(ms)), nil
 }

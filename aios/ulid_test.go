@@ -30,7 +30,7 @@ func TestULIDFormatAndTime(t *testing.T) {
 	if err != nil || !got.Equal(at) {
 		t.Errorf("ParseULIDTime = %v, %v; want %v", got, err, at)
 	}
-	for _, bad := range []string{"", "short", "8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "0IHF7YAT3V0000000000000000", "01HF7YAT!V0000000000000000"} {
+	for _, bad := range []string{"", "short", "8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "0IHF7YAT3V0000000000000000", "01HF7YAT!V0000000000000000", "01HF7YAT3V00000000000000!!", "01HF7YAT3V000000000000000U"} {
 		if _, err := aios.ParseULIDTime(bad); !errors.Is(err, aios.ErrBadULID) {
 			t.Errorf("ParseULIDTime(%q) = %v, want ErrBadULID", bad, err)
 		}
