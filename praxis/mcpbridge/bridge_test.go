@@ -39,6 +39,43 @@ func (crashTool) Call(context.Context, json.RawMessage) (aios.ToolResult, error)
 	return aios.ToolResult{}, nil
 }
 
+// envTool reports the server process's environment.
+type envTool struct{}
+
+func (envTool) Spec() aios.ToolSpec {
+	return aios.ToolSpec{Name: "env", InputSchema: json.RawMessage(`{"type":"object"}`)}
+}
+func (envTool) Call(context.Context, json.RawMessage) (aios.ToolResult, error) {
+	b, err := json.Marshal(map[string][]string{"env": os.Environ()})
+	return aios.ToolResult{Output: b}, err
+}
+
+// floodBytes is how much floodTool writes: past the tests' cap, and bounded
+// so that a client without a cap fails the test by timeout, not by
+// exhausting the machine's memory.
+const floodBytes = 4 << 20
+
+// floodTool writes one line that never ends to stdout: a broken or
+// malicious server.
+type floodTool struct{}
+
+func (floodTool) Spec() aios.ToolSpec {
+	return aios.ToolSpec{Name: "flood", InputSchema: json.RawMessage(`{"type":"object"}`)}
+}
+func (floodTool) Call(ctx context.Context, _ json.RawMessage) (aios.ToolResult, error) {
+	if _, err := os.Stdout.WriteString("\n" + `{"jsonrpc":"2.0","id":1,"result":{"pad":"`); err != nil {
+		os.Exit(4)
+	}
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	for range floodBytes / len(chunk) {
+		if _, err := os.Stdout.Write(chunk); err != nil {
+			os.Exit(4) // the client stopped reading
+		}
+	}
+	<-ctx.Done()
+	return aios.ToolResult{}, ctx.Err()
+}
+
 // TestMain lets the test binary act as a stdio MCP server (and Landlock helper).
 func TestMain(m *testing.M) {
 	sandbox.MaybeRunHelper()
@@ -47,7 +84,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			panic(err)
 		}
-		_ = reg.Register(crashTool{})
+		_ = reg.Register(crashTool{}, envTool{}, floodTool{})
 		if err := ServeStdio(context.Background(), NewServer(reg, ServerOptions{}), os.Stdin, os.Stdout, nil); err != nil {
 			panic(err)
 		}
@@ -266,6 +303,8 @@ func TestServerConfigValidate(t *testing.T) {
 		{Namespace: "ok", URL: "ftp://h"},
 		{Namespace: "ok", URL: "http://"},
 		{Namespace: "ok", Command: "x", Env: []string{"NOEQUALS"}},
+		{Namespace: "ok", Command: "x", EnvPassthrough: []string{"K=V"}},
+		{Namespace: "ok", Command: "x", EnvPassthrough: []string{"NUL\x00"}},
 	} {
 		if _, err := NewClient(c, nil); err == nil {
 			t.Fatalf("config %+v accepted", c)

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -33,16 +35,25 @@ var ErrUnavailable = errors.New("mcpbridge: server unavailable")
 // (streamable HTTP).
 type ServerConfig struct {
 	// Namespace prefixes the server's tool names ("{ns}__{tool}").
-	Namespace string            `json:"namespace"`
-	Command   string            `json:"command,omitempty"`
-	Args      []string          `json:"args,omitempty"`
-	Env       []string          `json:"env,omitempty"` // KEY=VALUE, added to the environment
-	URL       string            `json:"url,omitempty"`
-	Headers   map[string]string `json:"headers,omitempty"`
+	Namespace string   `json:"namespace"`
+	Command   string   `json:"command,omitempty"`
+	Args      []string `json:"args,omitempty"`
+	// Env (KEY=VALUE) and EnvPassthrough (names of host variables, passed
+	// when set) are added to a stdio server's environment, which otherwise
+	// holds only HOME, LOGNAME, PATH, SHELL, TERM and USER (on POSIX):
+	// praxis's own secrets are not handed to every server.
+	Env            []string          `json:"env,omitempty"`
+	EnvPassthrough []string          `json:"env_passthrough,omitempty"`
+	URL            string            `json:"url,omitempty"`
+	Headers        map[string]string `json:"headers,omitempty"`
 	// Timeout caps each call (default 60 s) and the connection (default 30 s).
 	Timeout time.Duration `json:"-"`
 	// Category of the exposed tools for policy (default "mcp").
 	Category string `json:"category,omitempty"`
+	// MaxMessageBytes caps one message from the server (a stdio line, an
+	// HTTP body, an SSE event; default MaxRequestBytes): a bigger one fails
+	// with ErrMessageTooLarge instead of exhausting memory.
+	MaxMessageBytes int64 `json:"-"`
 }
 
 // Validate checks the config.
@@ -64,6 +75,11 @@ func (c ServerConfig) Validate() error {
 			return fmt.Errorf("mcpbridge: server %q: env entry %q is not KEY=VALUE", c.Namespace, e)
 		}
 	}
+	for _, k := range c.EnvPassthrough {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("mcpbridge: server %q: env_passthrough entry %q is not a variable name", c.Namespace, k)
+		}
+	}
 	return nil
 }
 
@@ -75,7 +91,15 @@ type Client struct {
 	log *slog.Logger
 
 	mu sync.Mutex
-	c  *client.Client // nil when disconnected
+	s  *session // nil when disconnected
+}
+
+// session is one connection to the server.
+type session struct {
+	*client.Client
+	// over is set when the server sent a message over the cap, which
+	// mcp-go reports only as a closed transport or a failed read.
+	over atomic.Bool
 }
 
 // NewClient makes a client; it connects on first use.
@@ -89,6 +113,9 @@ func NewClient(cfg ServerConfig, log *slog.Logger) (*Client, error) {
 	if cfg.Category == "" {
 		cfg.Category = "mcp"
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = MaxRequestBytes
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -96,53 +123,64 @@ func NewClient(cfg ServerConfig, log *slog.Logger) (*Client, error) {
 }
 
 // conn returns a live connection, connecting when needed.
-func (c *Client) conn(ctx context.Context) (*client.Client, error) {
+func (c *Client) conn(ctx context.Context) (*session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.c != nil {
-		return c.c, nil
+	if c.s != nil {
+		return c.s, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(c.cfg.Timeout, 30*time.Second))
 	defer cancel()
-	var cl *client.Client
+	s := &session{}
+	over := func() { s.over.Store(true) }
+	var tr transport.Interface
 	var err error
 	if c.cfg.URL != "" {
-		var tr *transport.StreamableHTTP
-		tr, err = transport.NewStreamableHTTP(c.cfg.URL, transport.WithHTTPHeaders(c.cfg.Headers))
-		if err == nil {
-			cl = client.NewClient(tr)
-		}
+		hc := &http.Client{Transport: capTransport{base: http.DefaultTransport, limit: c.cfg.MaxMessageBytes, over: over}}
+		tr, err = transport.NewStreamableHTTP(c.cfg.URL, transport.WithHTTPHeaders(c.cfg.Headers),
+			transport.WithHTTPBasicClient(hc), transport.WithHTTPLogger(c.log))
 	} else {
-		tr := transport.NewStdioWithOptions(c.cfg.Command, c.cfg.Env, c.cfg.Args, transport.WithCommandStderrWriter(io.Discard))
-		cl = client.NewClient(tr)
+		env := stdioEnv(c.cfg, os.LookupEnv)
+		tr, err = startStdio(c.cfg, env, c.cfg.MaxMessageBytes, over, c.log)
 	}
 	if err == nil {
-		// The stdio transport ties the server process to this context: it
-		// must outlive the connect timeout.
-		err = cl.Start(context.WithoutCancel(ctx))
+		s.Client = client.NewClient(tr)
+		// The transport keeps this context for the connection's life (the
+		// server's requests to the client): it must outlive the connect
+		// timeout.
+		err = s.Start(context.WithoutCancel(ctx))
 	}
 	if err == nil {
 		req := mcp.InitializeRequest{}
 		req.Params.ClientInfo = mcp.Implementation{Name: "praxis", Version: "0.1.0"}
-		_, err = cl.Initialize(ctx, req)
+		_, err = s.Initialize(ctx, req)
 	}
 	if err != nil {
-		if cl != nil {
-			_ = cl.Close()
+		if s.Client != nil {
+			_ = s.Close()
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, c.cfg.Namespace, err)
+		return nil, c.failure(s, "", err)
 	}
-	c.c = cl
-	return cl, nil
+	c.s = s
+	return s, nil
+}
+
+// failure is the error for a failed exchange (op, "" or "what: ") with
+// the server.
+func (c *Client) failure(s *session, op string, err error) error {
+	if s.over.Load() {
+		return fmt.Errorf("%w: %s: %s%w (cap %d bytes)", ErrUnavailable, c.cfg.Namespace, op, ErrMessageTooLarge, c.cfg.MaxMessageBytes)
+	}
+	return fmt.Errorf("%w: %s: %s%v", ErrUnavailable, c.cfg.Namespace, op, err)
 }
 
 // drop closes a broken connection so the next call reconnects.
-func (c *Client) drop(broken *client.Client) {
+func (c *Client) drop(broken *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.c == broken && broken != nil {
+	if c.s == broken && broken != nil {
 		_ = broken.Close()
-		c.c = nil
+		c.s = nil
 	}
 }
 
@@ -150,11 +188,11 @@ func (c *Client) drop(broken *client.Client) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.c == nil {
+	if c.s == nil {
 		return nil
 	}
-	err := c.c.Close()
-	c.c = nil
+	err := c.s.Close()
+	c.s = nil
 	return err
 }
 
@@ -169,7 +207,7 @@ func (c *Client) Tools(ctx context.Context) ([]aios.Tool, error) {
 	res, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
 	if err != nil {
 		c.drop(cl)
-		return nil, fmt.Errorf("%w: %s: list tools: %v", ErrUnavailable, c.cfg.Namespace, err)
+		return nil, c.failure(cl, "list tools: ", err)
 	}
 	out := make([]aios.Tool, 0, len(res.Tools))
 	for _, t := range c.usable(res.Tools) {
@@ -266,13 +304,14 @@ func (t *remoteTool) Call(ctx context.Context, args json.RawMessage) (aios.ToolR
 		if ctx.Err() != nil {
 			return aios.ToolResult{}, ctx.Err()
 		}
-		if isProtocolError(err) {
+		if isProtocolError(err) && !cl.over.Load() {
 			// The server answered: the connection is fine.
 			return errOut(fmt.Sprintf("%s: %v", t.spec.Name, err)), nil
 		}
 		t.c.drop(cl)
+		err = t.c.failure(cl, "", err)
 		t.c.log.Warn("mcp server call failed; will reconnect", "server", t.c.cfg.Namespace, "err", err)
-		return errOut(fmt.Sprintf("%v: %s: %v", ErrUnavailable, t.c.cfg.Namespace, err)), nil
+		return errOut(err.Error()), nil
 	}
 	return fromMCPResult(res), nil
 }

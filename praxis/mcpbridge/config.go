@@ -19,8 +19,12 @@ type serverEntry struct {
 
 // ParseServers reads a servers file, strictly:
 //
-//	{"servers": [{"namespace": "gh", "command": "npx", "args": ["..."], "env": ["K=V"], "timeout_ms": 30000},
+//	{"servers": [{"namespace": "gh", "command": "npx", "args": ["..."], "env": ["K=V"],
+//	              "env_passthrough": ["GITHUB_TOKEN"], "timeout_ms": 30000},
 //	             {"namespace": "docs", "url": "http://127.0.0.1:9000/mcp", "headers": {"Authorization": "..."}}]}
+//
+// A command's environment is the safe default set, the variables named in
+// env_passthrough (when set) and env; nothing else of praxis's.
 func ParseServers(b []byte) ([]ServerConfig, error) {
 	var doc struct {
 		Servers []serverEntry `json:"servers"`

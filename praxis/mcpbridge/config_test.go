@@ -8,12 +8,12 @@ import (
 
 func TestParseServers(t *testing.T) {
 	got, err := ParseServers([]byte(`{"servers":[
-		{"namespace":"gh","command":"npx","args":["-y","srv"],"env":["K=V"],"timeout_ms":1500},
+		{"namespace":"gh","command":"npx","args":["-y","srv"],"env":["K=V"],"env_passthrough":["GITHUB_TOKEN"],"timeout_ms":1500},
 		{"namespace":"docs","url":"http://127.0.0.1:9000/mcp","headers":{"Authorization":"Bearer x"},"category":"net"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Timeout != 1500*time.Millisecond || got[1].Headers["Authorization"] != "Bearer x" || got[1].Category != "net" {
+	if len(got) != 2 || got[0].Timeout != 1500*time.Millisecond || len(got[0].EnvPassthrough) != 1 || got[0].EnvPassthrough[0] != "GITHUB_TOKEN" || got[1].Headers["Authorization"] != "Bearer x" || got[1].Category != "net" {
 		t.Fatalf("%+v", got)
 	}
 	for _, bad := range []string{
@@ -21,6 +21,8 @@ func TestParseServers(t *testing.T) {
 		`{"servers":[{"namespace":"x","command":"c","timeout_ms":-1}]}`,
 		`{"servers":[{"namespace":"x","command":"c"},{"namespace":"x","url":"http://h/"}]}`,
 		`{"servers":[{"namespace":"x","command":"c","bogus":1}]}`, `{"servers":[]} {}`,
+		`{"servers":[{"namespace":"x","command":"c","env_passthrough":["A=B"]}]}`,
+		`{"servers":[{"namespace":"x","command":"c","env_passthrough":[""]}]}`,
 	} {
 		if _, err := ParseServers([]byte(bad)); !errors.Is(err, ErrBadConfig) {
 			t.Fatalf("ParseServers(%s) = %v", bad, err)
