@@ -135,7 +135,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, err)
 			return
 		}
-	} else if convo, err = newConversationKey(req.Messages); err != nil {
+	} else if convo, err = newConversationKey(caller(r), req.Messages); err != nil {
 		writeErr(w, err)
 		return
 	} else if id, ok := s.chats.take(convo.prefix(), func(id string, head uint64) bool {
@@ -270,12 +270,15 @@ func (s *Server) remember(ctx context.Context, convo *conversationKey, st aios.S
 
 // conversationKey hashes a conversation as a client sends it: each
 // message's role and text, length-prefixed so that no two differ alike.
+// With auth on the caller's DID is part of it: another caller sending the
+// same history gets its own session, never this one.
 type conversationKey struct {
-	msgs [][2]string
+	caller string
+	msgs   [][2]string
 }
 
-func newConversationKey(msgs []ChatCompletionMessage) (*conversationKey, error) {
-	k := &conversationKey{msgs: make([][2]string, 0, len(msgs)+1)}
+func newConversationKey(caller string, msgs []ChatCompletionMessage) (*conversationKey, error) {
+	k := &conversationKey{caller: caller, msgs: make([][2]string, 0, len(msgs)+1)}
 	for _, m := range msgs {
 		text, err := messageText(m.Content)
 		if err != nil {
@@ -286,8 +289,9 @@ func newConversationKey(msgs []ChatCompletionMessage) (*conversationKey, error) 
 	return k, nil
 }
 
-func hashMessages(msgs [][2]string) string {
+func hashMessages(caller string, msgs [][2]string) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s", len(caller), caller)
 	for _, m := range msgs {
 		fmt.Fprintf(h, "%d:%s%d:%s", len(m[0]), m[0], len(m[1]), m[1])
 	}
@@ -295,11 +299,11 @@ func hashMessages(msgs [][2]string) string {
 }
 
 // prefix is the key of every message but the last (the new one).
-func (k *conversationKey) prefix() string { return hashMessages(k.msgs[:len(k.msgs)-1]) }
+func (k *conversationKey) prefix() string { return hashMessages(k.caller, k.msgs[:len(k.msgs)-1]) }
 
 // with is the key of the whole conversation followed by one more message.
 func (k *conversationKey) with(role, text string) string {
-	return hashMessages(append(k.msgs[:len(k.msgs):len(k.msgs)], [2]string{role + "\x00", text}))
+	return hashMessages(k.caller, append(k.msgs[:len(k.msgs):len(k.msgs)], [2]string{role + "\x00", text}))
 }
 
 // maxChats bounds the conversations remembered; the oldest go first (their

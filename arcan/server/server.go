@@ -84,28 +84,39 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Verifier != nil && r.URL.Path != "/healthz" {
-		if err := s.authorize(r); err != nil {
+		did, err := s.authorize(r)
+		if err != nil {
 			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, did))
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) authorize(r *http.Request) error {
+// callerKey holds the DID of an authenticated request in its context.
+type callerKey struct{}
+
+// caller is the DID that authenticated r, "" with auth off.
+func caller(r *http.Request) string {
+	did, _ := r.Context().Value(callerKey{}).(string)
+	return did
+}
+
+func (s *Server) authorize(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
-		return fmt.Errorf("%w: missing bearer token", aios.ErrUnauthorized)
+		return "", fmt.Errorf("%w: missing bearer token", aios.ErrUnauthorized)
 	}
 	c, err := s.cfg.Verifier.Verify(r.Context(), tok, s.cfg.Audience)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !slices.Contains(s.cfg.AllowDIDs, c.DID) {
-		return fmt.Errorf("%w: %s is not allowed here", aios.ErrUnauthorized, c.DID)
+		return "", fmt.Errorf("%w: %s is not allowed here", aios.ErrUnauthorized, c.DID)
 	}
-	return nil
+	return c.DID, nil
 }
 
 // Shutdown ends the live event streams (which would otherwise keep an

@@ -694,3 +694,44 @@ func TestChatCompletionsContinueWithoutHeader(t *testing.T) {
 		t.Fatalf("edited history continued %s: %d %s", sid, resp.StatusCode, raw)
 	}
 }
+
+// With auth on, the conversation index is per caller: another allowed
+// caller that sends the very same history gets a session of its own, and
+// the first caller still continues its own.
+func TestChatCompletionsIndexPerCaller(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Verifier, c.Audience, c.AllowDIDs = fakeVerifier{}, "arcand", []string{"did:key:zgood", "did:key:zother"}
+	})
+	ask := func(tok string, msgs ...string) (session, answer string) {
+		t.Helper()
+		var parts []string
+		for i, m := range msgs {
+			role := "user"
+			if i%2 == 1 {
+				role = "assistant"
+			}
+			r, _ := json.Marshal(map[string]string{"role": role, "content": m})
+			parts = append(parts, string(r))
+		}
+		resp, raw := e.do(t, "POST", "/v1/chat/completions", `{"model":"agent","messages":[`+strings.Join(parts, ",")+`]}`,
+			"Authorization", "Bearer "+tok)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", tok, resp.StatusCode, raw)
+		}
+		var cc ChatCompletion
+		if err := json.Unmarshal(raw, &cc); err != nil || len(cc.Choices) == 0 {
+			t.Fatalf("%v %s", err, raw)
+		}
+		json.Unmarshal(cc.Choices[0].Message.Content, &answer)
+		return resp.Header.Get(SessionHeader), answer
+	}
+	first, a := ask("good", "What files are in this directory?")
+	other, _ := ask("stranger", "What files are in this directory?", a, "and now?")
+	if other == first {
+		t.Fatalf("another caller's identical history continued session %s", first)
+	}
+	again, _ := ask("good", "What files are in this directory?", a, "and now?")
+	if again != first {
+		t.Fatalf("the first caller went to session %s, not its own %s", again, first)
+	}
+}
