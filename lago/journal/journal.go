@@ -56,6 +56,10 @@ var (
 	ErrBranch = errors.New("journal: bad branch")
 	// ErrCorrupt is matched by errors about stored data that does not read back.
 	ErrCorrupt = errors.New("journal: corrupt store")
+	// ErrIDConflict is matched when an event's event_id is already stored
+	// in another stream: not a retry of the same event, so it is neither
+	// stored nor answered with the other event's seq.
+	ErrIDConflict = errors.New("journal: event_id already stored in another stream")
 	// ErrLocked is matched when another process holds the file past
 	// Options.LockTimeout.
 	ErrLocked = errors.New("journal: locked by another process")
@@ -810,6 +814,11 @@ func (j *Journal) apply(tx *bolt.Tx, ts *txState, batch []prepared) ([]uint64, [
 	for i := range batch {
 		p := &batch[i]
 		if v := j.lookupID(tx, ts, p.id); len(v) >= 8 {
+			if string(v[8:]) != p.key {
+				// The other stream is not named: with auth on it may be
+				// another tenant's.
+				return nil, nil, fmt.Errorf("%w: %s", ErrIDConflict, p.id)
+			}
 			seqs[i] = binary.BigEndian.Uint64(v)
 			continue
 		}

@@ -303,6 +303,51 @@ func TestIdempotentAppend(t *testing.T) {
 	}
 }
 
+// TestIDConflictAcrossStreams: an event_id already stored in another
+// stream (or branch) is not a retry of that event: the append fails with
+// ErrIDConflict and stores nothing, before and after the id index is
+// flushed and across a reopen.
+func TestIDConflictAcrossStreams(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "j.db")
+	j, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, mkEvent("E1", "s", "main", "a")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, e := range []aios.EventEnvelope{mkEvent("E1", "other", "main", "a"), mkEvent("E1", "s", "dev", "a")} {
+			if _, err := j.Append(ctx, e, mkEvent("fresh-"+when+e.SessionID+e.BranchID, e.SessionID, "main", "x")); !errors.Is(err, ErrIDConflict) {
+				t.Fatalf("%s: E1 into %s/%s: %v, want ErrIDConflict", when, e.SessionID, e.BranchID, err)
+			}
+		}
+		for _, s := range []aios.StreamID{{Session: "other", Branch: "main"}, {Session: "s", Branch: "dev"}} {
+			if h, _ := j.Head(ctx, s); h != 0 {
+				t.Fatalf("%s: %s/%s has %d events after a refused append", when, s.Session, s.Branch, h)
+			}
+		}
+		if seqs, err := j.Append(ctx, mkEvent("E1", "s", "main", "a")); err != nil || seqs[0] != 1 {
+			t.Fatalf("%s: a retry in its own stream: %v %v", when, seqs, err)
+		}
+	}
+	check("pending")
+	if err := j.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("flushed")
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if j, err = Open(path, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	check("reopened")
+}
+
 // TestSingleWriterOneCommitPerEvent: a lone writer's appends are one
 // transaction (one fsync) each, the lazy id-index writes included.
 func TestSingleWriterOneCommitPerEvent(t *testing.T) {

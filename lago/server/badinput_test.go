@@ -24,6 +24,7 @@ func TestBadInput(t *testing.T) {
 	e.must(201, "POST", "/v1/sessions/s/events", msg("m2", "two"))
 	e.must(201, "PUT", "/v1/sessions/s/files/notes/a.md", "# A\nabout [[B]]")
 	e.must(201, "POST", "/v1/sessions/s/branches", `{"name":"alt","at_seq":2}`)
+	e.must(201, "POST", "/v1/sessions", `{"session_id":"s2"}`)
 	big := strings.Repeat("x", 65<<10)
 	huge := `{"session_id":"` + strings.Repeat("y", 1<<20) + `"}`
 	tests := []struct {
@@ -51,6 +52,7 @@ func TestBadInput(t *testing.T) {
 		{"append over MaxBody", "POST", "/v1/sessions/s/events", `{"payload":{"type":"UserMessage","content":"` + big + `"}}`, nil, 413},
 		{"append event id past 32 KiB", "POST", "/v1/sessions/s/events", `{"event_id":"` + strings.Repeat("i", 40<<10) + `","payload":{"type":"UserMessage","content":"x"}}`, nil, 400},
 		{"append file write with bad mode", "POST", "/v1/sessions/s/events", `{"payload":{"type":"FileWrite","path":"p","blob_hash":"h","size_bytes":1,"mode":"x"}}`, nil, 400},
+		{"append event id of another session", "POST", "/v1/sessions/s2/events", msg("m2", "two"), nil, 409},
 		{"append bad fork point", "POST", "/v1/sessions/s/events", `{"payload":{"type":"BranchCreated","new_branch_id":"b","fork_point_seq":99,"name":"b"}}`, nil, 400},
 		// SSE
 		{"sse format", "GET", "/v1/sessions/s/events/stream?format=OpenAI", "", nil, 400},

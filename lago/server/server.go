@@ -207,6 +207,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lagod"`)
 	case errors.Is(err, aios.ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, journal.ErrIDConflict):
+		code = http.StatusConflict
 	case errors.As(err, &mbe), errors.Is(err, blob.ErrTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, aios.ErrMalformed), errors.Is(err, aios.ErrInvalidEnvelope), errors.Is(err, journal.ErrInvalid),
