@@ -96,7 +96,7 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 	}
 	params := o.KDF
 	if params == (seal.Params{}) {
-		params = seal.DefaultParams
+		params = seal.DefaultParams()
 	}
 	if err := prepareDir(dir); err != nil {
 		return nil, nil, err
@@ -293,7 +293,7 @@ func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Para
 		clock = aios.SystemClock{}
 	}
 	if params == (seal.Params{}) {
-		params = seal.DefaultParams
+		params = seal.DefaultParams()
 	}
 	unlock, err := lock(dir, lockWait)
 	if err != nil {

@@ -33,12 +33,14 @@ type Params struct {
 }
 
 // DefaultParams follow RFC 9106's second recommendation (64 MiB, 3 passes).
-var DefaultParams = Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+// A function, not a variable, so no caller can change every other's default.
+func DefaultParams() Params { return Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4} }
 
 // Bounds on parameters read from a file, so a crafted file cannot make the
-// reader allocate gigabytes or spin for hours.
+// reader allocate more than RFC 9106's largest recommendation (2 GiB) or
+// spin for hours.
 const (
-	maxMemoryKiB = 4 * 1024 * 1024
+	maxMemoryKiB = 2 * 1024 * 1024
 	maxTime      = 64
 	minMemoryKiB = 8 // Argon2 needs 8 KiB per lane at least
 	maxFileSize  = 4096

@@ -199,3 +199,34 @@ func FuzzParse(f *testing.F) {
 		_, _ = s.Open([]byte("x"))
 	})
 }
+
+// TestParamsBounds: parameters read from a file are refused past RFC
+// 9106's largest recommendation, before any memory is allocated for them.
+func TestParamsBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    Params
+		ok   bool
+	}{
+		{"default", DefaultParams(), true},
+		{"2 GiB", Params{Time: 1, MemoryKiB: 2 << 20, Threads: 4}, true},
+		{"past 2 GiB", Params{Time: 1, MemoryKiB: 2<<20 + 1, Threads: 4}, false},
+		{"4 GiB", Params{Time: 1, MemoryKiB: 4 << 20, Threads: 4}, false},
+		{"no passes", Params{Time: 0, MemoryKiB: 64, Threads: 1}, false},
+		{"too many passes", Params{Time: maxTime + 1, MemoryKiB: 64, Threads: 1}, false},
+		{"no threads", Params{Time: 1, MemoryKiB: 64, Threads: 0}, false},
+		{"less than 8 KiB a lane", Params{Time: 1, MemoryKiB: 31, Threads: 4}, false},
+	} {
+		if err := tc.p.validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestDefaultParamsIsACopy(t *testing.T) {
+	p := DefaultParams()
+	p.MemoryKiB = 1
+	if DefaultParams().MemoryKiB != 64*1024 {
+		t.Fatal("changing a copy changed the default")
+	}
+}

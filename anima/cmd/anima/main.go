@@ -49,12 +49,12 @@ func main() {
 type kdfFlags struct{ time, memory uint32 }
 
 func (k *kdfFlags) add(cmd *cobra.Command) {
-	cmd.Flags().Uint32Var(&k.time, "kdf-time", seal.DefaultParams.Time, "Argon2id passes")
-	cmd.Flags().Uint32Var(&k.memory, "kdf-memory", seal.DefaultParams.MemoryKiB, "Argon2id memory in KiB")
+	cmd.Flags().Uint32Var(&k.time, "kdf-time", seal.DefaultParams().Time, "Argon2id passes")
+	cmd.Flags().Uint32Var(&k.memory, "kdf-memory", seal.DefaultParams().MemoryKiB, "Argon2id memory in KiB")
 }
 
 func (k *kdfFlags) params() seal.Params {
-	return seal.Params{Time: k.time, MemoryKiB: k.memory, Threads: seal.DefaultParams.Threads}
+	return seal.Params{Time: k.time, MemoryKiB: k.memory, Threads: seal.DefaultParams().Threads}
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
