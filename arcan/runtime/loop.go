@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -38,6 +39,13 @@ type RunOptions struct {
 	// OnAccepted is called once the input and the run's start are durable
 	// (the moment an asynchronous caller may acknowledge the request).
 	OnAccepted func(runID string)
+	// IdempotencyKey, when set, is journaled with the run (RunStarted
+	// metadata), with RequestHash, a fingerprint of the request. A later Run
+	// with the same key on the stream starts nothing: it fails with
+	// ErrDuplicateRun and that run's result, or with ErrKeyReused when its
+	// RequestHash differs. Resume ignores both.
+	IdempotencyKey string
+	RequestHash    string
 }
 
 // Result is how a run ended.
@@ -112,6 +120,23 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 	s, err := r.load(ctx, stream)
 	if err != nil {
 		return Result{}, err
+	}
+	if !resume && opts.IdempotencyKey != "" {
+		// A stream folded empty may have been created since (a fork with
+		// its parent's keyed runs): asked, as below.
+		if s.state.LastSeq == 0 {
+			if err := r.catchUp(ctx, s); err != nil {
+				s.mu.Unlock()
+				return Result{}, err
+			}
+		}
+		// Judged under the session's lock, so of two racing repeats one
+		// starts the run and the other finds it.
+		if k := s.state.keyed(opts.IdempotencyKey); k != nil {
+			res, err := s.state.keyedResult(k, opts.RequestHash)
+			s.mu.Unlock()
+			return res, err
+		}
 	}
 	if s.active != nil {
 		id := s.active.id
@@ -190,9 +215,46 @@ func (r *Runtime) run(ctx context.Context, stream aios.StreamID, opts RunOptions
 	l.setRun(a, r.cfg.IDs.NewID())
 	l.lock()
 	l.b.add(&aios.UserMessage{Content: opts.Input})
-	l.b.add(&aios.RunStarted{Provider: r.cfg.Provider.Name(), MaxIterations: limits.MaxIterations})
+	var meta []string
+	if opts.IdempotencyKey != "" {
+		meta = []string{MetaIdempotencyKey, opts.IdempotencyKey, MetaRequestHash, opts.RequestHash}
+	}
+	l.b.add(&aios.RunStarted{Provider: r.cfg.Provider.Name(), MaxIterations: limits.MaxIterations}, meta...)
 	l.unlock()
 	return l.iterate(runCtx)
+}
+
+// keyedResult answers a Run whose key names k: the run's result when it
+// ended or waits for approval, else (in progress, or unfinished and to be
+// resumed) ErrRunActive with its id.
+func (s *SessionState) keyedResult(k *KeyedRun, requestHash string) (Result, error) {
+	if k.RequestHash != requestHash {
+		return Result{}, fmt.Errorf("%w: key %q names run %s", ErrKeyReused, k.Key, k.RunID)
+	}
+	run := k.End
+	if s.Run != nil && s.Run.ID == k.RunID {
+		run = s.Run
+	}
+	if run == nil || run.Status == RunRunning {
+		// Not the latest run and never ended: a journal only other writers
+		// could have left; in progress as far as anyone can tell.
+		return Result{RunID: k.RunID, Status: RunRunning}, fmt.Errorf("%w: %w: %s", ErrDuplicateRun, ErrRunActive, k.RunID)
+	}
+	res := Result{RunID: run.ID, Iterations: run.Iterations, Usage: run.Usage, FinalAnswer: run.FinalAnswer}
+	switch run.Status {
+	case RunAwaitingApproval:
+		res.Status = StatusAwaitingApproval
+		res.Approvals = slices.Clone(s.Approvals)
+	case RunErroredStatus:
+		// RunErrored holds only the error's text; a budget's starts so.
+		res.Status, res.Error = StatusErrored, run.Reason
+		if strings.HasPrefix(run.Reason, ErrBudgetExceeded.Error()) {
+			res.Status = StatusBudgetExceeded
+		}
+	default:
+		res.Status = run.Reason
+	}
+	return res, fmt.Errorf("%w: %s", ErrDuplicateRun, run.ID)
 }
 
 func (l *loop) setRun(a *activeRun, id string) {

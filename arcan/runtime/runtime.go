@@ -35,6 +35,14 @@ var (
 	// unfinished, for Resume in the next process (a shutdown that cannot
 	// wait for it).
 	ErrInterrupted = errors.New("runtime: run interrupted")
+	// ErrDuplicateRun matches the error of a Run whose idempotency key
+	// names a run the stream already has: the Result is that run's (so
+	// far), and no run is started. While that run is in progress the
+	// error matches ErrRunActive too.
+	ErrDuplicateRun = errors.New("runtime: a run with this idempotency key exists")
+	// ErrKeyReused is returned by a Run whose idempotency key names a run
+	// started by a different request.
+	ErrKeyReused = errors.New("runtime: idempotency key already used for a different request")
 	// ErrBadInput is matched by invalid arguments (empty session id, ...).
 	ErrBadInput = errors.New("runtime: bad input")
 
@@ -198,6 +206,49 @@ func (r *Runtime) CreateSession(ctx context.Context, name string, config json.Ra
 		return "", err
 	}
 	return id, nil
+}
+
+// CreateSessionID starts session id on the main branch, unless it has
+// events already: SessionCreated and then history are journaled in one
+// append, so a session that exists holds its whole history. It reports
+// whether it created the session. Callers derive id from something a
+// repeated request carries (an idempotency key), so a repeat finds the
+// session instead of starting another.
+func (r *Runtime) CreateSessionID(ctx context.Context, id, name string, config json.RawMessage, history ...aios.Payload) (bool, error) {
+	if len(config) == 0 {
+		config = json.RawMessage("{}")
+	}
+	if !json.Valid(config) {
+		return false, fmt.Errorf("%w: session config is not valid JSON", ErrBadInput)
+	}
+	for _, p := range history {
+		if p == nil {
+			return false, fmt.Errorf("%w: nil payload", ErrBadInput)
+		}
+	}
+	s, err := r.load(ctx, aios.StreamID{Session: id, Branch: DefaultBranch})
+	if err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	if s.active != nil {
+		return false, nil
+	}
+	if err := r.catchUp(ctx, s); err != nil {
+		return false, err
+	}
+	if s.state.LastSeq > 0 {
+		return false, nil
+	}
+	b := r.batch(s, "")
+	b.add(&aios.SessionCreated{Name: name, Config: compact(config)})
+	for _, p := range history {
+		b.add(p)
+	}
+	if _, err := b.flush(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // State returns a copy of a stream's state, reconstructing it from the

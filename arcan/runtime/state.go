@@ -33,6 +33,20 @@ const (
 // (which has no call_id field in the taxonomy) to its call.
 const MetaCallID = "call_id"
 
+// MetaIdempotencyKey and MetaRequestHash, on a RunStarted event, hold the
+// idempotency key a client started the run with and a fingerprint of its
+// request (a repeat with the key must be the same request). In metadata,
+// so the payload stays the taxonomy's.
+const (
+	MetaIdempotencyKey = "idempotency_key"
+	MetaRequestHash    = "idempotency_request_hash"
+)
+
+// maxKeyedRuns bounds the keyed runs a stream's state remembers: a key
+// older than the most recent maxKeyedRuns keyed runs of its stream is
+// forgotten (the draft standard lets keys expire).
+const maxKeyedRuns = 256
+
 // MetaUsageEstimated marks an AssistantMessageCommitted whose token usage
 // the runtime estimated because the provider reported none (only when a
 // token or cost budget needs it).
@@ -58,6 +72,9 @@ type SessionState struct {
 	// PatchConflicts counts the state patches the fold rejected: each was
 	// based on a version another writer's patch had already replaced.
 	PatchConflicts uint64 `json:"patch_conflicts,omitempty"`
+	// Keyed are the runs started with an idempotency key, oldest first, at
+	// most maxKeyedRuns: what a repeated request is answered from.
+	Keyed []KeyedRun `json:"keyed,omitempty"`
 
 	doc      any  // Doc decoded, kept so each patch does not re-parse it
 	docReady bool // doc holds the document (nil is a valid one: JSON null)
@@ -96,6 +113,26 @@ type CallState struct {
 	Status     string          `json:"status"`
 	ApprovalID string          `json:"approval_id,omitempty"`
 	ToolRunID  string          `json:"tool_run_id,omitempty"`
+}
+
+// KeyedRun is a run started with an idempotency key.
+type KeyedRun struct {
+	Key         string `json:"key"`
+	RequestHash string `json:"request_hash,omitempty"`
+	RunID       string `json:"run_id"`
+	// End is the run as it ended, once it has: the run a repeat names may
+	// no longer be the stream's latest.
+	End *RunState `json:"end,omitempty"`
+}
+
+// keyed returns the keyed run of key, nil if there is none.
+func (s *SessionState) keyed(key string) *KeyedRun {
+	for i := len(s.Keyed) - 1; i >= 0; i-- {
+		if s.Keyed[i].Key == key {
+			return &s.Keyed[i]
+		}
+	}
+	return nil
 }
 
 // Approval is a pending request for a person to allow a tool call.
@@ -188,6 +225,12 @@ func (s *SessionState) Apply(e aios.EventEnvelope) error {
 		s.Runs++
 		s.Run = &RunState{ID: e.RunID, Status: RunRunning, Provider: p.Provider, StartedAt: e.Timestamp}
 		s.Calls = nil
+		if key := e.Metadata[MetaIdempotencyKey]; key != "" && s.keyed(key) == nil {
+			if len(s.Keyed) >= maxKeyedRuns {
+				s.Keyed = slices.Delete(s.Keyed, 0, len(s.Keyed)-maxKeyedRuns+1)
+			}
+			s.Keyed = append(s.Keyed, KeyedRun{Key: key, RequestHash: e.Metadata[MetaRequestHash], RunID: e.RunID})
+		}
 	case *aios.StepStarted:
 		if s.Run != nil {
 			s.Run.Iterations = p.Index + 1
@@ -254,15 +297,28 @@ func (s *SessionState) Apply(e aios.EventEnvelope) error {
 	case *aios.RunFinished:
 		if s.Run != nil {
 			s.Run.Status, s.Run.Reason, s.Run.FinalAnswer = RunFinishedStatus, p.Reason, p.FinalAnswer
+			s.endKeyed()
 		}
 	case *aios.RunErrored:
 		if s.Run != nil {
 			s.Run.Status, s.Run.Reason = RunErroredStatus, p.Error
+			s.endKeyed()
 		}
 	case *aios.StatePatchCommitted:
 		return s.applyPatch(p.Patch)
 	}
 	return nil
+}
+
+// endKeyed records how the latest run ended in its keyed entry, if any.
+func (s *SessionState) endKeyed() {
+	if len(s.Keyed) == 0 {
+		return
+	}
+	if k := &s.Keyed[len(s.Keyed)-1]; k.RunID == s.Run.ID { // keyed runs start in order
+		end := *s.Run
+		k.End = &end
+	}
 }
 
 func (s *SessionState) commitAssistant(content string, usage *aios.TokenUsage) {

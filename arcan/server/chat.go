@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -119,6 +120,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, badRequest("the last user message is empty"))
 		return
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	ctx := r.Context()
 	var st aios.StreamID
 	// The conversation as the client will send it back next time, once
@@ -138,49 +144,49 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	} else if convo, err = newConversationKey(caller(r), req.Messages); err != nil {
 		writeErr(w, err)
 		return
-	} else if id, ok := s.chats.take(convo.prefix(), func(id string, head uint64) bool {
-		h, err := s.cfg.Journal.Head(ctx, aios.StreamID{Session: id, Branch: runtime.DefaultBranch})
-		return err == nil && h == head // nobody wrote to it since
-	}); ok {
+	} else if id, ok := s.continueChat(ctx, convo, key); ok {
 		// The history is the session's own: only the new message is
 		// journaled, not the whole conversation again.
 		st = aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
 	} else {
 		// A new session seeded with the history the client sent.
-		var history []aios.Payload
-		for _, m := range req.Messages[:len(req.Messages)-1] {
-			text, err := messageText(m.Content)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			switch m.Role {
-			case "system", "developer", "user", "assistant":
-				role := m.Role
-				if role == "developer" {
-					role = "system"
-				}
-				history = append(history, &aios.Message{Role: role, Content: text})
-			case "tool":
-				// Results of tools the client ran are not the agent's; keep them as context.
-				history = append(history, &aios.Message{Role: "user", Content: fmt.Sprintf("[tool %s result] %s", m.ToolCallID, text)})
-			default:
-				writeErr(w, badRequest("message role %q", m.Role))
-				return
-			}
-		}
-		id, err := s.cfg.Runtime.CreateSession(ctx, "chat.completions", nil)
+		history, err := chatHistory(req.Messages[:len(req.Messages)-1])
 		if err != nil {
 			writeErr(w, err)
 			return
 		}
-		st = aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
-		if len(history) > 0 {
-			if err := s.cfg.Runtime.Append(ctx, st, history...); err != nil {
+		if key != "" {
+			// The session is named by the caller and the key, so a retry
+			// finds the one the first attempt created (with its history,
+			// journaled in the same append) and its run by the key.
+			st = aios.StreamID{Session: "chat-" + requestHash("chat-session", caller(r), key)[:32], Branch: runtime.DefaultBranch}
+			if _, err := s.cfg.Runtime.CreateSessionID(ctx, st.Session, "chat.completions", nil, history...); err != nil {
 				writeErr(w, err)
 				return
 			}
+		} else {
+			id, err := s.cfg.Runtime.CreateSession(ctx, "chat.completions", nil)
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			st = aios.StreamID{Session: id, Branch: runtime.DefaultBranch}
+			if len(history) > 0 {
+				if err := s.cfg.Runtime.Append(ctx, st, history...); err != nil {
+					writeErr(w, err)
+					return
+				}
+			}
 		}
+	}
+	opts := runtime.RunOptions{Input: input}
+	if key != "" {
+		convoKey, err := newConversationKey("", req.Messages)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		opts.IdempotencyKey, opts.RequestHash = key, requestHash("chat", hashMessages("", convoKey.msgs))
 	}
 	w.Header().Set(SessionHeader, st.Session)
 	model := req.Model
@@ -200,25 +206,37 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		}
 		sep := false
 		var answer strings.Builder
-		res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{
-			Input:      input,
-			OnAccepted: func(string) { start() },
-			OnDelta: func(t string) {
-				start()
-				if sep {
-					enc.delta("\n\n")
-					answer.WriteString("\n\n")
-					sep = false
-				}
-				enc.delta(t)
-				answer.WriteString(t)
-			},
-			OnEvent: func(e aios.EventEnvelope) {
-				if m, ok := e.Payload.(*aios.AssistantMessageCommitted); ok && m.Content != "" {
-					sep = true
-				}
-			},
-		})
+		o := opts
+		o.OnAccepted = func(string) { start() }
+		o.OnDelta = func(t string) {
+			start()
+			if sep {
+				enc.delta("\n\n")
+				answer.WriteString("\n\n")
+				sep = false
+			}
+			enc.delta(t)
+			answer.WriteString(t)
+		}
+		o.OnEvent = func(e aios.EventEnvelope) {
+			if m, ok := e.Payload.(*aios.AssistantMessageCommitted); ok && m.Content != "" {
+				sep = true
+			}
+		}
+		res, err := s.cfg.Runtime.Run(ctx, st, o)
+		if errors.Is(err, runtime.ErrDuplicateRun) {
+			if errors.Is(err, runtime.ErrRunActive) {
+				writeInProgress(w, st, res.RunID)
+				return
+			}
+			w.Header().Set(ReplayedHeader, "true")
+			start()
+			if res.FinalAnswer != "" {
+				enc.delta(res.FinalAnswer)
+			}
+			enc.done(res, nil)
+			return
+		}
 		s.metrics.run(res.Status)
 		if enc == nil && err != nil {
 			writeErr(w, err)
@@ -230,12 +248,25 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var texts []string
-	res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{Input: input, OnEvent: func(e aios.EventEnvelope) {
+	opts.OnEvent = func(e aios.EventEnvelope) {
 		if m, ok := e.Payload.(*aios.AssistantMessageCommitted); ok && m.Content != "" {
 			texts = append(texts, m.Content)
 		}
-	}})
-	s.metrics.run(res.Status)
+	}
+	res, err := s.cfg.Runtime.Run(ctx, st, opts)
+	replayed := errors.Is(err, runtime.ErrDuplicateRun)
+	switch {
+	case replayed && errors.Is(err, runtime.ErrRunActive):
+		writeInProgress(w, st, res.RunID)
+		return
+	case replayed:
+		// The run's answer as it ended (its earlier texts, if any, are
+		// in the session's state).
+		w.Header().Set(ReplayedHeader, "true")
+		texts, err = []string{res.FinalAnswer}, nil
+	default:
+		s.metrics.run(res.Status)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -252,6 +283,44 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		Choices: []ChatCompletionChoice{{Index: 0, Message: ChatCompletionMessage{Role: "assistant", Content: content}, FinishReason: finish}},
 		Usage:   ChatCompletionUsage{PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens},
 	})
+}
+
+// continueChat finds the session that answered the conversation before
+// the request's new message (never for a request with an idempotency key,
+// whose session is named by the key).
+func (s *Server) continueChat(ctx context.Context, convo *conversationKey, key string) (string, bool) {
+	if key != "" {
+		return "", false
+	}
+	return s.chats.take(convo.prefix(), func(id string, head uint64) bool {
+		h, err := s.cfg.Journal.Head(ctx, aios.StreamID{Session: id, Branch: runtime.DefaultBranch})
+		return err == nil && h == head // nobody wrote to it since
+	})
+}
+
+// chatHistory turns the messages before the last into journal payloads.
+func chatHistory(msgs []ChatCompletionMessage) ([]aios.Payload, error) {
+	var history []aios.Payload
+	for _, m := range msgs {
+		text, err := messageText(m.Content)
+		if err != nil {
+			return nil, err
+		}
+		switch m.Role {
+		case "system", "developer", "user", "assistant":
+			role := m.Role
+			if role == "developer" {
+				role = "system"
+			}
+			history = append(history, &aios.Message{Role: role, Content: text})
+		case "tool":
+			// Results of tools the client ran are not the agent's; keep them as context.
+			history = append(history, &aios.Message{Role: "user", Content: fmt.Sprintf("[tool %s result] %s", m.ToolCallID, text)})
+		default:
+			return nil, badRequest("message role %q", m.Role)
+		}
+	}
+	return history, nil
 }
 
 // remember records a completed answer of a request without the session

@@ -25,6 +25,9 @@ func (s *Server) OpenAPI() map[string]any {
 		for _, q := range r.Query {
 			params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]string{"type": "string"}})
 		}
+		for _, h := range r.Headers {
+			params = append(params, map[string]any{"name": h, "in": "header", "required": false, "schema": map[string]string{"type": "string"}})
+		}
 		if len(params) > 0 {
 			op["parameters"] = params
 		}

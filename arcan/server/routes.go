@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -18,6 +19,7 @@ import (
 type route struct {
 	Method, Path, Summary string
 	Query                 []string // query parameter names
+	Headers               []string // request header parameter names
 	Request               any      // body type, nil for none
 	Response              any      // 2xx JSON body type, nil for none
 	SSE                   bool     // may answer text/event-stream
@@ -33,7 +35,7 @@ func (s *Server) routes() []route {
 		{Method: "POST", Path: "/v1/sessions", Summary: "Create a session", Request: CreateSession{}, Response: SessionInfo{}, handler: s.createSession},
 		{Method: "GET", Path: "/v1/sessions", Summary: "List sessions", Response: SessionList{}, handler: s.listSessions},
 		{Method: "GET", Path: "/v1/sessions/{id}", Summary: "Get a session", Query: []string{"branch"}, Response: SessionInfo{}, handler: s.getSession},
-		{Method: "POST", Path: "/v1/sessions/{id}/runs", Summary: "Start a run: JSON result, or SSE when stream is true or Accept is text/event-stream", Query: []string{"branch"}, Request: RunRequest{}, Response: runtime.Result{}, SSE: true, handler: s.startRun},
+		{Method: "POST", Path: "/v1/sessions/{id}/runs", Summary: "Start a run: JSON result, or SSE when stream is true or Accept is text/event-stream", Query: []string{"branch"}, Headers: []string{IdempotencyKeyHeader}, Request: RunRequest{}, Response: runtime.Result{}, SSE: true, handler: s.startRun},
 		{Method: "POST", Path: "/v1/sessions/{id}/signals", Summary: "Send a signal: cancel, approve, deny, message, resume", Query: []string{"branch"}, Request: Signal{}, Response: SignalResult{}, handler: s.signal},
 		{Method: "GET", Path: "/v1/sessions/{id}/state", Summary: "State rebuilt from the journal", Query: []string{"branch"}, Response: runtime.SessionState{}, handler: s.state},
 		{Method: "GET", Path: "/v1/sessions/{id}/events", Summary: "Events with seq in (after, after+limit]", Query: []string{"branch", "after", "limit"}, Response: EventList{}, handler: s.events},
@@ -42,7 +44,7 @@ func (s *Server) routes() []route {
 		{Method: "POST", Path: "/v1/sessions/{id}/branches", Summary: "Fork a branch at a seq", Request: ForkRequest{}, Response: BranchInfo{}, handler: s.fork},
 		{Method: "POST", Path: "/v1/sessions/{id}/branches/{branch}/merge", Summary: "Merge a branch into another", Request: MergeRequest{}, Response: MergeResult{}, handler: s.merge},
 		{Method: "GET", Path: "/v1/sessions/{id}/approvals", Summary: "Pending approvals", Query: []string{"branch"}, Response: ApprovalList{}, handler: s.approvals},
-		{Method: "POST", Path: "/v1/chat/completions", Summary: "OpenAI-compatible chat completions that run the agent", Request: ChatCompletionRequest{}, Response: ChatCompletion{}, SSE: true, handler: s.chatCompletions},
+		{Method: "POST", Path: "/v1/chat/completions", Summary: "OpenAI-compatible chat completions that run the agent", Headers: []string{IdempotencyKeyHeader}, Request: ChatCompletionRequest{}, Response: ChatCompletion{}, SSE: true, handler: s.chatCompletions},
 	}
 }
 
@@ -266,20 +268,40 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	if err := s.exists(r.Context(), st); err != nil {
 		writeErr(w, err)
 		return
 	}
+	opts := runtime.RunOptions{Input: req.Input}
+	if key != "" {
+		// The input decides the run; stream, format and async only how
+		// it is answered, so a retry may change them.
+		opts.IdempotencyKey, opts.RequestHash = key, requestHash("runs", req.Input)
+	}
+	streaming := req.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	if req.Async {
-		if _, active := s.cfg.Runtime.Active(st); active {
+		if _, active := s.cfg.Runtime.Active(st); active && key == "" {
 			writeErr(w, runtime.ErrRunActive)
 			return
 		}
 		// Answer 202 only once the input is durable (or the run failed first).
 		accepted := make(chan string, 1)
 		failed := make(chan error, 1)
+		var dup runtime.Result
 		s.goBackground(func(ctx context.Context) {
-			res, err := s.cfg.Runtime.Run(ctx, st, runtime.RunOptions{Input: req.Input, OnAccepted: func(id string) { accepted <- id }})
+			o := opts
+			o.OnAccepted = func(id string) { accepted <- id }
+			res, err := s.cfg.Runtime.Run(ctx, st, o)
+			if errors.Is(err, runtime.ErrDuplicateRun) {
+				dup = res
+				failed <- err
+				return
+			}
 			s.metrics.run(res.Status)
 			if err != nil {
 				s.log.Warn("async run", "session", st.Session, "err", err)
@@ -290,15 +312,23 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		case id := <-accepted:
 			writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, RunID: id, Detail: "follow /v1/sessions/" + st.Session + "/events/stream"})
 		case err := <-failed:
+			if errors.Is(err, runtime.ErrDuplicateRun) {
+				s.duplicate(w, st, dup, err, false, format)
+				return
+			}
 			writeErr(w, err)
 		}
 		return
 	}
-	if req.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		s.streamRun(w, r, st, req.Input, format)
+	if streaming {
+		s.streamRun(w, r, st, opts, format)
 		return
 	}
-	res, err := s.cfg.Runtime.Run(r.Context(), st, runtime.RunOptions{Input: req.Input})
+	res, err := s.cfg.Runtime.Run(r.Context(), st, opts)
+	if errors.Is(err, runtime.ErrDuplicateRun) {
+		s.duplicate(w, st, res, err, false, format)
+		return
+	}
 	s.metrics.run(res.Status)
 	if err != nil && res.RunID == "" {
 		writeErr(w, err)

@@ -205,6 +205,7 @@ type APIError struct {
 	Error struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
+		RunID   string `json:"run_id,omitempty"` // the run a repeated Idempotency-Key names, still in progress
 	} `json:"error"`
 }
 
@@ -227,6 +228,8 @@ func errorStatus(err error) (int, string) {
 	switch {
 	case errors.As(err, new(*http.MaxBytesError)):
 		return http.StatusRequestEntityTooLarge, "invalid_request"
+	case errors.Is(err, runtime.ErrKeyReused):
+		return http.StatusUnprocessableEntity, "idempotency_key_reused"
 	case errors.Is(err, runtime.ErrBadInput), errors.Is(err, aios.ErrMalformed), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, aios.ErrNotFound), errors.Is(err, runtime.ErrNothingToResume):

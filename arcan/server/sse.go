@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -136,7 +137,7 @@ func (o *openaiEnc) done(res runtime.Result, err error) {
 // it is durable, with its seq as the SSE id. The canonical stream ends with
 // a "done" message holding the Result. Headers are written with the first
 // message, so a run refused before it starts is a plain JSON error.
-func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.StreamID, input, format string) {
+func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.StreamID, opts runtime.RunOptions, format string) {
 	enc, err := lagosse.New(lagoFormat(format), lagosse.Options{Model: s.cfg.Runtime.Provider().Name()})
 	if err != nil {
 		writeErr(w, badRequest("%v", err))
@@ -167,7 +168,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 		return e
 	}
 	res, err := s.cfg.Runtime.Run(r.Context(), st, runtime.RunOptions{
-		Input: input,
+		Input: opts.Input, IdempotencyKey: opts.IdempotencyKey, RequestHash: opts.RequestHash,
 		// Asking to hear of acceptance makes the run's first events
 		// durable (and streamed) before the model is called.
 		OnAccepted: func(id string) { runID = id },
@@ -189,6 +190,10 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 			send(msgs, false)
 		},
 	})
+	if errors.Is(err, runtime.ErrDuplicateRun) {
+		s.duplicate(w, st, res, err, true, format)
+		return
+	}
 	s.metrics.run(res.Status)
 	if sw == nil && err != nil {
 		writeErr(w, err)
