@@ -71,8 +71,9 @@ func collectEnums(t reflect.Type, prefix []int, path string, out *[]enumField) {
 }
 
 // checkPayload reports what in p (and the extra keys written after its
-// fields) would not decode back.
-func checkPayload(p Payload, extra map[string]json.RawMessage) error {
+// fields) would not decode back. encoding says the caller encodes p next,
+// which refuses a bad state patch by itself: it is not encoded twice.
+func checkPayload(p Payload, extra map[string]json.RawMessage, encoding bool) error {
 	v := reflect.ValueOf(p)
 	if p == nil || (v.Kind() == reflect.Pointer && v.IsNil()) {
 		return errors.New("payload is missing")
@@ -90,7 +91,7 @@ func checkPayload(p Payload, extra map[string]json.RawMessage) error {
 	if v.Kind() != reflect.Pointer {
 		return nil
 	}
-	if sp, ok := p.(*StatePatchCommitted); ok {
+	if sp, ok := p.(*StatePatchCommitted); ok && !encoding {
 		// ops and provenance refuse to encode what they could not decode
 		if _, err := json.Marshal(sp.Patch); err != nil {
 			return fmt.Errorf("StatePatchCommitted field patch: %w", err)

@@ -204,7 +204,7 @@ func (e *EventEnvelope) Validate() error {
 	}
 	if u, ok := e.Payload.(*Unknown); ok && !isObject(u.Raw) {
 		problems = append(problems, "unknown payload is not a JSON object")
-	} else if err := checkPayload(e.Payload, e.PayloadExtra); err != nil {
+	} else if err := checkPayload(e.Payload, e.PayloadExtra, false); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {

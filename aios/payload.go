@@ -41,8 +41,16 @@ type SubsystemEvent interface {
 func MarshalPayload(p Payload) ([]byte, error) { return marshalPayload(p, nil) }
 
 func marshalPayload(p Payload, extra map[string]json.RawMessage) ([]byte, error) {
-	if err := checkPayload(p, extra); err != nil {
+	if err := checkPayload(p, extra, true); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)
+	}
+	if _, ok := p.(*StatePatchCommitted); ok {
+		b, err := encodeTagged("type", p.Type(), p, extra)
+		if err != nil {
+			// ops and provenance refuse to encode what they could not decode
+			return nil, fmt.Errorf("%w: StatePatchCommitted field patch: %w", ErrInvalidEnvelope, err)
+		}
+		return b, nil
 	}
 	switch v := p.(type) {
 	case *Unknown:

@@ -160,6 +160,8 @@ func TestUndecodableEventsAreRefused(t *testing.T) {
 			if b, err := aios.EncodeEnvelope(e); err == nil {
 				_, derr := aios.DecodeEnvelope(b)
 				t.Errorf("encoded as %s (decodes: %v)", b, derr)
+			} else if !errors.Is(err, aios.ErrInvalidEnvelope) {
+				t.Errorf("EncodeEnvelope: %v, want ErrInvalidEnvelope", err)
 			}
 		})
 	}
