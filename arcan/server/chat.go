@@ -125,6 +125,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	cancelOnLeave, err := onDisconnect(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	ctx := r.Context()
 	var st aios.StreamID
 	// The conversation as the client will send it back next time, once
@@ -206,24 +211,37 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		}
 		sep := false
 		var answer strings.Builder
+		// The run's callbacks write through c: they go on after the
+		// handler returned if the client left.
+		c := &client{}
 		o := opts
-		o.OnAccepted = func(string) { start() }
+		o.OnAccepted = func(string) { c.do(start) }
 		o.OnDelta = func(t string) {
-			start()
-			if sep {
-				enc.delta("\n\n")
+			gap := sep
+			sep = false
+			if gap {
 				answer.WriteString("\n\n")
-				sep = false
 			}
-			enc.delta(t)
 			answer.WriteString(t)
+			c.do(func() {
+				start()
+				if gap {
+					enc.delta("\n\n")
+				}
+				enc.delta(t)
+			})
 		}
 		o.OnEvent = func(e aios.EventEnvelope) {
 			if m, ok := e.Payload.(*aios.AssistantMessageCommitted); ok && m.Content != "" {
 				sep = true
 			}
 		}
-		res, err := s.cfg.Runtime.Run(ctx, st, o)
+		res, err, ok := s.runDetached(r, c, cancelOnLeave, func(ctx context.Context) (runtime.Result, error) {
+			return s.cfg.Runtime.Run(ctx, st, o)
+		})
+		if !ok {
+			return // the client left; the run goes on unless it asked otherwise
+		}
 		if errors.Is(err, runtime.ErrDuplicateRun) {
 			if errors.Is(err, runtime.ErrRunActive) {
 				writeInProgress(w, st, res.RunID)
@@ -237,7 +255,6 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			enc.done(res, nil)
 			return
 		}
-		s.metrics.run(res.Status)
 		if enc == nil && err != nil {
 			writeErr(w, err)
 			return
@@ -253,7 +270,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			texts = append(texts, m.Content)
 		}
 	}
-	res, err := s.cfg.Runtime.Run(ctx, st, opts)
+	res, err, ok := s.runDetached(r, &client{}, cancelOnLeave, func(ctx context.Context) (runtime.Result, error) {
+		return s.cfg.Runtime.Run(ctx, st, opts)
+	})
+	if !ok {
+		return // the client left; the run goes on unless it asked otherwise
+	}
 	replayed := errors.Is(err, runtime.ErrDuplicateRun)
 	switch {
 	case replayed && errors.Is(err, runtime.ErrRunActive):
@@ -264,8 +286,6 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		// in the session's state).
 		w.Header().Set(ReplayedHeader, "true")
 		texts, err = []string{res.FinalAnswer}, nil
-	default:
-		s.metrics.run(res.Status)
 	}
 	if err != nil {
 		writeErr(w, err)

@@ -35,7 +35,7 @@ func (s *Server) routes() []route {
 		{Method: "POST", Path: "/v1/sessions", Summary: "Create a session", Request: CreateSession{}, Response: SessionInfo{}, handler: s.createSession},
 		{Method: "GET", Path: "/v1/sessions", Summary: "List sessions", Response: SessionList{}, handler: s.listSessions},
 		{Method: "GET", Path: "/v1/sessions/{id}", Summary: "Get a session", Query: []string{"branch"}, Response: SessionInfo{}, handler: s.getSession},
-		{Method: "POST", Path: "/v1/sessions/{id}/runs", Summary: "Start a run: JSON result, or SSE when stream is true or Accept is text/event-stream", Query: []string{"branch"}, Headers: []string{IdempotencyKeyHeader}, Request: RunRequest{}, Response: runtime.Result{}, SSE: true, handler: s.startRun},
+		{Method: "POST", Path: "/v1/sessions/{id}/runs", Summary: "Start a run: JSON result, or SSE when stream is true or Accept is text/event-stream; the run goes on if the client leaves unless on_disconnect=cancel", Query: []string{"branch", "on_disconnect"}, Headers: []string{IdempotencyKeyHeader}, Request: RunRequest{}, Response: runtime.Result{}, SSE: true, handler: s.startRun},
 		{Method: "POST", Path: "/v1/sessions/{id}/signals", Summary: "Send a signal: cancel, approve, deny, message, resume", Query: []string{"branch"}, Request: Signal{}, Response: SignalResult{}, handler: s.signal},
 		{Method: "GET", Path: "/v1/sessions/{id}/state", Summary: "State rebuilt from the journal", Query: []string{"branch"}, Response: runtime.SessionState{}, handler: s.state},
 		{Method: "GET", Path: "/v1/sessions/{id}/events", Summary: "Events with seq in (after, after+limit]", Query: []string{"branch", "after", "limit"}, Response: EventList{}, handler: s.events},
@@ -44,7 +44,7 @@ func (s *Server) routes() []route {
 		{Method: "POST", Path: "/v1/sessions/{id}/branches", Summary: "Fork a branch at a seq", Request: ForkRequest{}, Response: BranchInfo{}, handler: s.fork},
 		{Method: "POST", Path: "/v1/sessions/{id}/branches/{branch}/merge", Summary: "Merge a branch into another", Request: MergeRequest{}, Response: MergeResult{}, handler: s.merge},
 		{Method: "GET", Path: "/v1/sessions/{id}/approvals", Summary: "Pending approvals", Query: []string{"branch"}, Response: ApprovalList{}, handler: s.approvals},
-		{Method: "POST", Path: "/v1/chat/completions", Summary: "OpenAI-compatible chat completions that run the agent", Headers: []string{IdempotencyKeyHeader}, Request: ChatCompletionRequest{}, Response: ChatCompletion{}, SSE: true, handler: s.chatCompletions},
+		{Method: "POST", Path: "/v1/chat/completions", Summary: "OpenAI-compatible chat completions that run the agent", Query: []string{"on_disconnect"}, Headers: []string{IdempotencyKeyHeader}, Request: ChatCompletionRequest{}, Response: ChatCompletion{}, SSE: true, handler: s.chatCompletions},
 	}
 }
 
@@ -273,6 +273,11 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	cancelOnLeave, err := onDisconnect(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	if err := s.exists(r.Context(), st); err != nil {
 		writeErr(w, err)
 		return
@@ -285,6 +290,10 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	}
 	streaming := req.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	if req.Async {
+		if cancelOnLeave {
+			writeErr(w, badRequest("on_disconnect=cancel is for a synchronous or streamed run"))
+			return
+		}
 		if _, active := s.cfg.Runtime.Active(st); active && key == "" {
 			writeErr(w, runtime.ErrRunActive)
 			return
@@ -321,15 +330,19 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if streaming {
-		s.streamRun(w, r, st, opts, format)
+		s.streamRun(w, r, st, opts, format, cancelOnLeave)
 		return
 	}
-	res, err := s.cfg.Runtime.Run(r.Context(), st, opts)
+	res, err, ok := s.runDetached(r, &client{}, cancelOnLeave, func(ctx context.Context) (runtime.Result, error) {
+		return s.cfg.Runtime.Run(ctx, st, opts)
+	})
+	if !ok {
+		return // the client left; the run goes on unless it asked otherwise
+	}
 	if errors.Is(err, runtime.ErrDuplicateRun) {
 		s.duplicate(w, st, res, err, false, format)
 		return
 	}
-	s.metrics.run(res.Status)
 	if err != nil && res.RunID == "" {
 		writeErr(w, err)
 		return

@@ -137,13 +137,16 @@ func (o *openaiEnc) done(res runtime.Result, err error) {
 // it is durable, with its seq as the SSE id. The canonical stream ends with
 // a "done" message holding the Result. Headers are written with the first
 // message, so a run refused before it starts is a plain JSON error.
-func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.StreamID, opts runtime.RunOptions, format string) {
+func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.StreamID, opts runtime.RunOptions, format string, cancelOnLeave bool) {
 	enc, err := lagosse.New(lagoFormat(format), lagosse.Options{Model: s.cfg.Runtime.Provider().Name()})
 	if err != nil {
 		writeErr(w, badRequest("%v", err))
 		return
 	}
 	var sw *lagosse.Writer
+	c := &client{}
+	// send is called by the run's callbacks, through c: they go on after
+	// the handler returned if the client left.
 	send := func(msgs []lagosse.Message, live bool) {
 		if len(msgs) == 0 {
 			return
@@ -167,34 +170,38 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, st aios.Strea
 		e.RunID = runID
 		return e
 	}
-	res, err := s.cfg.Runtime.Run(r.Context(), st, runtime.RunOptions{
-		Input: opts.Input, IdempotencyKey: opts.IdempotencyKey, RequestHash: opts.RequestHash,
-		// Asking to hear of acceptance makes the run's first events
-		// durable (and streamed) before the model is called.
-		OnAccepted: func(id string) { runID = id },
-		OnDelta: func(t string) {
+	opts.OnAccepted = func(id string) { runID = id } // asking makes the run's first events durable (and streamed) before the model is called
+	opts.OnDelta = func(t string) {
+		c.do(func() {
 			msgs, _ := enc.Encode(synthetic(&aios.AssistantTextDelta{Delta: t}))
 			send(msgs, true)
-		},
-		OnEvent: func(e aios.EventEnvelope) {
-			switch e.Payload.(type) {
-			case *aios.RunStarted:
-				runID = e.RunID
-			case *aios.RunFinished, *aios.RunErrored:
-				ended = true
-			}
-			if _, ok := e.Payload.(*aios.AssistantTextDelta); ok {
-				return // already sent live
-			}
+		})
+	}
+	opts.OnEvent = func(e aios.EventEnvelope) {
+		switch e.Payload.(type) {
+		case *aios.RunStarted:
+			runID = e.RunID
+		case *aios.RunFinished, *aios.RunErrored:
+			ended = true
+		}
+		if _, ok := e.Payload.(*aios.AssistantTextDelta); ok {
+			return // already sent live
+		}
+		c.do(func() {
 			msgs, _ := enc.Encode(e)
 			send(msgs, false)
-		},
+		})
+	}
+	res, err, ok := s.runDetached(r, c, cancelOnLeave, func(ctx context.Context) (runtime.Result, error) {
+		return s.cfg.Runtime.Run(ctx, st, opts)
 	})
+	if !ok {
+		return // the client left; the run goes on unless it asked otherwise
+	}
 	if errors.Is(err, runtime.ErrDuplicateRun) {
 		s.duplicate(w, st, res, err, true, format)
 		return
 	}
-	s.metrics.run(res.Status)
 	if sw == nil && err != nil {
 		writeErr(w, err)
 		return
