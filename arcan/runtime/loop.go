@@ -330,6 +330,20 @@ func (l *loop) continueRun(ctx context.Context) (Result, error) {
 	gating := l.decide(ctx)
 	turn := uint32(0)
 	for _, c := range calls {
+		if c.Inherited && c.Status != CallDone && c.Status != CallFailed {
+			// Requested before this branch was forked from the branch that
+			// runs it: that branch may run it, or has, so running it here
+			// could repeat its side effect. Like a call a crash interrupted,
+			// it is answered instead, and the run goes on with the model
+			// (rather than ending the inherited run: the fork is meant to
+			// explore from here).
+			if c.Status == CallAwaitingApproval && c.ApprovalID != "" {
+				l.add(&aios.ApprovalResolved{ApprovalID: c.ApprovalID, Decision: aios.ApprovalDenied, Reason: "requested before this branch was forked"})
+			}
+			l.add(&aios.ToolCallFailed{CallID: c.CallID, ToolName: c.ToolName,
+				Error: "not run on this branch: it was requested before the branch was forked, and the parent branch may have run it; ask for it again if it is still needed here"})
+			continue
+		}
 		tool, ok := l.r.cfg.Tools.Tool(c.ToolName)
 		switch c.Status {
 		case CallRequested:

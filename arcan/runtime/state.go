@@ -113,6 +113,10 @@ type CallState struct {
 	Status     string          `json:"status"`
 	ApprovalID string          `json:"approval_id,omitempty"`
 	ToolRunID  string          `json:"tool_run_id,omitempty"`
+	// Inherited marks a call requested on an ancestor branch, before this
+	// one was forked: the ancestor may run it (or have run it), so this
+	// branch never does (see continueRun).
+	Inherited bool `json:"inherited,omitempty"`
 }
 
 // KeyedRun is a run started with an idempotency key.
@@ -245,7 +249,10 @@ func (s *SessionState) Apply(e aios.EventEnvelope) error {
 		}
 		args := compact(p.Arguments)
 		s.Messages[n-1].ToolCalls = append(s.Messages[n-1].ToolCalls, aios.ToolCall{ID: p.CallID, Name: p.ToolName, Arguments: args})
-		s.Calls = append(s.Calls, CallState{CallID: p.CallID, ToolName: p.ToolName, Arguments: args, Status: CallRequested})
+		// A fork's events before its fork point are read from its parent,
+		// with the parent's branch id.
+		inherited := e.BranchID != "" && e.BranchID != s.Branch
+		s.Calls = append(s.Calls, CallState{CallID: p.CallID, ToolName: p.ToolName, Arguments: args, Status: CallRequested, Inherited: inherited})
 		if s.Run != nil {
 			s.Run.ToolCalls++
 		}
