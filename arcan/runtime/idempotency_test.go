@@ -60,6 +60,13 @@ func TestIdempotencyKey(t *testing.T) {
 	if st.Runs != 2 {
 		t.Fatalf("%d runs journaled, want 2", st.Runs)
 	}
+	// The keyed runs fold alike live and on replay.
+	live, _ := f.rt.State(ctx, f.id)
+	a, _ := live.Encode()
+	b, _ := st.Encode()
+	if string(a) != string(b) || len(st.Keyed) != 1 || st.Keyed[0].End == nil {
+		t.Fatalf("live state\n%s\nreplay\n%s", a, b)
+	}
 	// Per stream: the key on another session starts a run there.
 	other, _ := f.rt.CreateSession(ctx, "other", nil)
 	if res, err := f.rt.Run(ctx, aios.StreamID{Session: other, Branch: DefaultBranch}, opts); err != nil || res.RunID == first.RunID {
