@@ -60,7 +60,11 @@ func (s *Server) runDetached(r *http.Request, c *client, cancel bool, run func(c
 		err error
 	}
 	done := make(chan outcome, 1)
-	s.bg.Add(1)
+	if err := s.track(); err != nil {
+		unlink()
+		stop(nil)
+		return runtime.Result{}, err, true
+	}
 	go func() {
 		defer s.bg.Done()
 		defer unlink()

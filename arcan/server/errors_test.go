@@ -344,3 +344,87 @@ func TestEventsPaging(t *testing.T) {
 		}
 	}
 }
+
+// An approval decided while arcand drains (or just before it stops) is
+// durable but its run was not resumed: the next start resumes it, the
+// approved call runs once, and a run started while draining is 503.
+func TestDecidedApprovalResumesAfterRestart(t *testing.T) {
+	dir, ws := t.TempDir(), t.TempDir()
+	start := func() (*httptest.Server, *Server, *journal.Journal) {
+		j, err := journal.Open(filepath.Join(dir, "j.db"), journal.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := stack.NewTools(ws, "", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol, _ := stack.NewPolicy(stack.ApproveAsk, reg)
+		rt, err := runtime.New(runtime.Config{Journal: j, Provider: &writeProvider{}, Tools: reg, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(Config{Runtime: rt, Journal: j})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return httptest.NewServer(srv), srv, j
+	}
+	post := func(ts *httptest.Server, path, body string) (int, []byte) {
+		resp, err := http.Post(ts.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+	ts, srv, j := start()
+	var info, other SessionInfo
+	_, raw := post(ts, "/v1/sessions", `{}`)
+	json.Unmarshal(raw, &info)
+	_, raw = post(ts, "/v1/sessions", `{}`)
+	json.Unmarshal(raw, &other)
+	var res runtime.Result
+	_, raw = post(ts, "/v1/sessions/"+info.SessionID+"/runs", `{"input":"write once"}`)
+	json.Unmarshal(raw, &res)
+	if res.Status != runtime.StatusAwaitingApproval || len(res.Approvals) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Drain(ctx); err != nil { // draining: no run starts from now on
+		t.Fatal(err)
+	}
+	if code, raw := post(ts, "/v1/sessions/"+other.SessionID+"/runs", `{"input":"more"}`); code != http.StatusServiceUnavailable {
+		t.Fatalf("run started while draining: %d %s", code, raw)
+	}
+	code, raw := post(ts, "/v1/sessions/"+info.SessionID+"/signals", `{"type":"approve","approval_id":"`+res.Approvals[0].ApprovalID+`"}`)
+	if code != http.StatusOK {
+		t.Fatalf("approve while draining: %d %s", code, raw)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "out.txt")); err == nil {
+		t.Fatal("the approved call ran while draining")
+	}
+	ts.Close()
+	srv.Close()
+	j.Close()
+
+	ts, srv, j = start()
+	defer j.Close()
+	defer srv.Close()
+	defer ts.Close()
+	if n, err := srv.ResumeInterrupted(ctx); err != nil || n != 1 {
+		t.Fatalf("decided run not resumed at start: %d %v", n, err)
+	}
+	if err := srv.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "out.txt")); err != nil || string(b) != "once" {
+		t.Fatalf("approved write: %q %v", b, err)
+	}
+	st, _ := runtime.Reconstruct(ctx, j, aios.StreamID{Session: info.SessionID, Branch: "main"})
+	if st.Run.Status != runtime.RunFinishedStatus {
+		t.Fatalf("run %+v", st.Run)
+	}
+}

@@ -302,7 +302,7 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		accepted := make(chan string, 1)
 		failed := make(chan error, 1)
 		var dup runtime.Result
-		s.goBackground(func(ctx context.Context) {
+		if err := s.goBackground(func(ctx context.Context) {
 			o := opts
 			o.OnAccepted = func(id string) { accepted <- id }
 			res, err := s.cfg.Runtime.Run(ctx, st, o)
@@ -316,7 +316,10 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 				s.log.Warn("async run", "session", st.Session, "err", err)
 				failed <- err
 			}
-		})
+		}); err != nil {
+			writeErr(w, err)
+			return
+		}
 		select {
 		case id := <-accepted:
 			writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, RunID: id, Detail: "follow /v1/sessions/" + st.Session + "/events/stream"})
@@ -391,13 +394,17 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		// Resume once nothing else is pending.
 		state, err := rt.State(r.Context(), st)
 		if err == nil && len(state.Approvals) == 0 {
-			s.goBackground(func(ctx context.Context) {
+			if err := s.goBackground(func(ctx context.Context) {
 				res, err := rt.Resume(ctx, st, runtime.RunOptions{})
 				s.metrics.run(res.Status)
 				if err != nil {
 					s.log.Warn("resume after approval", "session", st.Session, "err", err)
 				}
-			})
+			}); err != nil {
+				// The decision is durable: the next process resumes the run.
+				writeJSON(w, http.StatusOK, SignalResult{Accepted: true, Detail: "decision journaled; the run resumes when arcand starts again"})
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, SignalResult{Accepted: true, Detail: "decision journaled"})
 	case "resume":
@@ -414,10 +421,13 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, runtime.ErrNothingToResume)
 			return
 		}
-		s.goBackground(func(ctx context.Context) {
+		if err := s.goBackground(func(ctx context.Context) {
 			res, _ := rt.Resume(ctx, st, runtime.RunOptions{})
 			s.metrics.run(res.Status)
-		})
+		}); err != nil {
+			writeErr(w, err)
+			return
+		}
 		writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true})
 	case "message":
 		if strings.TrimSpace(sig.Input) == "" {
@@ -430,13 +440,16 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		}
 		accepted := make(chan string, 1)
 		failed := make(chan error, 1)
-		s.goBackground(func(ctx context.Context) {
+		if err := s.goBackground(func(ctx context.Context) {
 			res, err := rt.Run(ctx, st, runtime.RunOptions{Input: sig.Input, OnAccepted: func(id string) { accepted <- id }})
 			s.metrics.run(res.Status)
 			if err != nil {
 				failed <- err
 			}
-		})
+		}); err != nil {
+			writeErr(w, err)
+			return
+		}
 		select {
 		case id := <-accepted:
 			writeJSON(w, http.StatusAccepted, SignalResult{Accepted: true, RunID: id, Detail: "run started"})

@@ -57,9 +57,13 @@ type Server struct {
 	closing   chan struct{} // closed by Shutdown: live streams end
 	closeOnce sync.Once
 	bg        sync.WaitGroup
-	bgCtx     context.Context
-	bgStop    context.CancelCauseFunc
-	chats     chatIndex // conversations of /v1/chat/completions, to continue their sessions
+	// bgMu orders bg.Add against Drain and Close: once draining is set no
+	// new background run starts (WaitGroup.Add racing Wait is a misuse).
+	bgMu     sync.Mutex
+	draining bool
+	bgCtx    context.Context
+	bgStop   context.CancelCauseFunc
+	chats    chatIndex // conversations of /v1/chat/completions, to continue their sessions
 }
 
 // New returns a server; call Close to cancel background runs.
@@ -127,6 +131,7 @@ func (s *Server) Shutdown() { s.closeOnce.Do(func() { close(s.closing) }) }
 // ends first it interrupts what is left, which stays unfinished in the
 // journal for the next process to resume.
 func (s *Server) Drain(ctx context.Context) error {
+	s.stopStarting()
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {
@@ -143,21 +148,47 @@ func (s *Server) Drain(ctx context.Context) error {
 // and waits for them.
 func (s *Server) Close() {
 	s.Shutdown()
+	s.stopStarting()
 	s.bgStop(runtime.ErrInterrupted)
 	s.bg.Wait()
 }
 
-func (s *Server) goBackground(f func(ctx context.Context)) {
+// ErrShuttingDown answers a request that would start a run once the
+// server drains (503).
+var ErrShuttingDown = errors.New("arcand: shutting down, no new runs")
+
+func (s *Server) stopStarting() {
+	s.bgMu.Lock()
+	s.draining = true
+	s.bgMu.Unlock()
+}
+
+// track counts one more background run, unless the server drains.
+func (s *Server) track() error {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.draining {
+		return ErrShuttingDown
+	}
 	s.bg.Add(1)
+	return nil
+}
+
+func (s *Server) goBackground(f func(ctx context.Context)) error {
+	if err := s.track(); err != nil {
+		return err
+	}
 	go func() {
 		defer s.bg.Done()
 		f(s.bgCtx)
 	}()
+	return nil
 }
 
 // ResumeInterrupted resumes, in the background, every run that a previous
-// process left unfinished (not those waiting for approval). It returns how
-// many it started.
+// process left unfinished (not those waiting for approval; one whose
+// approvals were all decided folds as running again). It returns how many
+// it started.
 func (s *Server) ResumeInterrupted(ctx context.Context) (int, error) {
 	ids, err := s.cfg.Journal.Sessions(ctx)
 	if err != nil {
@@ -187,13 +218,16 @@ func (s *Server) ResumeInterrupted(ctx context.Context) (int, error) {
 		}
 		n++
 		s.log.Info("resuming interrupted run", "session", id, "run", state.Run.ID)
-		s.goBackground(func(ctx context.Context) {
+		err = s.goBackground(func(ctx context.Context) {
 			res, err := s.cfg.Runtime.Resume(ctx, st, runtime.RunOptions{})
 			s.metrics.run(res.Status)
 			if err != nil {
 				s.log.Warn("resume failed", "session", id, "err", err)
 			}
 		})
+		if err != nil {
+			return n - 1, err
+		}
 	}
 	return n, nil
 }
@@ -238,6 +272,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, aios.ErrUnauthorized):
 		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, ErrShuttingDown):
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return 499, "cancelled"
 	}
