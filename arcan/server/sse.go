@@ -48,6 +48,9 @@ func newSSE(w http.ResponseWriter, format string) *sseWriter {
 	}
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
+	if f != nil {
+		f.Flush() // the headers now: the first event may be a model call away
+	}
 	return &sseWriter{w: w, f: f}
 }
 
