@@ -428,3 +428,41 @@ func TestDecidedApprovalResumesAfterRestart(t *testing.T) {
 		t.Fatalf("run %+v", st.Run)
 	}
 }
+
+// A streamed chat completion sends its headers once the run took the
+// input, before the model answers: a client waiting for headers does not
+// wait for the model.
+func TestChatStreamHeadersBeforeModel(t *testing.T) {
+	e := newEnv(t, nil)
+	prov := &blockingProvider{release: make(chan struct{})}
+	prov.started.Add(1)
+	rt, _ := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
+	srv, _ := New(Config{Runtime: rt, Journal: e.j})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+	got := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Post(ts.URL+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"agent","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Error(err)
+			close(got)
+			return
+		}
+		got <- resp
+	}()
+	select {
+	case resp := <-got:
+		if resp == nil {
+			return
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("content type %q", ct)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response headers while the model has not answered")
+	}
+	close(prov.release)
+}
