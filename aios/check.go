@@ -93,7 +93,7 @@ func checkPayload(p Payload, extra map[string]json.RawMessage, encoding bool) er
 	}
 	if sp, ok := p.(*StatePatchCommitted); ok && !encoding {
 		// ops and provenance refuse to encode what they could not decode
-		if _, err := json.Marshal(sp.Patch); err != nil {
+		if err := sp.Patch.check(); err != nil {
 			return fmt.Errorf("StatePatchCommitted field patch: %w", err)
 		}
 	}

@@ -286,6 +286,58 @@ type StatePatch struct {
 	Provenance  []ProvenanceRef `json:"provenance" aios:"default"`
 }
 
+// check reports what would make MarshalJSON fail (and so the patch not
+// decode again), without encoding: Validate runs it on every appended
+// patch, and the encoding that follows would be done twice otherwise.
+func (p StatePatch) check() error {
+	for i, o := range p.Ops {
+		var err error
+		switch o.Op {
+		case OpSet:
+			err = validRaw(o.Value)
+		case OpMerge:
+			err = validRaw(o.Object)
+		case OpAppend:
+			for _, v := range o.Values {
+				if v != nil && !json.Valid(v) { // elements are not written as null when empty
+					err = errors.New("aios: patch value is not valid JSON")
+					break
+				}
+			}
+		case OpTombstone:
+		case OpSetRef:
+			if o.BlobRef == nil {
+				err = errors.New("aios: set_ref op without blob_ref")
+			} else {
+				err = validRaw(o.BlobRef.Meta)
+			}
+		default:
+			err = fmt.Errorf("aios: unknown patch op %q", o.Op)
+		}
+		if err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	for _, r := range p.Provenance {
+		switch {
+		case r.Kind == "event" && r.EventID == "", r.Kind == "blob" && r.BlobID == "":
+			return fmt.Errorf("aios: %s provenance without its id", r.Kind)
+		case r.Kind != "event" && r.Kind != "blob":
+			return fmt.Errorf("aios: provenance kind %q", r.Kind)
+		}
+	}
+	return nil
+}
+
+// validRaw is what json.Marshal asks of a json.RawMessage written through
+// orNull or omitempty (empty is null or left out).
+func validRaw(r json.RawMessage) error {
+	if len(r) > 0 && !json.Valid(r) {
+		return errors.New("aios: patch value is not valid JSON")
+	}
+	return nil
+}
+
 // MarshalJSON writes empty arrays as [] rather than null.
 func (p StatePatch) MarshalJSON() ([]byte, error) {
 	type plain StatePatch
