@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -55,6 +56,9 @@ type Options struct {
 type Store struct {
 	dir  string
 	opts Options
+	// syncDir makes a directory's entries durable; tests swap it to fail
+	// or record.
+	syncDir func(dir string) error
 }
 
 var _ aios.BlobStore = (*Store)(nil)
@@ -77,7 +81,7 @@ func Open(dir string, opts Options) (*Store, error) {
 			}
 		}
 	}
-	return &Store{dir: dir, opts: opts}, nil
+	return &Store{dir: dir, opts: opts, syncDir: syncDir}, nil
 }
 
 // ValidHash reports whether h is a Blake3 hex hash.
@@ -197,7 +201,12 @@ func (s *Store) put(ctx context.Context, r io.Reader, want string) (aios.BlobInf
 	}
 	dst := s.path(info.Hash)
 	if _, err := os.Stat(dst); err == nil {
-		return info, nil // dedup
+		// dedup; the entry may be another Put's whose directory fsync has
+		// not happened yet (or failed), so make it durable before saying so
+		if err := s.syncDir(filepath.Dir(dst)); err != nil {
+			return aios.BlobInfo{}, fmt.Errorf("blob: put: sync %s: %w", filepath.Dir(dst), err)
+		}
+		return info, nil
 	}
 	if err := tmp.Sync(); err != nil {
 		return aios.BlobInfo{}, fmt.Errorf("blob: put: %w", err)
@@ -205,21 +214,37 @@ func (s *Store) put(ctx context.Context, r io.Reader, want string) (aios.BlobInf
 	if err := tmp.Close(); err != nil {
 		return aios.BlobInfo{}, fmt.Errorf("blob: put: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+	// A new fan-out directory's own entry must be durable too, or a power
+	// cut loses the blob after the caller journaled its hash.
+	switch err := os.Mkdir(filepath.Dir(dst), 0o700); {
+	case err == nil:
+		if err := s.syncDir(s.dir); err != nil {
+			return aios.BlobInfo{}, fmt.Errorf("blob: put: sync %s: %w", s.dir, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
 		return aios.BlobInfo{}, fmt.Errorf("blob: put: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return aios.BlobInfo{}, fmt.Errorf("blob: put: %w", err)
 	}
-	syncDir(filepath.Dir(dst))
+	// Without this fsync the rename can be lost on power failure after Put
+	// returned; callers journal the hash next, so it is not best effort.
+	if err := s.syncDir(filepath.Dir(dst)); err != nil {
+		return aios.BlobInfo{}, fmt.Errorf("blob: put: sync %s: %w", filepath.Dir(dst), err)
+	}
 	return info, nil
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: the rename is already atomic
-		d.Close()
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
+	serr := d.Sync()
+	if cerr := d.Close(); serr == nil {
+		serr = cerr
+	}
+	return serr
 }
 
 type ctxReader struct {

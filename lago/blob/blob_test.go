@@ -258,3 +258,76 @@ func Example() {
 	fmt.Println(info.Size, string(b))
 	// Output: 5 hello
 }
+
+// TestPutSyncsDirectories checks Put fsyncs every directory whose entries it
+// changed (the store root when it makes a fan-out directory, the fan-out
+// directory after the rename, and again on a dedup), and that a failed
+// fsync is Put's error, leaving no temporary behind.
+func TestPutSyncsDirectories(t *testing.T) {
+	ctx := context.Background()
+	errSync := errors.New("fake sync failure")
+	data := []byte("durable")
+	h := Hash(data)
+	tests := []struct {
+		name     string
+		prePut   bool   // the blob is already stored (dedup)
+		preDir   bool   // its fan-out directory already exists
+		failOn   string // "root", "fanout" or ""
+		wantSync []string
+		wantErr  bool
+	}{
+		{name: "new fan-out", wantSync: []string{"root", "fanout"}},
+		{name: "existing fan-out", preDir: true, wantSync: []string{"fanout"}},
+		{name: "dedup", prePut: true, wantSync: []string{"fanout"}},
+		{name: "root sync fails", failOn: "root", wantSync: []string{"root"}, wantErr: true},
+		{name: "fan-out sync fails", failOn: "fanout", wantSync: []string{"root", "fanout"}, wantErr: true},
+		{name: "dedup sync fails", prePut: true, failOn: "fanout", wantSync: []string{"fanout"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fanout := filepath.Dir(s.path(h))
+			if tt.prePut {
+				if _, err := s.Put(ctx, bytes.NewReader(data)); err != nil {
+					t.Fatal(err)
+				}
+			} else if tt.preDir {
+				if err := os.Mkdir(fanout, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			s.syncDir = func(d string) error {
+				name := map[string]string{dir: "root", fanout: "fanout"}[d]
+				if name == "" {
+					name = d
+				}
+				got = append(got, name)
+				if name == tt.failOn {
+					return errSync
+				}
+				return syncDir(d)
+			}
+			_, err = s.Put(ctx, bytes.NewReader(data))
+			if tt.wantErr != errors.Is(err, errSync) {
+				t.Fatalf("err %v, want the sync failure: %v", err, tt.wantErr)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantSync) {
+				t.Fatalf("synced %v, want %v", got, tt.wantSync)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
+				t.Fatalf("temporaries left: %v", ents)
+			}
+			// Whatever is under the final name is the whole blob.
+			if s.Has(h) {
+				if b, err := s.ReadAll(ctx, h); err != nil || !bytes.Equal(b, data) {
+					t.Fatalf("stored blob reads %q, %v", b, err)
+				}
+			}
+		})
+	}
+}
