@@ -24,26 +24,37 @@ func ParseAmount(s string) (MicroCredits, error) {
 	s = strings.TrimPrefix(s, "-")
 	whole, frac, hasDot := strings.Cut(s, ".")
 	if whole == "" || (hasDot && frac == "") || len(frac) > 6 || !digits(whole) || !digits(frac) {
-		return 0, fmt.Errorf("%w: %q", ErrBadAmount, orig)
+		return 0, fmt.Errorf("%w: %s", ErrBadAmount, quote(orig))
 	}
 	w, err := strconv.ParseInt(whole, 10, 64)
 	if err != nil || w > math.MaxInt64/1_000_000 {
-		return 0, fmt.Errorf("%w: %q out of range", ErrBadAmount, orig)
+		return 0, fmt.Errorf("%w: %s out of range", ErrBadAmount, quote(orig))
 	}
 	f, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
 	// Accumulate as a negative number: int64 holds one more negative value.
 	v := -w * 1_000_000
 	if v < math.MinInt64+f {
-		return 0, fmt.Errorf("%w: %q out of range", ErrBadAmount, orig)
+		return 0, fmt.Errorf("%w: %s out of range", ErrBadAmount, quote(orig))
 	}
 	v -= f
 	if !neg {
 		if v == math.MinInt64 {
-			return 0, fmt.Errorf("%w: %q out of range", ErrBadAmount, orig)
+			return 0, fmt.Errorf("%w: %s out of range", ErrBadAmount, quote(orig))
 		}
 		v = -v
 	}
 	return MicroCredits(v), nil
+}
+
+// quote bounds how much of an input an error message repeats: amounts come
+// from outside (HTTP headers, config) and a megabyte string must not end up
+// in every log line.
+func quote(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:max], len(s))
 }
 
 func digits(s string) bool {
