@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -182,31 +183,28 @@ func exportCmd(e *env) *cobra.Command {
 				}
 				events = s.Journal.ReadOwnRaw(ctx, aios.StreamID{Session: session, Branch: branch})
 			}
-			w := e.stdout
+			write := func(w io.Writer) error {
+				bw := bufio.NewWriter(w)
+				bw.WriteString("[")
+				n := 0
+				for ev, err := range events {
+					if err != nil {
+						return err
+					}
+					if n > 0 {
+						bw.WriteString(",")
+					}
+					bw.WriteString("\n")
+					bw.Write(ev.Data)
+					n++
+				}
+				bw.WriteString("\n]\n")
+				return bw.Flush()
+			}
 			if out != "" && out != "-" {
-				f, err := os.Create(out)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
+				return writeFileAtomic(out, write)
 			}
-			bw := bufio.NewWriter(w)
-			bw.WriteString("[")
-			n := 0
-			for ev, err := range events {
-				if err != nil {
-					return err
-				}
-				if n > 0 {
-					bw.WriteString(",")
-				}
-				bw.WriteString("\n")
-				bw.Write(ev.Data)
-				n++
-			}
-			bw.WriteString("\n]\n")
-			return bw.Flush()
+			return write(e.stdout)
 		},
 	}
 	c.Flags().StringVar(&session, "session", "", "session id")
@@ -544,4 +542,51 @@ func fsCmd(e *env) *cobra.Command {
 	}
 	root.AddCommand(write, read, rm, mv, ls, diff, restore)
 	return root
+}
+
+// writeFileAtomic replaces path with what fill writes, or leaves it as it
+// was: an export that fails half way (a damaged journal, ^C) must not have
+// truncated the file it was asked to replace. The bytes go to a temporary
+// file in path's directory, fsynced, renamed over path, and the directory
+// fsynced so the rename survives a power cut.
+func writeFileAtomic(path string, fill func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	// CreateTemp makes it 0600, which a new export keeps (a journal may be
+	// private); a replaced file keeps its mode.
+	if fi, err := os.Stat(path); err == nil {
+		if err := f.Chmod(fi.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	if err := fill(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", f.Name(), err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }
