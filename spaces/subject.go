@@ -3,6 +3,7 @@ package spaces
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -17,15 +18,25 @@ const maxNameLen = 64
 // are NATS subject separators and wildcards.
 func ValidateName(name string) error {
 	if name == "" || len(name) > maxNameLen {
-		return fmt.Errorf("%w: %q must be 1-%d characters", ErrBadName, name, maxNameLen)
+		return fmt.Errorf("%w: %s must be 1-%d characters", ErrBadName, quote(name), maxNameLen)
 	}
 	for i, c := range name {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 		if !ok {
-			return fmt.Errorf("%w: %q has %q at offset %d", ErrBadName, name, c, i)
+			return fmt.Errorf("%w: %s has %q at offset %d", ErrBadName, quote(name), c, i)
 		}
 	}
 	return nil
+}
+
+// quote bounds how much of a name an error repeats: names come from other
+// agents, and a megabyte name must not end up in every log line.
+func quote(s string) string {
+	const max = 2 * maxNameLen
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:max], len(s))
 }
 
 // ChannelSubject is the NATS subject that carries messages of one channel.
