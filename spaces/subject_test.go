@@ -24,8 +24,8 @@ func TestChannelSubject(t *testing.T) {
 		{strings.Repeat("x", 64), "c", "spaces.msg." + strings.Repeat("x", 64) + ".c"},
 		{"AZaz09-_", "c", "spaces.msg.AZaz09-_.c"},
 		{"lab", "", ""},
-		{"lab", "a*", ""},     // NATS reads it literally; still refused
-		{"lab", "$JS", ""},    // reserved NATS prefix character
+		{"lab", "a*", ""},    // NATS reads it literally; still refused
+		{"lab", "$JS", ""},   // reserved NATS prefix character
 		{"lab", "tab\t", ""}, // whitespace ends a NATS token
 		{"lab", "nl\n", ""},
 		{"lab", "nul\x00", ""},
