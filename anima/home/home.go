@@ -67,6 +67,10 @@ type Options struct {
 	Lineage soul.Lineage
 	KDF     seal.Params // zero: seal.DefaultParams
 	Clock   aios.Clock  // nil: the system clock
+
+	// crashAt, when set (only by tests), is called after each durable step
+	// of Create; an error stops Create there, as a crash would.
+	crashAt func(step string) error
 }
 
 // Identity is the public state of a home: no passphrase needed.
@@ -106,10 +110,13 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 		return nil, nil, err
 	}
 	defer unlock()
-	for _, f := range []string{SeedFile, EventsFile} {
-		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
-			return nil, nil, fmt.Errorf("%w: %s", ErrExists, filepath.Join(dir, f))
-		}
+	if _, err := os.Lstat(filepath.Join(dir, SeedFile)); err == nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrExists, filepath.Join(dir, SeedFile))
+	}
+	// An events file with no whole event is a Create that crashed before
+	// its genesis was durable: nothing was acknowledged, so start over.
+	if evs, err := readEvents(filepath.Join(dir, EventsFile)); !errors.Is(err, ErrNoIdentity) && (err != nil || len(evs) > 0) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrExists, filepath.Join(dir, EventsFile))
 	}
 	cust, err := custody.Generate(custody.WithClock(clock))
 	if err != nil {
@@ -141,10 +148,28 @@ func Create(ctx context.Context, dir string, passphrase []byte, o Options) (*cus
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := seal.Save(filepath.Join(dir, SeedFile), sealed); err != nil {
+	// The seed goes in under the pending name and becomes the seed only once
+	// the genesis is durable: a crash in between leaves no seed.sealed
+	// without an identity (which would make Create refuse and Load fail for
+	// good); the orphan pending seed, never acknowledged, is replaced by the
+	// next Create, and one whose genesis landed is installed by load.
+	crash := func(string) error { return nil }
+	if o.crashAt != nil {
+		crash = o.crashAt
+	}
+	if err := seal.Save(filepath.Join(dir, pendingSeed), sealed); err != nil {
+		return nil, nil, err
+	}
+	if err := crash("seed"); err != nil {
 		return nil, nil, err
 	}
 	if err := appendEvents(dir, clock, nil, g); err != nil {
+		return nil, nil, err
+	}
+	if err := crash("events"); err != nil {
+		return nil, nil, err
+	}
+	if err := installPending(dir); err != nil {
 		return nil, nil, err
 	}
 	id, err := load(dir)
@@ -168,7 +193,8 @@ func prepareDir(dir string) error {
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("home: %w", err)
 		}
-		return nil
+		// The new directory's entry must survive a power cut too.
+		return syncDir(filepath.Dir(filepath.Clean(dir)))
 	}
 	if err != nil {
 		return fmt.Errorf("home: %w", err)
@@ -329,8 +355,8 @@ func Rotate(ctx context.Context, dir string, passphrase []byte, params seal.Para
 	if err := appendEvents(dir, clock, id.Events, ps...); err != nil {
 		return nil, nil, err
 	}
-	if err := os.Rename(filepath.Join(dir, pendingSeed), filepath.Join(dir, SeedFile)); err != nil {
-		return nil, nil, fmt.Errorf("home: %w", err)
+	if err := installPending(dir); err != nil {
+		return nil, nil, err
 	}
 	next, err := load(dir)
 	if err != nil {
@@ -383,6 +409,16 @@ func RevokeDIDs(dir string, dids []string, reason string, clock aios.Clock) (*Id
 // written: if the pending seed is the chain's current DID, it becomes the
 // seed; otherwise the events never landed and it is discarded.
 func finishPending(dir string) error {
+	// A seal.WriteFile a crash cut short leaves its sealed temporary; no
+	// writer is running (we hold the lock), so none is in flight.
+	for _, f := range []string{SeedFile, pendingSeed} {
+		left, _ := filepath.Glob(seal.TempPattern(filepath.Join(dir, f)))
+		for _, l := range left {
+			if err := os.Remove(l); err != nil {
+				return fmt.Errorf("home: %w", err)
+			}
+		}
+	}
 	pending := filepath.Join(dir, pendingSeed)
 	sealed, err := seal.Load(pending)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -400,9 +436,34 @@ func finishPending(dir string) error {
 		return err
 	}
 	if sealed.DID == id.DID {
-		return os.Rename(pending, filepath.Join(dir, SeedFile))
+		return installPending(dir)
 	}
-	return os.Remove(pending)
+	if err := os.Remove(pending); err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// installPending renames the pending seed over the seed, durably.
+func installPending(dir string) error {
+	if err := os.Rename(filepath.Join(dir, pendingSeed), filepath.Join(dir, SeedFile)); err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so the entries just renamed, created or
+// removed in it survive a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("home: sync %s: %w", dir, err)
+	}
+	return nil
 }
 
 // MaxEventLine bounds one line of the events file.
@@ -531,5 +592,9 @@ func appendEvents(dir string, clock aios.Clock, prev []aios.EventEnvelope, paylo
 		f.Close()
 		return fmt.Errorf("home: sync events: %w", err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("home: close events: %w", err)
+	}
+	// The first append creates the file; its entry must be durable too.
+	return syncDir(dir)
 }

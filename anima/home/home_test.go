@@ -377,3 +377,95 @@ func TestLockWaitBounded(t *testing.T) {
 		t.Fatalf("unlock of a missing home: %v", err)
 	}
 }
+
+// TestCreateCrash stops Create after each durable step, as a crash would,
+// and checks the directory is then either a whole identity (Load and Unlock
+// work) or none (Load says ErrNoIdentity and a new Create succeeds), never
+// a seed without an identity that neither can use.
+func TestCreateCrash(t *testing.T) {
+	errCrash := errors.New("fake crash")
+	tests := []struct {
+		name      string
+		step      string
+		tornEvent bool // the genesis append itself was cut short
+		whole     bool // the crashed Create's identity survives
+	}{
+		{name: "after the seed", step: "seed"},
+		{name: "genesis torn", step: "seed", tornEvent: true},
+		{name: "after the genesis", step: "events", whole: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "agent")
+			o := Options{Name: "crash", KDF: fast, crashAt: func(s string) error {
+				if s == tt.step {
+					return errCrash
+				}
+				return nil
+			}}
+			_, _, err := Create(context.Background(), dir, []byte("pw"), o)
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("create: %v", err)
+			}
+			if tt.tornEvent {
+				if err := os.WriteFile(filepath.Join(dir, EventsFile), []byte(`{"event_id":"01`), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			id, err := Load(dir)
+			if tt.whole {
+				if err != nil {
+					t.Fatalf("load after crash: %v", err)
+				}
+				c, _, err := Unlock(dir, []byte("pw"))
+				if err != nil || c.DID() != id.DID {
+					t.Fatalf("unlock after crash: %v", err)
+				}
+				if _, _, err := Create(context.Background(), dir, []byte("pw"), Options{Name: "again", KDF: fast}); !errors.Is(err, ErrExists) {
+					t.Fatalf("create over a whole identity: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNoIdentity) {
+				t.Fatalf("load after crash: %v, want ErrNoIdentity", err)
+			}
+			c, id, err := Create(context.Background(), dir, []byte("pw"), Options{Name: "again", KDF: fast})
+			if err != nil {
+				t.Fatalf("create after crash: %v", err)
+			}
+			if u, _, err := Unlock(dir, []byte("pw")); err != nil || u.DID() != c.DID() || id.Soul.Origin.Name != "again" {
+				t.Fatalf("unlock after re-create: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, pendingSeed)); !os.IsNotExist(err) {
+				t.Fatalf("pending seed left: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoadRemovesCrashedSealTemporaries checks the sealed temporaries a
+// crashed seal.WriteFile leaves are removed, and nothing else is.
+func TestLoadRemovesCrashedSealTemporaries(t *testing.T) {
+	dir, _ := create(t)
+	left := []string{".tmp-" + SeedFile + "-123", ".tmp-" + pendingSeed + "-456"}
+	keep := ".tmp-notes-1"
+	for _, n := range append(left, keep) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("sealed bytes"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range left {
+		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+			t.Fatalf("%s kept: %v", n, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
+		t.Fatalf("%s removed: %v", keep, err)
+	}
+	if _, _, err := Unlock(dir, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+}

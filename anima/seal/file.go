@@ -11,7 +11,7 @@ import (
 // in the same directory, fsynced, then renamed over path.
 func WriteFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	f, err := os.CreateTemp(dir, filepath.Base(TempPattern(path)))
 	if err != nil {
 		return fmt.Errorf("seal: write %s: %w", path, err)
 	}
@@ -35,11 +35,23 @@ func WriteFile(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("seal: rename to %s: %w", path, err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; best effort on odd filesystems
-		d.Close()
+	// Without the directory fsync the rename can be lost on a power cut
+	// after the caller was told the seed is saved.
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("seal: sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("seal: sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// TempPattern matches the temporary files WriteFile makes for path; one
+// left behind is a write a crash interrupted.
+func TempPattern(path string) string {
+	return filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 }
 
 // Save seals nothing itself: it writes an already sealed seed to path (0600).
