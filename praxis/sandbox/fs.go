@@ -37,6 +37,9 @@ type FsPolicy struct {
 	real  string // the root with symlinks evaluated
 	root  *os.Root
 	opts  FsOptions
+	// syncDir fsyncs a directory of the root; tests swap it to fail or
+	// record.
+	syncDir func(rel string) error
 }
 
 // NewFsPolicy opens a policy rooted at dir, which must exist.
@@ -65,7 +68,9 @@ func NewFsPolicy(dir string, opts FsOptions) (*FsPolicy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
 	}
-	return &FsPolicy{given: abs, real: real, root: r, opts: opts}, nil
+	p := &FsPolicy{given: abs, real: real, root: r, opts: opts}
+	p.syncDir = p.fsyncDir
+	return p, nil
 }
 
 // Close releases the root directory handle.
@@ -280,6 +285,15 @@ func (p *FsPolicy) WriteFile(name string, data []byte, perm fs.FileMode) error {
 		perm = fi.Mode().Perm()
 	}
 	dir := path.Dir(rel)
+	// Every directory whose entries change must be fsynced before the
+	// write is acknowledged: the parents of those MkdirAll makes, and dir.
+	toSync := []string{dir}
+	for d := dir; d != "."; d = path.Dir(d) {
+		if _, err := p.root.Stat(d); err == nil {
+			break
+		}
+		toSync = append(toSync, path.Dir(d))
+	}
 	if err := p.root.MkdirAll(dir, 0o755); err != nil {
 		return mapErr("mkdir", name, err)
 	}
@@ -308,7 +322,21 @@ func (p *FsPolicy) WriteFile(name string, data []byte, perm fs.FileMode) error {
 		_ = p.root.Remove(tmp)
 		return mapErr("rename", name, err)
 	}
+	for _, d := range toSync {
+		if err := p.syncDir(d); err != nil {
+			return mapErr("sync", name, err)
+		}
+	}
 	return nil
+}
+
+func (p *FsPolicy) fsyncDir(rel string) error {
+	d, err := p.root.Open(rel)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 var errIsDir = errors.New("is a directory")

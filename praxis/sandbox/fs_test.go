@@ -304,3 +304,52 @@ func TestReadFileNotRegular(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFileSyncsDirectories checks WriteFile fsyncs the file's
+// directory and the parent of every directory it made before it returns,
+// and that a failed fsync is its error, with the temporary gone.
+func TestWriteFileSyncsDirectories(t *testing.T) {
+	errSync := errors.New("fake sync failure")
+	tests := []struct {
+		name     string
+		file     string
+		failOn   string
+		wantSync []string
+	}{
+		{name: "top level", file: "top.txt", wantSync: []string{"."}},
+		{name: "existing dir", file: "sub/c.txt", wantSync: []string{"sub"}},
+		{name: "new dirs", file: "sub/x/y/c.txt", wantSync: []string{"sub/x/y", "sub/x", "sub"}},
+		{name: "new dir at root", file: "n/c.txt", wantSync: []string{"n", "."}},
+		{name: "file dir sync fails", file: "sub/c.txt", failOn: "sub", wantSync: []string{"sub"}},
+		{name: "parent sync fails", file: "sub/x/c.txt", failOn: "sub", wantSync: []string{"sub/x", "sub"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, root, _ := newFs(t, FsOptions{})
+			var got []string
+			p.syncDir = func(rel string) error {
+				got = append(got, rel)
+				if rel == tt.failOn {
+					return errSync
+				}
+				return p.fsyncDir(rel)
+			}
+			err := p.WriteFile(tt.file, []byte("data"), 0o644)
+			if (tt.failOn != "") != errors.Is(err, errSync) {
+				t.Fatalf("err %v, fail on %q", err, tt.failOn)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.wantSync, ",") {
+				t.Fatalf("synced %v, want %v", got, tt.wantSync)
+			}
+			// The rename happened; only the acknowledgement failed, and no
+			// temporary is left.
+			if b, err := os.ReadFile(filepath.Join(root, tt.file)); err != nil || string(b) != "data" {
+				t.Fatalf("file %q %v", b, err)
+			}
+			left, _ := filepath.Glob(filepath.Join(root, filepath.Dir(tt.file), ".praxis-tmp-*"))
+			if len(left) != 0 {
+				t.Fatalf("temporaries left: %v", left)
+			}
+		})
+	}
+}
