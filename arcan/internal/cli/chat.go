@@ -39,6 +39,10 @@ func chatCmd(io IO) *cobra.Command {
 				fmt.Fprintf(io.Err, "session %s\n", session)
 			}
 			failed := false
+			// midLine: stdout ends inside the assistant's text, so the
+			// text after a tool call starts on a line of its own, as in
+			// the shell.
+			midLine := false
 			send := func(msg string) error {
 				body, _ := json.Marshal(map[string]any{"input": msg, "stream": true})
 				resp, err := post(c, url+"/v1/sessions/"+session+"/runs", tok, string(body))
@@ -59,7 +63,10 @@ func chatCmd(io IO) *cobra.Command {
 							} `json:"payload"`
 						}
 						json.Unmarshal([]byte(ev.Data), &d)
-						fmt.Fprint(io.Out, d.Payload.Delta)
+						if d.Payload.Delta != "" {
+							fmt.Fprint(io.Out, d.Payload.Delta)
+							midLine = !strings.HasSuffix(d.Payload.Delta, "\n")
+						}
 					case "ToolCallRequested":
 						var e struct {
 							Payload struct {
@@ -68,7 +75,11 @@ func chatCmd(io IO) *cobra.Command {
 							} `json:"payload"`
 						}
 						json.Unmarshal([]byte(ev.Data), &e)
-						fmt.Fprintf(io.Err, "\n  → %s %s\n", e.Payload.ToolName, e.Payload.Arguments)
+						if midLine {
+							fmt.Fprintln(io.Out)
+							midLine = false
+						}
+						fmt.Fprintf(io.Err, "  → %s %s\n", e.Payload.ToolName, e.Payload.Arguments)
 					case "error":
 						var e struct {
 							Error string `json:"error"`
@@ -79,6 +90,7 @@ func chatCmd(io IO) *cobra.Command {
 					case "done":
 						done = true
 						fmt.Fprintln(io.Out)
+						midLine = false
 						var res struct {
 							Status, Error string
 						}

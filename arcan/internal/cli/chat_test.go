@@ -48,3 +48,27 @@ func TestChatRunOutcome(t *testing.T) {
 		})
 	}
 }
+
+// The assistant's text before and after a tool call lands on separate
+// lines of stdout; the tool call itself goes to stderr.
+func TestChatTextAroundToolCall(t *testing.T) {
+	const body = "event: AssistantTextDelta\ndata: {\"payload\":{\"delta\":\"Let me look.\"}}\n\n" +
+		"event: ToolCallRequested\ndata: {\"payload\":{\"tool_name\":\"list_dir\",\"arguments\":{\"path\":\".\"}}}\n\n" +
+		"event: AssistantTextDelta\ndata: {\"payload\":{\"delta\":\"Two files.\"}}\n\n" +
+		"event: done\ndata: {\"status\":\"completed\"}\n\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	out, errOut, err := run(t, "", "chat", "--url", srv.URL, "--session", "s1", "hello")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	if out != "Let me look.\nTwo files.\n" {
+		t.Fatalf("stdout %q", out)
+	}
+	if !strings.Contains(errOut, `→ list_dir {"path":"."}`) {
+		t.Fatalf("stderr %q", errOut)
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -112,6 +113,7 @@ func TestBadFlags(t *testing.T) {
 		{"replay args", []string{"replay", "--home", home}, "accepts 1 arg"},
 		{"session missing", []string{"shell", "--home", home, "--session", "nosuch"}, "not found"},
 		{"serve port", []string{"serve", "--home", home, "--port", "70000"}, "out of range"},
+		{"serve non-loopback", []string{"serve", "--home", home, "--port", "0", "--host", "0.0.0.0", "--max-iterations", "0"}, "--insecure-remote"},
 		{"serve drain", []string{"serve", "--home", home, "--port", "0", "--drain", "-1s"}, "--drain"},
 		{"serve iterations", []string{"serve", "--home", home, "--port", "0", "--max-iterations", "0"}, "max-iterations"},
 		{"sessions args", []string{"sessions", "extra", "--home", home}, "unknown command"},
@@ -279,5 +281,30 @@ func TestShellContinuesPausedSession(t *testing.T) {
 				t.Fatalf("new prompt not answered:\n%s", out)
 			}
 		})
+	}
+}
+
+// The shell tells, on stderr, about an MCP server it had to leave out and
+// about an autonomic gate that fails open, then answers anyway.
+func TestShellWarnsAboutMissingPeers(t *testing.T) {
+	home, ws := t.TempDir(), workspace(t)
+	if err := os.WriteFile(filepath.Join(home, "mcp.json"), []byte(`{"servers":[{"namespace":"gone","command":"/nonexistent/mcp-server"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// a port nothing listens on
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	out, errOut, err := run(t, "hello\n", "shell", "--home", home, "--workspace", ws, "--gate", "http://"+addr)
+	if err != nil || !strings.Contains(out, `You said: "hello"`) {
+		t.Fatalf("%v %q %q", err, out, errOut)
+	}
+	for _, want := range []string{"namespace=gone", "autonomic unavailable, failing open"} {
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("stderr lacks %q:\n%s", want, errOut)
+		}
 	}
 }

@@ -187,3 +187,22 @@ func TestReadOnlyCommandsLockedNoArcand(t *testing.T) {
 		})
 	}
 }
+
+// arcand without --auth listens on localhost as on 127.0.0.1, and on a
+// wider address only when --insecure-remote asks for it (the refusal
+// without it is in TestBadFlags).
+func TestServeHosts(t *testing.T) {
+	for _, extra := range [][]string{{"--host", "localhost"}, {"--host", "0.0.0.0", "--insecure-remote"}} {
+		t.Run(strings.Join(extra, " "), func(t *testing.T) {
+			url, stop := serveBG(t, t.TempDir(), extra...)
+			resp, err := http.Get(url + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -29,7 +29,7 @@ func serveCmd(io IO) *cobra.Command {
 	var f runFlags
 	var host, audience string
 	var port int
-	var auth, noResume bool
+	var auth, noResume, insecureRemote bool
 	var dids []string
 	var drain time.Duration
 	c := &cobra.Command{
@@ -42,6 +42,11 @@ func serveCmd(io IO) *cobra.Command {
 			}
 			if drain < 0 {
 				return fmt.Errorf("--drain must not be negative")
+			}
+			// Without auth anyone who reaches the port runs the agent's
+			// tools, so a wider address must be asked for, as lagod does.
+			if !auth && !insecureRemote && !loopbackHost(host) {
+				return fmt.Errorf("--host %s is not loopback: pass --auth to require agent JWTs, or --insecure-remote to serve without auth anyway", host)
 			}
 			opts, err := f.options()
 			if err != nil {
@@ -68,7 +73,7 @@ func serveCmd(io IO) *cobra.Command {
 					}
 				}
 				cfg.Verifier, cfg.Audience, cfg.AllowDIDs = v, audience, dids
-			} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			} else if !loopbackHost(host) {
 				log.Warn("serving without --auth on a non-loopback address", "host", host)
 			}
 			srv, err := server.New(cfg)
@@ -130,6 +135,7 @@ func serveCmd(io IO) *cobra.Command {
 	c.Flags().BoolVar(&auth, "auth", false, "require an agent JWT (anima) on every request but /healthz")
 	c.Flags().StringVar(&audience, "auth-audience", "arcand", "audience the JWTs must name")
 	c.Flags().StringSliceVar(&dids, "auth-did", nil, "DID allowed to call (repeatable; default the identity under $ARCAN_HOME/identity)")
+	c.Flags().BoolVar(&insecureRemote, "insecure-remote", false, "allow a non-loopback --host without --auth")
 	c.Flags().BoolVar(&noResume, "no-resume", false, "do not resume runs a previous process left unfinished")
 	c.Flags().DurationVar(&drain, "drain", 30*time.Second, "how long shutdown waits for runs to finish")
 	return c
@@ -150,3 +156,12 @@ func branchLister(st *stack.Stack) func(ctx context.Context, session string) ([]
 }
 
 func identityDir(h string) string { return filepath.Join(h, "identity") }
+
+// loopbackHost says host is a loopback IP or "localhost".
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

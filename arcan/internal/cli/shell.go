@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -38,6 +39,9 @@ func shellCmd(io IO) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Warnings only, on stderr with the tool trace: an MCP server
+			// left out or an autonomic gate failing open must not be silent.
+			opts.Logger = slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			st, err := stack.Open(opts)
 			if err != nil {
 				return err
