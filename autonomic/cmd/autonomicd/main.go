@@ -2,7 +2,7 @@
 // the projection of every stream of a lago journal live by subscription.
 //
 //	autonomicd --port 3002 --data DIR [--config FILE] [--host 127.0.0.1]
-//	autonomicd --port 3002 --lagod http://127.0.0.1:3001
+//	autonomicd --port 3002 --lagod http://127.0.0.1:8787
 //
 // DIR holds the lago journal (DIR/journal.db) it follows; with --lagod it
 // follows a lagod over HTTP instead. Mode and gate changes are journaled
