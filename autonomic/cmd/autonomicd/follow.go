@@ -123,6 +123,9 @@ type supervisor struct {
 	listed    bool
 	next      int
 	capLogged bool
+	// listFailing: the last listing failed, so the next failures of the
+	// same outage log at Debug (lagod down would otherwise warn every poll).
+	listFailing bool
 }
 
 func newSupervisor(d *daemon) *supervisor {
@@ -178,9 +181,18 @@ func (s *supervisor) list(ctx context.Context) {
 	heads, err := s.d.list(lctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.d.log.Warn("autonomic: list streams", "err", err)
+			if !s.listFailing {
+				s.d.log.Warn("autonomic: list streams; retrying, logged at debug until it answers", "err", err)
+			} else {
+				s.d.log.Debug("autonomic: list streams", "err", err)
+			}
+			s.listFailing = true
 		}
 		return
+	}
+	if s.listFailing {
+		s.d.log.Info("autonomic: journal answers again")
+		s.listFailing = false
 	}
 	now := time.Now()
 	for _, h := range heads {

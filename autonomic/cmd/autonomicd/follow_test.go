@@ -46,7 +46,8 @@ func (b *syncBuffer) String() string {
 // testDaemon is a running daemon over a real lago journal, embedded or
 // behind an in-process lagod; j is that journal, written to directly.
 type testDaemon struct {
-	lagod string // the lagod's URL, "" for the embedded journal
+	lagod string           // the lagod's URL, "" for the embedded journal
+	srv   *httptest.Server // the lagod, nil for the embedded journal
 	d     *daemon
 	j     *journal.Journal
 	logs  *syncBuffer
@@ -72,13 +73,14 @@ func startDaemon(t *testing.T, backend string, o options, before func(j *journal
 	}
 	var d *daemon
 	var lagodURL string
+	var lagodSrv *httptest.Server
 	switch backend {
 	case "embedded":
 		d, err = newDaemon(st.Journal, controller.DefaultConfig(), o, log)
 	case "lagod":
 		lagod := httptest.NewServer(server.New(server.Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 		t.Cleanup(lagod.Close)
-		o.lagod, lagodURL = lagod.URL, lagod.URL
+		o.lagod, lagodURL, lagodSrv = lagod.URL, lagod.URL, lagod
 		d, err = openDaemon(o, controller.DefaultConfig(), log)
 	}
 	if err != nil {
@@ -102,7 +104,7 @@ func startDaemon(t *testing.T, backend string, o options, before func(j *journal
 			t.Error("daemon did not stop")
 		}
 	})
-	td := &testDaemon{lagod: lagodURL, d: d, j: st.Journal, logs: logs, base: "http://" + ln.Addr().String()}
+	td := &testDaemon{lagod: lagodURL, srv: lagodSrv, d: d, j: st.Journal, logs: logs, base: "http://" + ln.Addr().String()}
 	waitUntil(t, "warmup stream caught up", func() bool {
 		return d.proj.Hub().Seq(aios.StreamID{Session: warmup, Branch: "main"}) > 0
 	})
@@ -389,5 +391,20 @@ func TestQueueOrder(t *testing.T) {
 				t.Fatalf("pop order %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// A lagod that goes away is warned about once, not at every poll, and its
+// return is logged.
+func TestLagodOutageLoggedOnce(t *testing.T) {
+	td := startDaemon(t, "lagod", options{poll: 10 * time.Millisecond, idle: time.Minute, maxFollow: 8, snapshotEvery: -1}, nil)
+	const warn = `level=WARN msg="autonomic: list streams`
+	td.srv.CloseClientConnections()
+	td.srv.Close()
+	waitUntil(t, "several failed polls", func() bool {
+		return strings.Count(td.logs.String(), `msg="autonomic: list streams`) >= 4
+	})
+	if n := strings.Count(td.logs.String(), warn); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, td.logs.String())
 	}
 }
