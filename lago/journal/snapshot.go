@@ -81,14 +81,35 @@ type Projection[S any] struct {
 // Project rebuilds p for st up to until (0: head): from the snapshot when
 // one exists at or below until, then the tail. It returns the state and the
 // seq it covers.
+// A snapshot that does not decode is an error matching ErrCorrupt (the
+// next CheckpointAt replaces it).
 func Project[S any](ctx context.Context, j *Journal, st aios.StreamID, p Projection[S], until uint64) (S, uint64, error) {
+	return project(ctx, j, st, p, until, true)
+}
+
+// snapshotError is a stored snapshot its projection cannot decode.
+type snapshotError struct {
+	name string
+	err  error
+}
+
+func (e *snapshotError) Error() string {
+	return fmt.Sprintf("%v: snapshot %q does not decode: %v", ErrCorrupt, e.name, e.err)
+}
+
+func (e *snapshotError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
+
+func project[S any](ctx context.Context, j *Journal, st aios.StreamID, p Projection[S], until uint64, useSnap bool) (S, uint64, error) {
 	s := p.Init()
 	var from uint64
 	seq, data, err := j.LoadSnapshot(ctx, st, p.Name)
+	if !useSnap {
+		err = fmt.Errorf("snapshot ignored: %w", aios.ErrNotFound)
+	}
 	switch {
 	case err == nil && (until == 0 || seq <= until):
 		if s, err = p.Decode(data); err != nil {
-			return s, 0, fmt.Errorf("journal: snapshot %q: %w", p.Name, err)
+			return p.Init(), 0, &snapshotError{name: p.Name, err: err}
 		}
 		from = seq
 	case err != nil && !errors.Is(err, aios.ErrNotFound):
@@ -113,8 +134,8 @@ func Checkpoint[S any](ctx context.Context, j *Journal, st aios.StreamID, p Proj
 }
 
 // CheckpointAt projects st up to seq at (0: head) and saves the result as
-// the projection's snapshot (replacing the one stored). It returns the seq
-// covered.
+// the projection's snapshot (replacing the one stored, even one that no
+// longer decodes). It returns the seq covered.
 func CheckpointAt[S any](ctx context.Context, j *Journal, st aios.StreamID, p Projection[S], at uint64) (uint64, error) {
 	if at > 0 {
 		// a seq not yet written is a mistake, not "the head"
@@ -127,6 +148,11 @@ func CheckpointAt[S any](ctx context.Context, j *Journal, st aios.StreamID, p Pr
 		}
 	}
 	s, seq, err := Project(ctx, j, st, p, at)
+	if se := (*snapshotError)(nil); errors.As(err, &se) {
+		// The events are the truth: rebuild from them and replace the
+		// snapshot, or it would block every projection for good.
+		s, seq, err = project(ctx, j, st, p, at, false)
+	}
 	if err != nil {
 		return 0, err
 	}
