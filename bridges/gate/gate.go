@@ -141,7 +141,12 @@ func (g *Gate) Decide(ctx context.Context, stream aios.StreamID) (aios.Gating, e
 	first := !g.down[stream]
 	g.down[stream] = true
 	g.mu.Unlock()
-	g.log.Warn("autonomic unavailable, failing open", "session", stream.Session, "branch", stream.Branch, "err", err)
+	// Warn once per outage, as it is journaled; a turn asks at every step.
+	lvl := slog.LevelDebug
+	if first {
+		lvl = slog.LevelWarn
+	}
+	g.log.Log(ctx, lvl, "autonomic unavailable, failing open", "session", stream.Session, "branch", stream.Branch, "err", err)
 	if first && g.opts.Journal != nil {
 		e := aios.NewEnvelope(g.opts.IDs, g.opts.Clock, stream.Session, stream.Branch,
 			&aios.GateUnavailable{Error: err.Error(), FailOpen: true})

@@ -1,13 +1,16 @@
 package gate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,7 +70,8 @@ func TestRemote(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	j := fakejournal.New()
-	g, err := Remote(ts.URL+"/", Options{Journal: j, Timeout: 200 * time.Millisecond})
+	logs := &lockedBuffer{}
+	g, err := Remote(ts.URL+"/", Options{Journal: j, Timeout: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +123,13 @@ func TestRemote(t *testing.T) {
 			}
 		})
 	}
-	// One outage, one event, however many failed calls.
+	// One outage, one event and one warning, however many failed calls.
+	const warned = `level=WARN msg="autonomic unavailable, failing open"`
 	if n := unavailable(j); n != 1 {
 		t.Fatalf("%d gate_unavailable events, want 1", n)
+	}
+	if n := strings.Count(logs.String(), warned); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 	// Back, then down again: a second outage is journaled.
 	srv.status.Store(200)
@@ -136,6 +144,27 @@ func TestRemote(t *testing.T) {
 	if n := unavailable(j); n != 2 {
 		t.Fatalf("%d gate_unavailable events, want 2", n)
 	}
+	if n := strings.Count(logs.String(), warned); n != 2 {
+		t.Fatalf("%d warnings, want 2:\n%s", n, logs.String())
+	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestUnreachable(t *testing.T) {
