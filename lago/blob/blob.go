@@ -70,9 +70,27 @@ const staleTmp = 24 * time.Hour
 // Open uses (creating) dir as a blob store. Temporary files left by Puts
 // that crashed long ago are removed.
 func Open(dir string, opts Options) (*Store, error) {
+	return open(dir, opts, syncDir)
+}
+
+func open(dir string, opts Options, sync func(string) error) (*Store, error) {
+	// A store directory made here must itself survive a power cut: fsync
+	// the parent of each directory MkdirAll makes (tmp needs no such care).
+	var parents []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		parents = append(parents, filepath.Dir(d))
+	}
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("blob: open %s: %w", dir, err)
+	}
+	for _, p := range parents {
+		if err := sync(p); err != nil {
+			return nil, fmt.Errorf("blob: open %s: sync %s: %w", dir, p, err)
+		}
 	}
 	if ents, err := os.ReadDir(tmp); err == nil {
 		for _, de := range ents {
@@ -81,7 +99,7 @@ func Open(dir string, opts Options) (*Store, error) {
 			}
 		}
 	}
-	return &Store{dir: dir, opts: opts, syncDir: syncDir}, nil
+	return &Store{dir: dir, opts: opts, syncDir: sync}, nil
 }
 
 // ValidHash reports whether h is a Blake3 hex hash.

@@ -331,3 +331,46 @@ func TestPutSyncsDirectories(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenSyncsNewDirectories checks Open fsyncs the parent of each
+// directory it makes for the store, and fails when that fsync does.
+func TestOpenSyncsNewDirectories(t *testing.T) {
+	errSync := errors.New("fake sync failure")
+	tests := []struct {
+		name     string
+		rel      string // the store, under a fresh temp dir
+		failOn   string
+		wantSync []string
+	}{
+		{name: "existing", rel: ".", wantSync: nil},
+		{name: "new", rel: "blobs", wantSync: []string{"."}},
+		{name: "new nested", rel: "data/blobs", wantSync: []string{"data", "."}},
+		{name: "sync fails", rel: "data/blobs", failOn: ".", wantSync: []string{"data", "."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			var got []string
+			sync := func(d string) error {
+				rel, _ := filepath.Rel(base, d)
+				got = append(got, rel)
+				if rel == tt.failOn {
+					return errSync
+				}
+				return syncDir(d)
+			}
+			s, err := open(filepath.Join(base, tt.rel), Options{}, sync)
+			if (tt.failOn != "") != errors.Is(err, errSync) {
+				t.Fatalf("err %v, fail on %q", err, tt.failOn)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantSync) {
+				t.Fatalf("synced %v, want %v", got, tt.wantSync)
+			}
+			if err == nil {
+				if _, err := s.Put(context.Background(), strings.NewReader("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
