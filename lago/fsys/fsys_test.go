@@ -237,3 +237,70 @@ func Example() {
 	fmt.Println(string(now), string(then))
 	// Output: v2 v1
 }
+
+// TestWriteFailureLeavesNoDanglingEvent stops Write at each of its two
+// durable steps and checks the journal never names a blob that is not
+// stored: a failed journal append leaves at most an orphan blob, a failed
+// blob write appends nothing.
+func TestWriteFailureLeavesNoDanglingEvent(t *testing.T) {
+	ctx := context.Background()
+	st := aios.StreamID{Session: "s", Branch: "main"}
+	data := "contents"
+	tests := []struct {
+		name        string
+		maxSize     int64 // blob store limit: below len(data) fails the blob step
+		closeJ      bool  // the journal append fails
+		wantOrphan  bool
+		wantWritten bool
+	}{
+		{name: "both succeed", wantWritten: true},
+		{name: "journal append fails", closeJ: true, wantOrphan: true},
+		{name: "blob write fails", maxSize: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			jpath := filepath.Join(dir, "j.db")
+			j, err := journal.Open(jpath, journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := blob.Open(filepath.Join(dir, "blobs"), blob.Options{MaxSize: tt.maxSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := New(j, b, nil, nil).Write(ctx, st, "keep.txt", strings.NewReader("k"), 0, ""); err != nil {
+				t.Fatal(err)
+			}
+			if tt.closeJ {
+				j.Close()
+			}
+			_, err = New(j, b, nil, nil).Write(ctx, st, "f.txt", strings.NewReader(data), 0, "")
+			if tt.wantWritten != (err == nil) {
+				t.Fatalf("write: %v", err)
+			}
+			j.Close()
+			j, err = journal.Open(jpath, journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			f := New(j, b, nil, nil)
+			m, _, err := f.List(ctx, st, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p, e := range m {
+				if !b.Has(e.Hash) {
+					t.Fatalf("%s names blob %s, not stored", p, e.Hash)
+				}
+			}
+			if _, ok := m["f.txt"]; ok != tt.wantWritten {
+				t.Fatalf("f.txt in the manifest: %v", ok)
+			}
+			if got := b.Has(blob.Hash([]byte(data))); got != (tt.wantWritten || tt.wantOrphan) {
+				t.Fatalf("blob stored: %v", got)
+			}
+		})
+	}
+}
