@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -149,13 +151,21 @@ func post(c *cobra.Command, url, tok, body string) (*http.Response, error) {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return nil, fmt.Errorf("cannot reach arcand (is it running? start it with arcand, or pass --url): %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		typ, msg := wire.DecodeErrorBody(readAll(resp))
-		return nil, fmt.Errorf("%s: HTTP %d %s: %s", url, resp.StatusCode, typ, msg)
+		herr := &httpError{URL: url, Status: resp.StatusCode, Type: typ, Msg: msg}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, fmt.Errorf("arcand runs with --auth: pass --token or set ARCAN_TOKEN to an agent JWT it accepts (arcan identity token prints one): %w", herr)
+		}
+		return nil, herr
 	}
 	return resp, nil
 }

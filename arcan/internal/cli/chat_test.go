@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,5 +71,34 @@ func TestChatTextAroundToolCall(t *testing.T) {
 	}
 	if !strings.Contains(errOut, `→ list_dir {"path":"."}`) {
 		t.Fatalf("stderr %q", errOut)
+	}
+}
+
+// arcan chat names the likely cause when arcand is not there or wants a
+// token.
+func TestChatPeerErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	authed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":{"type":"unauthorized","message":"missing bearer token"}}`)
+	}))
+	defer authed.Close()
+	for _, tc := range []struct{ name, url, want string }{
+		{"down", down, "is it running?"},
+		{"auth", authed.URL, "ARCAN_TOKEN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("ARCAN_TOKEN", "")
+			_, _, err := run(t, "", "chat", "--url", tc.url, "hello")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
