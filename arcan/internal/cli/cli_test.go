@@ -114,6 +114,8 @@ func TestBadFlags(t *testing.T) {
 		{"session missing", []string{"shell", "--home", home, "--session", "nosuch"}, "not found"},
 		{"serve port", []string{"serve", "--home", home, "--port", "70000"}, "out of range"},
 		{"serve non-loopback", []string{"serve", "--home", home, "--port", "0", "--host", "0.0.0.0", "--max-iterations", "0"}, "--insecure-remote"},
+		{"serve did without auth", []string{"serve", "--home", home, "--port", "0", "--auth-did", "did:key:z6Mk", "--max-iterations", "0"}, "need --auth"},
+		{"serve audience without auth", []string{"serve", "--home", home, "--port", "0", "--auth-audience", "x", "--max-iterations", "0"}, "need --auth"},
 		{"serve drain", []string{"serve", "--home", home, "--port", "0", "--drain", "-1s"}, "--drain"},
 		{"serve iterations", []string{"serve", "--home", home, "--port", "0", "--max-iterations", "0"}, "max-iterations"},
 		{"sessions args", []string{"sessions", "extra", "--home", home}, "unknown command"},

@@ -43,6 +43,9 @@ func serveCmd(io IO) *cobra.Command {
 			if drain < 0 {
 				return fmt.Errorf("--drain must not be negative")
 			}
+			if !auth && (c.Flags().Changed("auth-audience") || len(dids) > 0) {
+				return fmt.Errorf("--auth-audience and --auth-did need --auth")
+			}
 			// Without auth anyone who reaches the port runs the agent's
 			// tools, so a wider address must be asked for, as lagod does.
 			if !auth && !insecureRemote && !loopbackHost(host) {
