@@ -310,3 +310,20 @@ func TestShellWarnsAboutMissingPeers(t *testing.T) {
 		}
 	}
 }
+
+// With the console exporter the shell's spans go to stderr, so stdout
+// still holds only the answer.
+func TestShellConsoleTelemetryOnStderr(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "console")
+	t.Setenv("OTEL_METRICS_EXPORTER", "console")
+	out, errOut, err := run(t, "hello\n", "shell", "--home", t.TempDir(), "--workspace", workspace(t))
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	if want := "You said: \"hello\". I am the mock provider (no model behind me): ask me to list the files here, or to read a file by name.\n"; out != want {
+		t.Fatalf("stdout %q", out)
+	}
+	if !strings.Contains(errOut, `"TraceID"`) || !strings.Contains(errOut, `"gen_ai.`) {
+		t.Fatalf("no spans or metrics on stderr:\n%s", errOut)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/lifeos/life/aios"
 	"github.com/lifeos/life/arcan/internal/stack"
 	"github.com/lifeos/life/arcan/runtime"
+	"github.com/lifeos/life/vigil"
 )
 
 const shellHelp = `Type a message and press enter. Commands:
@@ -42,6 +43,9 @@ func shellCmd(io IO) *cobra.Command {
 			// Warnings only, on stderr with the tool trace: an MCP server
 			// left out or an autonomic gate failing open must not be silent.
 			opts.Logger = slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			// OTEL_*_EXPORTER=console spans and metrics go to stderr too:
+			// stdout holds only the assistant's words.
+			opts.Telemetry = append(opts.Telemetry, vigil.WithStdout(io.Err))
 			st, err := stack.Open(opts)
 			if err != nil {
 				return err
