@@ -196,26 +196,7 @@ func TestChatIndexBounded(t *testing.T) {
 // lists it, and its approval runs the call exactly once.
 func TestApprovalSurvivesDaemonRestart(t *testing.T) {
 	dir, ws := t.TempDir(), t.TempDir()
-	start := func() (*httptest.Server, *Server, *journal.Journal) {
-		j, err := journal.Open(filepath.Join(dir, "j.db"), journal.Options{NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg, err := stack.NewTools(ws, "", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pol, _ := stack.NewPolicy(stack.ApproveAsk, reg)
-		rt, err := runtime.New(runtime.Config{Journal: j, Provider: &writeProvider{}, Tools: reg, Policy: pol})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(Config{Runtime: rt, Journal: j})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return httptest.NewServer(srv), srv, j
-	}
+	start := func() (*httptest.Server, *Server, *journal.Journal) { return startAsking(t, dir, ws) }
 	post := func(ts *httptest.Server, path, body string) []byte {
 		resp, err := http.Post(ts.URL+path, "application/json", strings.NewReader(body))
 		if err != nil {
@@ -350,26 +331,7 @@ func TestEventsPaging(t *testing.T) {
 // approved call runs once, and a run started while draining is 503.
 func TestDecidedApprovalResumesAfterRestart(t *testing.T) {
 	dir, ws := t.TempDir(), t.TempDir()
-	start := func() (*httptest.Server, *Server, *journal.Journal) {
-		j, err := journal.Open(filepath.Join(dir, "j.db"), journal.Options{NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg, err := stack.NewTools(ws, "", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pol, _ := stack.NewPolicy(stack.ApproveAsk, reg)
-		rt, err := runtime.New(runtime.Config{Journal: j, Provider: &writeProvider{}, Tools: reg, Policy: pol})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(Config{Runtime: rt, Journal: j})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return httptest.NewServer(srv), srv, j
-	}
+	start := func() (*httptest.Server, *Server, *journal.Journal) { return startAsking(t, dir, ws) }
 	post := func(ts *httptest.Server, path, body string) (int, []byte) {
 		resp, err := http.Post(ts.URL+path, "application/json", strings.NewReader(body))
 		if err != nil {
@@ -465,4 +427,28 @@ func TestChatStreamHeadersBeforeModel(t *testing.T) {
 		t.Fatal("no response headers while the model has not answered")
 	}
 	close(prov.release)
+}
+
+// startAsking starts arcand over the journal in dir with the write tool
+// in ws behind an "ask" policy, as a restarted daemon would.
+func startAsking(t *testing.T, dir, ws string) (*httptest.Server, *Server, *journal.Journal) {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(dir, "j.db"), journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := stack.NewTools(ws, "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := stack.NewPolicy(stack.ApproveAsk, reg)
+	rt, err := runtime.New(runtime.Config{Journal: j, Provider: &writeProvider{}, Tools: reg, Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Runtime: rt, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httptest.NewServer(srv), srv, j
 }
