@@ -3,6 +3,7 @@ package praxis
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,9 +73,9 @@ func NewCanonicalRegistry(root string, opts Options) (*Canonical, error) {
 	c := &Canonical{Registry: NewRegistry(), FS: fsp}
 	env := &tools.Env{FS: fsp}
 	if memDir != "-" {
-		if err := os.MkdirAll(memDir, 0o700); err != nil {
+		if err := prepareMemoryDir(memDir); err != nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("praxis: memory dir: %w", err)
+			return nil, err
 		}
 		if c.Memory, err = sandbox.NewFsPolicy(memDir, sandbox.FsOptions{SandboxID: opts.SandboxID}); err != nil {
 			_ = c.Close()
@@ -103,6 +104,34 @@ func NewCanonicalRegistry(root string, opts Options) (*Canonical, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ErrMemoryDirShared is returned when the memory dir exists and group or
+// others may write to it.
+var ErrMemoryDirShared = errors.New("praxis: memory dir writable by group or others")
+
+// prepareMemoryDir makes the notes dir private and durable, or checks an
+// existing one. As anima/home does for its home, an existing dir that group
+// or others may write is refused rather than silently tightened: someone
+// set it so, and notes written there could be replaced under the agent.
+func prepareMemoryDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := sandbox.MkdirPrivate(dir); err != nil {
+			return fmt.Errorf("praxis: memory dir: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("praxis: memory dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("praxis: memory dir %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: %s has mode %v; use a private directory", ErrMemoryDirShared, dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // Close releases the workspace handles.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -42,8 +43,21 @@ type FsPolicy struct {
 	syncDir func(rel string) error
 }
 
-// NewFsPolicy opens a policy rooted at dir, which must exist.
+// NewFsPolicy opens a policy rooted at dir, which must exist. Unless the
+// policy is read-only, temporaries a crashed [FsPolicy.WriteFile] left
+// behind are removed.
 func NewFsPolicy(dir string, opts FsOptions) (*FsPolicy, error) {
+	p, err := openPolicy(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		p.removeStaleTemps(time.Now().Add(-staleTempAge))
+	}
+	return p, nil
+}
+
+func openPolicy(dir string, opts FsOptions) (*FsPolicy, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
@@ -287,19 +301,13 @@ func (p *FsPolicy) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	dir := path.Dir(rel)
 	// Every directory whose entries change must be fsynced before the
 	// write is acknowledged: the parents of those MkdirAll makes, and dir.
-	toSync := []string{dir}
-	for d := dir; d != "."; d = path.Dir(d) {
-		if _, err := p.root.Stat(d); err == nil {
-			break
-		}
-		toSync = append(toSync, path.Dir(d))
-	}
+	toSync := append([]string{dir}, p.parentsToMake(dir)...)
 	if err := p.root.MkdirAll(dir, 0o755); err != nil {
 		return mapErr("mkdir", name, err)
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := path.Join(dir, ".praxis-tmp-"+hex.EncodeToString(rnd[:]))
+	tmp := path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
 	f, err := p.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return mapErr("create", name, err)
@@ -330,6 +338,76 @@ func (p *FsPolicy) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
+// parentsToMake lists, deepest first, the directory above each missing
+// directory of dir: the ones whose entries a MkdirAll of dir changes.
+func (p *FsPolicy) parentsToMake(dir string) []string {
+	var parents []string
+	for d := dir; d != "."; d = path.Dir(d) {
+		if _, err := p.root.Stat(d); err == nil {
+			break
+		}
+		parents = append(parents, path.Dir(d))
+	}
+	return parents
+}
+
+// MkdirPrivate makes dir and its missing parents mode 0700 (whatever the
+// umask) and fsyncs the directory above each one made, so the new entries
+// survive a crash. An existing dir is left as it is.
+func MkdirPrivate(dir string) error { return mkdirPrivate(dir, nil) }
+
+// mkdirPrivate is MkdirPrivate; a non-nil setSync (tests) replaces the
+// fsync of the policy it opens.
+func mkdirPrivate(dir string, setSync func(*FsPolicy)) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("sandbox: mkdir %q: %w", dir, err)
+	}
+	// The fsyncs go through a policy on the deepest existing ancestor.
+	base := abs
+	for {
+		if _, err := os.Stat(base); err == nil {
+			break
+		}
+		parent := filepath.Dir(base)
+		if parent == base {
+			break
+		}
+		base = parent
+	}
+	p, err := openPolicy(base, FsOptions{})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if setSync != nil {
+		setSync(p)
+	}
+	rel, err := filepath.Rel(base, abs)
+	if err != nil {
+		return fmt.Errorf("sandbox: mkdir %q: %w", dir, err)
+	}
+	rel = filepath.ToSlash(rel)
+	toSync := p.parentsToMake(rel)
+	if err := p.root.MkdirAll(rel, 0o700); err != nil {
+		return mapErr("mkdir", dir, err)
+	}
+	// MkdirAll applies the umask; one directory was made per parent synced.
+	d := rel
+	for range toSync {
+		if err := p.root.Chmod(d, 0o700); err != nil {
+			return mapErr("chmod", dir, err)
+		}
+		d = path.Dir(d)
+	}
+	for _, d := range toSync {
+		if err := p.syncDir(d); err != nil {
+			return mapErr("sync", dir, err)
+		}
+	}
+	return nil
+}
+
 func (p *FsPolicy) fsyncDir(rel string) error {
 	d, err := p.root.Open(rel)
 	if err != nil {
@@ -337,6 +415,43 @@ func (p *FsPolicy) fsyncDir(rel string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// tempPrefix starts the name of WriteFile's temporaries.
+const tempPrefix = ".praxis-tmp-"
+
+// staleTempAge is how long a temporary goes unmodified before it is taken
+// for a crashed write's: younger ones may be another process's write in
+// flight.
+const staleTempAge = time.Hour
+
+// IsTempName reports whether a base name is one of WriteFile's temporaries,
+// which listings hide.
+func IsTempName(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+
+// removeStaleTemps deletes temporaries last modified before cutoff. It is
+// best effort: an unreadable directory or a failed remove leaves the file to
+// the next open, and listings hide it meanwhile. Denied paths are skipped
+// as no write reaches them.
+func (p *FsPolicy) removeStaleTemps(cutoff time.Time) {
+	_ = fs.WalkDir(p.root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if _, denied := p.Denied(rel); denied {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !IsTempName(d.Name()) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			_ = p.root.Remove(rel)
+		}
+		return nil
+	})
 }
 
 var errIsDir = errors.New("is a directory")

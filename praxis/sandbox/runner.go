@@ -272,7 +272,11 @@ func limitsPrefix(l Limits) []string {
 // HomeDir is where commands' HOME points (restricted and isolated tiers),
 // relative to the workspace: tools write caches and config there, and in the
 // isolated tier nothing outside the workspace is writable.
-const HomeDir = ".praxis/home"
+const HomeDir = StateDir + "/home"
+
+// StateDir, at the workspace root, holds praxis's own files (commands'
+// HOME, the default memory dir); file listings leave it out.
+const StateDir = ".praxis"
 
 func (r *Runner) env(root, dir string) []string {
 	if r.opts.Tier == TierNone {
