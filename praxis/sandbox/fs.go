@@ -43,21 +43,8 @@ type FsPolicy struct {
 	syncDir func(rel string) error
 }
 
-// NewFsPolicy opens a policy rooted at dir, which must exist. Unless the
-// policy is read-only, temporaries a crashed [FsPolicy.WriteFile] left
-// behind are removed.
+// NewFsPolicy opens a policy rooted at dir, which must exist.
 func NewFsPolicy(dir string, opts FsOptions) (*FsPolicy, error) {
-	p, err := openPolicy(dir, opts)
-	if err != nil {
-		return nil, err
-	}
-	if !opts.ReadOnly {
-		p.removeStaleTemps(time.Now().Add(-staleTempAge))
-	}
-	return p, nil
-}
-
-func openPolicy(dir string, opts FsOptions) (*FsPolicy, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: workspace %q: %w", dir, err)
@@ -375,7 +362,7 @@ func mkdirPrivate(dir string, setSync func(*FsPolicy)) error {
 		}
 		base = parent
 	}
-	p, err := openPolicy(base, FsOptions{})
+	p, err := NewFsPolicy(base, FsOptions{})
 	if err != nil {
 		return err
 	}
@@ -429,29 +416,21 @@ const staleTempAge = time.Hour
 // which listings hide.
 func IsTempName(name string) bool { return strings.HasPrefix(name, tempPrefix) }
 
-// removeStaleTemps deletes temporaries last modified before cutoff. It is
-// best effort: an unreadable directory or a failed remove leaves the file to
-// the next open, and listings hide it meanwhile. Denied paths are skipped
-// as no write reaches them.
-func (p *FsPolicy) removeStaleTemps(cutoff time.Time) {
-	_ = fs.WalkDir(p.root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if _, denied := p.Denied(rel); denied {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() || !IsTempName(d.Name()) {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
-			_ = p.root.Remove(rel)
-		}
-		return nil
-	})
+// RemoveStaleTemp removes rel if it is one of WriteFile's temporaries and
+// went unmodified for staleTempAge: a crashed write's. Listings call it as
+// they meet one, so no start-up walk of the whole workspace is needed. It is
+// best effort (a failed remove is left to the next listing, which hides the
+// file meanwhile) and does nothing in a read-only or denied path.
+func (p *FsPolicy) RemoveStaleTemp(rel string) {
+	if p.opts.ReadOnly || !IsTempName(path.Base(rel)) {
+		return
+	}
+	if _, denied := p.Denied(rel); denied {
+		return
+	}
+	if fi, err := p.root.Lstat(rel); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+		_ = p.root.Remove(rel)
+	}
 }
 
 var errIsDir = errors.New("is a directory")

@@ -318,7 +318,7 @@ func (t *listDir) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResul
 	out := ListDirOutput{Path: a.Path, Entries: []DirEntry{}}
 	limit := t.env.maxResults(1000)
 	for _, e := range entries {
-		if _, denied := t.env.FS.Denied(path.Join(rel, e.Name())); denied || hidden(rel, path.Join(rel, e.Name())) {
+		if _, denied := t.env.FS.Denied(path.Join(rel, e.Name())); denied || hidden(t.env.FS, rel, path.Join(rel, e.Name())) {
 			continue
 		}
 		if len(out.Entries) == limit {
@@ -383,7 +383,7 @@ func (t *globTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 			return ctx.Err()
 		}
 		rel := path.Join(base, p)
-		if _, denied := t.env.FS.Denied(rel); denied || hidden(base, rel) {
+		if _, denied := t.env.FS.Denied(rel); denied || hidden(t.env.FS, base, rel) {
 			return nil
 		}
 		if len(out.Matches) == limit {
@@ -401,11 +401,13 @@ func (t *globTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 }
 
 // hidden reports whether a listing that started at base leaves rel out:
-// WriteFile's temporaries always, and praxis's state dir (commands' HOME
-// with its toolchain caches, the memory notes) unless the listing started
-// inside it. A listing of the workspace is about the agent's files.
-func hidden(base, rel string) bool {
+// WriteFile's temporaries always (one a crashed write left is removed as
+// the listing meets it), and praxis's state dir (commands' HOME with its
+// toolchain caches, the memory notes) unless the listing started inside
+// it. A listing of the workspace is about the agent's files.
+func hidden(fs *sandbox.FsPolicy, base, rel string) bool {
 	if sandbox.IsTempName(path.Base(rel)) {
+		fs.RemoveStaleTemp(rel)
 		return true
 	}
 	under := func(p string) bool { return p == sandbox.StateDir || strings.HasPrefix(p, sandbox.StateDir+"/") }
@@ -494,12 +496,13 @@ func (t *grepTool) Call(ctx context.Context, raw json.RawMessage) (aios.ToolResu
 			return nil
 		}
 		if d.IsDir() {
-			if p != base && (d.Name() == ".git" || hidden(base, p)) {
+			if p != base && (d.Name() == ".git" || hidden(t.env.FS, base, p)) {
 				return fs.SkipDir
 			}
 			return nil
 		}
 		if sandbox.IsTempName(d.Name()) {
+			t.env.FS.RemoveStaleTemp(p)
 			return nil
 		}
 		if !d.Type().IsRegular() {
