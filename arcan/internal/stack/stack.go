@@ -241,7 +241,7 @@ func NewTools(workspace, memoryDir, shellTier string, log *slog.Logger) (*praxis
 	}
 	env := &tools.Env{FS: fsp}
 	if memoryDir != "" {
-		if err := os.MkdirAll(memoryDir, 0o700); err != nil {
+		if err := sandbox.MkdirPrivate(memoryDir); err != nil { // 0700, and fsynced into its parent
 			return nil, fmt.Errorf("stack: memory dir: %w", err)
 		}
 		if env.Memory, err = sandbox.NewFsPolicy(memoryDir, sandbox.FsOptions{SandboxID: "memory"}); err != nil {
