@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeos/life/aios"
@@ -17,6 +21,10 @@ import (
 	"github.com/lifeos/life/bridges/lagoremote"
 	"github.com/lifeos/life/lago/journal"
 	"github.com/lifeos/life/lago/store"
+	"github.com/lifeos/life/vigil"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 )
 
 // daemon is the wiring: a lago journal (embedded, or lagod's over HTTP),
@@ -38,7 +46,10 @@ type daemon struct {
 	idle      time.Duration
 	maxFollow int
 	counts    followCounts
-	close     func() error
+	// unreachable is why the journal (lagod) did not answer the last
+	// listing; nil while it answers. /healthz reports it.
+	unreachable atomic.Pointer[string]
+	close       func() error
 }
 
 func openDaemon(o options, cfg controller.Config, log *slog.Logger) (*daemon, error) {
@@ -81,12 +92,15 @@ func newDaemon(j aios.Journal, cfg controller.Config, o options, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	p := autonomiclago.New(j, controller.NewHub(c), autonomiclago.Options{
+	p := autonomiclago.New(traced(o.tel, j), controller.NewHub(c), autonomiclago.Options{
 		ReadOnly: o.readOnly, SnapshotEvery: o.snapshotEvery, Logger: log,
 	})
 	d := &daemon{j: j, proj: p, log: log, poll: o.poll, idle: o.idle, maxFollow: o.maxFollow,
 		close: func() error { return nil }}
-	d.h = api.NewHandler(p.Hub(), api.Options{Sync: p, Logger: log, Followers: d.counts.stats})
+	d.h = d.health(api.NewHandler(p.Hub(), api.Options{Sync: p, Logger: log, Followers: d.counts.stats}))
+	if telOn(o.tel) {
+		d.h = otelhttp.NewHandler(d.h, "autonomicd", otelhttp.WithTracerProvider(tracerProvider{t: o.tel.Tracer()}))
+	}
 	if d.poll <= 0 {
 		d.poll = time.Second
 	}
@@ -109,6 +123,83 @@ func newDaemon(j aios.Journal, cfg controller.Config, o options, log *slog.Logge
 		d.changed = lj.Changed
 	}
 	return d, nil
+}
+
+// traced returns j with vigil's journal spans and metrics (lago append,
+// mode transitions from the changes the projector journals) when tel is
+// enabled, keeping j's snapshot store visible to the projector.
+func traced(tel *vigil.Telemetry, j aios.Journal) aios.Journal {
+	if !telOn(tel) {
+		return j
+	}
+	w := tel.WrapJournal(j)
+	if s, ok := j.(autonomiclago.SnapshotStore); ok {
+		return tracedSnaps{w, s}
+	}
+	return w
+}
+
+func telOn(tel *vigil.Telemetry) bool { return tel != nil && tel.Enabled() }
+
+// tracerProvider hands otelhttp vigil's tracer: vigil owns the SDK and
+// exposes only its tracer, so HTTP spans share its scope and exporters.
+type tracerProvider struct {
+	embedded.TracerProvider
+	t trace.Tracer
+}
+
+func (p tracerProvider) Tracer(string, ...trace.TracerOption) trace.Tracer { return p.t }
+
+type tracedSnaps struct {
+	aios.Journal
+	autonomiclago.SnapshotStore
+}
+
+// health wraps the handler's /healthz: while the journal does not answer
+// it says "degraded" with the reason, still 200 so that a liveness probe
+// does not restart a daemon that cannot fix its peer by restarting.
+func (d *daemon) health(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		why := d.unreachable.Load()
+		if r.URL.Path != "/healthz" || r.Method != http.MethodGet || why == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &recorder{header: http.Header{}, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		var body map[string]any
+		if rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &body) != nil {
+			rec.flush(w)
+			return
+		}
+		body["status"], body["reason"] = "degraded", *why
+		b, err := json.Marshal(body)
+		if err != nil {
+			rec.flush(w)
+			return
+		}
+		maps.Copy(w.Header(), rec.header)
+		w.Header().Del("Content-Length")
+		w.WriteHeader(http.StatusOK)
+		w.Write(append(b, '\n'))
+	})
+}
+
+// recorder holds a small answer (/healthz) to be rewritten.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.status = code }
+func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
+
+func (r *recorder) flush(w http.ResponseWriter) {
+	maps.Copy(w.Header(), r.header)
+	w.WriteHeader(r.status)
+	w.Write(r.body.Bytes())
 }
 
 // Close closes the journal.

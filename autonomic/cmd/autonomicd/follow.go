@@ -181,6 +181,8 @@ func (s *supervisor) list(ctx context.Context) {
 	heads, err := s.d.list(lctx)
 	if err != nil {
 		if ctx.Err() == nil {
+			why := "journal does not answer: " + err.Error()
+			s.d.unreachable.Store(&why)
 			if !s.listFailing {
 				s.d.log.Warn("autonomic: list streams; retrying, logged at debug until it answers", "err", err)
 			} else {
@@ -190,6 +192,7 @@ func (s *supervisor) list(ctx context.Context) {
 		}
 		return
 	}
+	s.d.unreachable.Store(nil)
 	if s.listFailing {
 		s.d.log.Info("autonomic: journal answers again")
 		s.listFailing = false

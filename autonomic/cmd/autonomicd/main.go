@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/lifeos/life/autonomic/controller"
+	"github.com/lifeos/life/vigil"
 )
 
 func main() {
@@ -44,6 +45,9 @@ type options struct {
 	maxFollow          int
 	poll, idle         time.Duration
 	logLevel           slog.Level
+	// tel is the telemetry the OTEL_* environment asks for; nil or
+	// disabled records nothing.
+	tel *vigil.Telemetry
 }
 
 const (
@@ -146,6 +150,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "autonomicd: config:", err)
 		return 2
 	}
+	// Telemetry before the data directory: a bad OTEL_* value is a usage
+	// error that leaves nothing behind. Console output goes to stderr so
+	// stdout keeps only the address line.
+	tel, err := vigil.FromEnv(ctx, vigil.WithLogger(log), vigil.WithAgentName("autonomicd"), vigil.WithStdout(stderr))
+	if err != nil {
+		fmt.Fprintln(stderr, "autonomicd: telemetry:", err)
+		return 2
+	}
+	defer func() {
+		// ctx is done by now (SIGTERM/SIGINT): flush under a fresh deadline.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("autonomic: telemetry flush on shutdown", "err", err)
+		}
+	}()
+	o.tel = tel
 	d, err := openDaemon(o, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "autonomicd:", err)
