@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -373,4 +374,57 @@ func TestLagodLiveRevocation(t *testing.T) {
 		t.Fatalf("after restart: alice's key gets %d: %s", code, body)
 	}
 	d.stop(t)
+}
+
+// With OTEL_TRACES_EXPORTER=console the HTTP requests become spans on
+// stderr, flushed when SIGTERM stops lagod; without it nothing is exported.
+func TestLagodTelemetryConsole(t *testing.T) {
+	for _, exporter := range []string{"console", ""} {
+		t.Run("exporter="+exporter, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_EXPORTER", exporter)
+			d := startLagod(t, "--data", t.TempDir())
+			if code, body := d.do(t, "POST", "/v1/sessions", "", `{"session_id":"s"}`); code != 201 {
+				t.Fatalf("create: %d %s", code, body)
+			}
+			if code, body := d.do(t, "POST", "/v1/sessions/s/events", "", `{"payload":{"type":"UserMessage","content":"hi"}}`); code != 201 {
+				t.Fatalf("append: %d %s", code, body)
+			}
+			d.stop(t)
+			var spans []string
+			for line := range strings.Lines(d.stderr.String()) {
+				var s struct{ Name string }
+				if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &s) == nil && s.Name != "" {
+					spans = append(spans, s.Name)
+				}
+			}
+			want := []string{"POST /v1/sessions", "POST /v1/sessions/{id}/events"}
+			if exporter == "" {
+				want = nil
+			}
+			if !slices.Equal(spans, want) {
+				t.Fatalf("spans %q, want %q; stderr:\n%s", spans, want, d.stderr.String())
+			}
+		})
+	}
+}
+
+// A bad OTEL_* value is a usage error naming the variable, found before
+// the data directory is created.
+func TestLagodTelemetryBadEnv(t *testing.T) {
+	for _, env := range [][2]string{
+		{"OTEL_TRACES_SAMPLER_ARG", "abc"},
+		{"OTEL_TRACES_EXPORTER", "zipkin"},
+	} {
+		data := filepath.Join(t.TempDir(), "data")
+		cmd := exec.Command(lagodBin, "--data", data, "--port", "0")
+		cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=traceidratio", env[0]+"="+env[1])
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), env[0]) {
+			t.Errorf("%s=%s: %v %s", env[0], env[1], err, out)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Errorf("%s=%s: data directory created (%v)", env[0], env[1], err)
+		}
+	}
 }

@@ -38,6 +38,20 @@ type LagodOptions struct {
 	// NewVerifier returns a fresh verifier for --auth; nil means the build
 	// has none and --auth is refused.
 	NewVerifier func() Verifier
+	// Telemetry, when set, starts the build's telemetry once the flags are
+	// checked, before the data directory is opened; an error is a usage
+	// error (exit 2). lago does not import OpenTelemetry itself: the lagod
+	// binary wires vigil in here.
+	Telemetry func(ctx context.Context, log *slog.Logger) (LagodTelemetry, error)
+}
+
+// LagodTelemetry is what a started telemetry gives lagod.
+type LagodTelemetry struct {
+	// Handler wraps the HTTP API (request spans); nil leaves it as is.
+	Handler func(http.Handler) http.Handler
+	// Shutdown flushes what was recorded; lagod calls it once the server
+	// has stopped. Nil means nothing to flush.
+	Shutdown func(context.Context) error
 }
 
 // NewLagod builds the lagod command: serve the API of a data directory.
@@ -91,6 +105,25 @@ func NewLagod(stdout, stderr io.Writer, opts LagodOptions) *cobra.Command {
 				return usage("--addr %s is not loopback: pass --auth to require agent JWTs, or --insecure-remote to serve without auth anyway", addr)
 			}
 			log := slog.New(slog.NewTextHandler(stderr, nil))
+			var tel LagodTelemetry
+			if opts.Telemetry != nil {
+				t, err := opts.Telemetry(cmd.Context(), log)
+				if err != nil {
+					return usage("telemetry: %w", err)
+				}
+				tel = t
+			}
+			if tel.Shutdown != nil {
+				defer func() {
+					// The command's context is done by now (SIGTERM): flush
+					// under a fresh deadline.
+					ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 5*time.Second)
+					defer cancel()
+					if err := tel.Shutdown(ctx); err != nil {
+						log.Warn("telemetry flush on shutdown", "err", err)
+					}
+				}()
+			}
 			st, err := store.Open(data, store.Options{Blobs: blob.Options{Compress: compress, MaxSize: maxObj}})
 			if err != nil {
 				return err
@@ -120,7 +153,11 @@ func NewLagod(stdout, stderr io.Writer, opts LagodOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+			var h http.Handler = srv
+			if tel.Handler != nil {
+				h = tel.Handler(srv)
+			}
+			hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 			hs.RegisterOnShutdown(srv.StopStreams)
 			fmt.Fprintf(stdout, "lagod listening on http://%s\n", ln.Addr())
 			errc := make(chan error, 1)

@@ -59,6 +59,9 @@ func TestLagodFlagErrors(t *testing.T) {
 		{"remote without auth", withV, []string{"--data", dir, "--addr", "0.0.0.0"}, "not loopback"},
 		{"remote auth, no verifier", LagodOptions{}, []string{"--data", dir, "--addr", "0.0.0.0", "--auth"}, "no token verifier"},
 		{"no data", withV, []string{"--auth"}, "--data"},
+		{"telemetry refused", LagodOptions{Telemetry: func(context.Context, *slog.Logger) (LagodTelemetry, error) {
+			return LagodTelemetry{}, errors.New("fake: OTEL_TRACES_SAMPLER_ARG bad")
+		}}, []string{"--data", dir}, "telemetry: fake: OTEL_TRACES_SAMPLER_ARG"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
