@@ -51,6 +51,15 @@ type Config struct {
 	// they are durable, in order: lagod feeds them to its verifier, so a
 	// revocation takes effect at once.
 	IdentityEvents func(ctx context.Context, events []aios.EventEnvelope)
+	// Appends, when set, takes the API's event appends in place of the
+	// store's journal: that journal wrapped, e.g. by telemetry (spans and
+	// metrics per append). Reads stay on the store's journal.
+	Appends Appender
+}
+
+// Appender is the part of a journal the API's event appends go through.
+type Appender interface {
+	Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error)
 }
 
 // Server is the HTTP handler.
@@ -58,6 +67,7 @@ type Server struct {
 	cfg   Config
 	st    *store.Store
 	j     *journal.Journal
+	app   Appender // cfg.Appends, else j
 	pol   *policy.Engine
 	log   *slog.Logger
 	ids   aios.IDGenerator
@@ -103,6 +113,10 @@ func New(cfg Config) *Server {
 		mux:         http.NewServeMux(),
 		spaces:      map[aios.StreamID]*knowledge.Workspace{},
 		stopStreams: make(chan struct{}),
+	}
+	s.app = s.j
+	if cfg.Appends != nil {
+		s.app = cfg.Appends
 	}
 	s.routes()
 	return s
@@ -436,7 +450,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := aios.NewEnvelope(s.ids, s.clock, req.SessionID, "main", &aios.SessionCreated{Name: req.Name, Config: req.Config})
-	seqs, err := s.j.Append(ctx, ev)
+	seqs, err := s.app.Append(ctx, ev)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -562,7 +576,7 @@ func (s *Server) appendEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	seqs, err := s.j.Append(r.Context(), evs...)
+	seqs, err := s.app.Append(r.Context(), evs...)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -49,6 +49,7 @@ func telemetry(stderr io.Writer) func(context.Context, *slog.Logger) (cli.LagodT
 			out.Handler = func(h http.Handler) http.Handler {
 				return otelhttp.NewHandler(h, "lagod", otelhttp.WithTracerProvider(tp))
 			}
+			out.Journal = tel.WrapJournal // lago append spans under the request's
 		}
 		return out, nil
 	}

@@ -376,8 +376,9 @@ func TestLagodLiveRevocation(t *testing.T) {
 	d.stop(t)
 }
 
-// With OTEL_TRACES_EXPORTER=console the HTTP requests become spans on
-// stderr, flushed when SIGTERM stops lagod; without it nothing is exported.
+// With OTEL_TRACES_EXPORTER=console the HTTP requests and the journal
+// appends they make become spans on stderr, flushed when SIGTERM stops
+// lagod; without it nothing is exported.
 func TestLagodTelemetryConsole(t *testing.T) {
 	for _, exporter := range []string{"console", ""} {
 		t.Run("exporter="+exporter, func(t *testing.T) {
@@ -390,19 +391,32 @@ func TestLagodTelemetryConsole(t *testing.T) {
 				t.Fatalf("append: %d %s", code, body)
 			}
 			d.stop(t)
+			type ids struct{ SpanID string }
 			var spans []string
+			var parents, selves []string
 			for line := range strings.Lines(d.stderr.String()) {
-				var s struct{ Name string }
+				var s struct {
+					Name        string
+					SpanContext ids
+					Parent      ids
+				}
 				if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &s) == nil && s.Name != "" {
 					spans = append(spans, s.Name)
+					parents, selves = append(parents, s.Parent.SpanID), append(selves, s.SpanContext.SpanID)
 				}
 			}
-			want := []string{"POST /v1/sessions", "POST /v1/sessions/{id}/events"}
+			// Each append's span ends inside its request's, as its child.
+			want := []string{"lago append", "POST /v1/sessions", "lago append", "POST /v1/sessions/{id}/events"}
 			if exporter == "" {
 				want = nil
 			}
 			if !slices.Equal(spans, want) {
 				t.Fatalf("spans %q, want %q; stderr:\n%s", spans, want, d.stderr.String())
+			}
+			for i := 0; i+1 < len(spans); i += 2 {
+				if parents[i] != selves[i+1] {
+					t.Errorf("%s is not a child of %s", spans[i], spans[i+1])
+				}
 			}
 		})
 	}

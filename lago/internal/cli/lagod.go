@@ -52,6 +52,9 @@ type LagodTelemetry struct {
 	// Shutdown flushes what was recorded; lagod calls it once the server
 	// has stopped. Nil means nothing to flush.
 	Shutdown func(context.Context) error
+	// Journal wraps the journal the API's appends go through (append
+	// spans and metrics); nil leaves it as is.
+	Journal func(aios.Journal) aios.Journal
 }
 
 // NewLagod builds the lagod command: serve the API of a data directory.
@@ -131,6 +134,9 @@ func NewLagod(stdout, stderr io.Writer, opts LagodOptions) *cobra.Command {
 			defer st.Close()
 			cfg := server.Config{Store: st, Logger: log,
 				Quotas: policy.Quotas{EventsPerMinute: eventsPerMin, BlobBytes: blobBytes}}
+			if tel.Journal != nil {
+				cfg.Appends = tel.Journal(st.Journal)
+			}
 			if auth {
 				v := opts.NewVerifier()
 				n, skipped, err := applyIdentityEvents(cmd.Context(), st.Journal, v, log)
