@@ -264,13 +264,7 @@ func TestApprovalSurvivesDaemonRestart(t *testing.T) {
 func TestDrainTimeoutLeavesRunsResumable(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.session(t)
-	block := make(chan struct{})
-	prov := &blockingProvider{release: block}
-	prov.started.Add(1)
-	rt, _ := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
-	srv, _ := New(Config{Runtime: rt, Journal: e.j})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	prov, srv, ts := blockingServer(t, e)
 	resp, err := http.Post(ts.URL+"/v1/sessions/"+id+"/runs", "application/json", strings.NewReader(`{"input":"slow","async":true}`))
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +279,7 @@ func TestDrainTimeoutLeavesRunsResumable(t *testing.T) {
 	if err := srv.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("drain: %v", err)
 	}
-	close(block)
+	close(prov.release)
 	stream := aios.StreamID{Session: id, Branch: "main"}
 	st, err := runtime.Reconstruct(context.Background(), e.j, stream)
 	if err != nil || st.Run == nil || st.Run.Status != runtime.RunRunning {
@@ -396,12 +390,7 @@ func TestDecidedApprovalResumesAfterRestart(t *testing.T) {
 // wait for the model.
 func TestChatStreamHeadersBeforeModel(t *testing.T) {
 	e := newEnv(t, nil)
-	prov := &blockingProvider{release: make(chan struct{})}
-	prov.started.Add(1)
-	rt, _ := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
-	srv, _ := New(Config{Runtime: rt, Journal: e.j})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	prov, srv, ts := blockingServer(t, e)
 	defer srv.Close()
 	got := make(chan *http.Response, 1)
 	go func() {

@@ -161,15 +161,9 @@ func mustJSON(v any) []byte { raw, _ := json.Marshal(v); return raw }
 func TestIdempotencyKeyInProgress(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.session(t)
-	block := make(chan struct{})
-	prov := &blockingProvider{release: block}
-	prov.started.Add(1)
-	rt, _ := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
-	srv, _ := New(Config{Runtime: rt, Journal: e.j})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	prov, srv, ts := blockingServer(t, e)
 	defer srv.Close()
-	defer close(block)
+	defer close(prov.release)
 	post := func(body string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("POST", ts.URL+"/v1/sessions/"+id+"/runs", strings.NewReader(body))
 		req.Header.Set(IdempotencyKeyHeader, "k")

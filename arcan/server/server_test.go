@@ -483,14 +483,8 @@ func TestCancelSignal(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.session(t)
 	// A slow run: block the provider through a request that never ends.
-	block := make(chan struct{})
-	prov := &blockingProvider{release: block}
-	prov.started.Add(1)
-	rt, _ := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
-	srv, _ := New(Config{Runtime: rt, Journal: e.j})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	defer close(block)
+	prov, _, ts := blockingServer(t, e)
+	defer close(prov.release)
 	done := make(chan []byte)
 	go func() {
 		resp, err := http.Post(ts.URL+"/v1/sessions/"+id+"/runs", "application/json", strings.NewReader(`{"input":"wait"}`))
@@ -514,6 +508,25 @@ func TestCancelSignal(t *testing.T) {
 	if got := <-done; !strings.Contains(string(got), `"status":"cancelled"`) {
 		t.Fatalf("run answer %s", got)
 	}
+}
+
+// blockingServer serves e's journal through a runtime whose provider
+// blocks until prov.release is closed; ts closes when the test ends.
+func blockingServer(t *testing.T, e *env) (*blockingProvider, *Server, *httptest.Server) {
+	t.Helper()
+	prov := &blockingProvider{release: make(chan struct{})}
+	prov.started.Add(1)
+	rt, err := runtime.New(runtime.Config{Journal: e.j, Provider: prov})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Runtime: rt, Journal: e.j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return prov, srv, ts
 }
 
 type blockingProvider struct {
