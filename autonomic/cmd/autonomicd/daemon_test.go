@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,14 +62,8 @@ func TestDaemonFollowsJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	ctx := context.Background()
+	base, stop := serve(t, d, listen(t))
 
 	if g := getGating(t, base, "agent"); g.EconomicMode != aios.EconomicSovereign {
 		t.Fatalf("before events: %+v", g)
@@ -118,15 +113,7 @@ func TestDaemonFollowsJournal(t *testing.T) {
 	if _, data, err := j.LoadSnapshot(ctx, aios.StreamID{Session: "agent", Branch: "main"}, "autonomic"); err != nil || len(data) == 0 {
 		t.Fatalf("no snapshot saved: %v", err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("daemon did not stop")
-	}
+	stop()
 }
 
 func TestFlags(t *testing.T) {
@@ -257,14 +244,8 @@ func TestDaemonFollowsLagod(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	ctx := context.Background()
+	base, stop := serve(t, d, listen(t))
 
 	id := aios.StreamID{Session: "remote", Branch: "main"}
 	ev := func(i int, p aios.Payload) aios.EventEnvelope {
@@ -296,13 +277,40 @@ func TestDaemonFollowsLagod(t *testing.T) {
 	if g := getGating(t, base, "remote"); g.EconomicMode != aios.EconomicHibernate {
 		t.Fatalf("gating %+v", g)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("daemon did not stop")
+	stop()
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return ln
+}
+
+// serve runs d on ln until stop, which waits for it to end and fails the
+// test if it does not end cleanly; stop also runs at the test's cleanup.
+// Tests that close d's journal in a defer call stop first.
+func serve(t *testing.T, d *daemon, ln net.Listener) (base string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Error(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("daemon did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
 }

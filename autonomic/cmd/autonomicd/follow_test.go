@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -86,25 +85,8 @@ func startDaemon(t *testing.T, backend string, o options, before func(j *journal
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Error(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
-	td := &testDaemon{lagod: lagodURL, srv: lagodSrv, d: d, j: st.Journal, logs: logs, base: "http://" + ln.Addr().String()}
+	base, _ := serve(t, d, listen(t))
+	td := &testDaemon{lagod: lagodURL, srv: lagodSrv, d: d, j: st.Journal, logs: logs, base: base}
 	waitUntil(t, "warmup stream caught up", func() bool {
 		return d.proj.Hub().Seq(aios.StreamID{Session: warmup, Branch: "main"}) > 0
 	})

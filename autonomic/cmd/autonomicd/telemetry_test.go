@@ -72,20 +72,9 @@ func TestTelemetryJournalAndHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
+	ctx := context.Background()
+	base, stop := serve(t, d, listen(t))
+	defer stop()
 	id := aios.StreamID{Session: "agent", Branch: "main"}
 	getGating(t, base, "agent") // before the stream exists: sovereign
 	if _, err := j.Append(ctx, envelope("agent", 1, &aios.BalanceSynced{BalanceMicroCredits: 500_000}),
@@ -152,22 +141,11 @@ func TestHealthzDegradedWhileLagodDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, dl) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	base, stop := serve(t, d, listen(t))
+	defer stop()
 	health := func() (int, map[string]any) {
 		var h map[string]any
-		code, err := httpGetJSON("http://"+dl.Addr().String()+"/healthz", &h)
+		code, err := httpGetJSON(base+"/healthz", &h)
 		if err != nil {
 			t.Fatal(err)
 		}
