@@ -368,13 +368,5 @@ func TestResolveDuringRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	live, _ := f.rt.State(ctx, f.id)
-	replay, err := Reconstruct(ctx, f.j, f.id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := live.Encode()
-	b, _ := replay.Encode()
-	if string(a) != string(b) {
-		t.Fatalf("live and replay differ:\n%s\n%s", a, b)
-	}
+	sameAsReplay(t, f.j, f.id, live)
 }

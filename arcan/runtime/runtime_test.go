@@ -13,6 +13,22 @@ import (
 	"github.com/lifeos/life/aios"
 )
 
+// sameAsReplay fails the test unless live encodes byte for byte as the
+// state rebuilt from j alone, and returns that state.
+func sameAsReplay(t *testing.T, j aios.Journal, stream aios.StreamID, live *SessionState) *SessionState {
+	t.Helper()
+	replay, err := Reconstruct(context.Background(), j, stream)
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	a, _ := live.Encode()
+	b, _ := replay.Encode()
+	if string(a) != string(b) {
+		t.Fatalf("live and replay differ:\n%s\n%s", a, b)
+	}
+	return replay
+}
+
 func newTool(name string, ann aios.ToolAnnotations) *fakeTool {
 	return &fakeTool{spec: aios.ToolSpec{Name: name, Description: name, InputSchema: json.RawMessage(`{"type":"object"}`), Annotations: ann}, out: name}
 }
@@ -161,15 +177,7 @@ func TestLiveStateEqualsReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replay, err := Reconstruct(ctx, f.j, f.id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := live.Encode()
-	b, _ := replay.Encode()
-	if string(a) != string(b) {
-		t.Fatalf("live and replay differ:\n%s\n%s", a, b)
-	}
+	replay := sameAsReplay(t, f.j, f.id, live)
 	if live.Transcript() != replay.Transcript() || !strings.Contains(live.Transcript(), `unknown tool "nope"`) {
 		t.Fatalf("transcript:\n%s", live.Transcript())
 	}
@@ -631,12 +639,7 @@ func TestSessionCacheEviction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		replay, _ := Reconstruct(ctx, f.j, st)
-		a, _ := live.Encode()
-		b, _ := replay.Encode()
-		if string(a) != string(b) {
-			t.Fatalf("after eviction live != replay\n%s\n%s", a, b)
-		}
+		sameAsReplay(t, f.j, st, live) // after eviction
 		// Runs never overlapped: each RunStarted is followed by its RunFinished.
 		open := ""
 		for _, e := range f.j.all(st) {
