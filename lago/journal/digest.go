@@ -57,13 +57,12 @@ func prepare(e aios.EventEnvelope) (prepared, error) {
 		p.branch = bc
 	}
 	e.Seq = 0
-	md := make(map[string]string, len(e.Metadata))
-	for k, v := range e.Metadata {
-		if k != aios.MetaDigest {
-			md[k] = v
-		}
+	md := e.Metadata
+	if _, ok := md[aios.MetaDigest]; ok { // a copy: the caller's map is left alone
+		md = maps.Clone(md)
+		delete(md, aios.MetaDigest)
+		e.Metadata = md
 	}
-	e.Metadata = md
 	enc, err := aios.EncodeEnvelope(e)
 	if err != nil {
 		return prepared{}, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -72,50 +71,122 @@ func prepare(e aios.EventEnvelope) (prepared, error) {
 	p.canonicalN = len(enc)
 	// Fast path: locate the seq and the metadata object in the bytes aios
 	// wrote. A JSON string cannot contain an unescaped quote, so the first
-	// `,"seq":0,"timestamp":` is the envelope's key; the metadata object is
-	// rebuilt below and must match the encoded suffix exactly, or we fall
-	// back to encoding twice at seal time.
+	// `,"seq":0,"timestamp":` is the envelope's key. The metadata entries
+	// sort around the digest key, which seal splices in between: lo and hi
+	// are the entries below and above it, checked here against the encoded
+	// suffix (else seal falls back to encoding twice).
 	p.seqAt = bytes.Index(enc, seqMarker)
-	keys := slices.Sorted(maps.Keys(md))
-	var lo, hi bytes.Buffer
-	for _, k := range keys {
-		w := &hi
-		if k < aios.MetaDigest {
-			w = &lo
-		}
-		if w.Len() > 0 {
-			w.WriteByte(',')
-		}
-		writeJSONString(w, k)
-		w.WriteByte(':')
-		writeJSONString(w, md[k])
-	}
-	tail := `},"schema_version":` + strconv.Itoa(int(e.SchemaVersion)) + `}`
-	var obj bytes.Buffer
-	obj.WriteString(`,"metadata":{`)
-	obj.Write(lo.Bytes())
-	if lo.Len() > 0 && hi.Len() > 0 {
-		obj.WriteByte(',')
-	}
-	obj.Write(hi.Bytes())
-	obj.WriteString(tail)
-	if p.seqAt < 0 || !bytes.HasSuffix(enc, obj.Bytes()) {
+	var tb [40]byte
+	tail := append(tb[:0], `},"schema_version":`...)
+	tail = strconv.AppendUint(tail, uint64(e.SchemaVersion), 10)
+	tail = append(tail, '}')
+	loAt, hiAt, hiEnd, ok := matchMetadata(enc, md, len(tail))
+	if p.seqAt < 0 || !ok || !bytes.HasSuffix(enc, tail) {
 		p.fallback = &e
 		return p, nil
 	}
 	p.seqAt += len(`,"seq":`)
-	p.mdAt = len(enc) - obj.Len() + len(`,"metadata":{`)
-	p.lo, p.hi, p.tail = lo.Bytes(), hi.Bytes(), []byte(tail)
+	p.mdAt = loAt
+	// Slices of enc: no copies.
+	p.lo, p.hi, p.tail = enc[loAt:hiAt:hiAt], enc[hiAt:hiEnd:hiEnd], enc[hiEnd:]
+	if len(p.lo) > 0 && len(p.hi) > 0 {
+		p.lo = enc[loAt : hiAt-1 : hiAt-1] // without the comma between them
+	}
 	return p, nil
 }
 
-func writeJSONString(w *bytes.Buffer, s string) {
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		c := s[i]
-		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+// metadataKey opens the envelope's metadata object in its encoding.
+const metadataKey = `,"metadata":{`
+
+// matchMetadata checks that enc ends with the metadata object of md, its
+// keys sorted and compact, followed by tailLen bytes, and returns where its
+// entries start (loAt), where the first entry above the digest key starts
+// (hiAt, just after a separating comma when both halves have entries) and
+// where the entries end (hiEnd).
+func matchMetadata(enc []byte, md map[string]string, tailLen int) (loAt, hiAt, hiEnd int, ok bool) {
+	var kb [8]string // arcan's events carry one to four keys
+	keys := kb[:0]
+	for k := range md {
+		keys = append(keys, k)
 	}
-	if plain { // nothing to escape: the common case of ids and names
+	slices.Sort(keys)
+	size := 0
+	var scratch bytes.Buffer // encodings of strings that need escaping
+	encLen := func(s string) int {
+		if plainJSON(s) {
+			return len(s) + 2
+		}
+		scratch.Reset()
+		writeJSONString(&scratch, s)
+		return scratch.Len()
+	}
+	for i, k := range keys {
+		if i > 0 {
+			size++ // comma
+		}
+		size += encLen(k) + 1 + encLen(md[k])
+	}
+	hiEnd = len(enc) - tailLen
+	loAt = hiEnd - size
+	if loAt < len(metadataKey) || string(enc[loAt-len(metadataKey):loAt]) != metadataKey {
+		return 0, 0, 0, false
+	}
+	at := loAt
+	hiAt = -1
+	for i, k := range keys {
+		if i > 0 {
+			if enc[at] != ',' {
+				return 0, 0, 0, false
+			}
+			at++
+		}
+		if hiAt < 0 && k > aios.MetaDigest {
+			hiAt = at
+		}
+		if at, ok = matchJSONString(enc, at, k, &scratch); !ok || enc[at] != ':' {
+			return 0, 0, 0, false
+		}
+		if at, ok = matchJSONString(enc, at+1, md[k], &scratch); !ok {
+			return 0, 0, 0, false
+		}
+	}
+	if hiAt < 0 {
+		hiAt = hiEnd
+	}
+	return loAt, hiAt, hiEnd, at == hiEnd
+}
+
+// matchJSONString reports whether s, JSON-encoded as writeJSONString does,
+// is in enc at at, and returns the index after it.
+func matchJSONString(enc []byte, at int, s string, scratch *bytes.Buffer) (int, bool) {
+	if plainJSON(s) {
+		end := at + len(s) + 2
+		if end > len(enc) || enc[at] != '"' || string(enc[at+1:end-1]) != s || enc[end-1] != '"' {
+			return 0, false
+		}
+		return end, true
+	}
+	scratch.Reset()
+	writeJSONString(scratch, s)
+	end := at + scratch.Len()
+	if end > len(enc) || !bytes.Equal(enc[at:end], scratch.Bytes()) {
+		return 0, false
+	}
+	return end, true
+}
+
+// plainJSON reports whether s encodes as itself between quotes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSONString(w *bytes.Buffer, s string) {
+	if plainJSON(s) { // nothing to escape: the common case of ids and names
 		w.WriteByte('"')
 		w.WriteString(s)
 		w.WriteByte('"')
@@ -141,8 +212,10 @@ func (p *prepared) seal(seq uint64, prev []byte, hdr []byte) (stored []byte, dig
 		}
 		d := chain(prev, canon)
 		digest = hex.EncodeToString(d[:])
-		e.Metadata = maps.Clone(e.Metadata)
-		e.Metadata[aios.MetaDigest] = digest
+		md := make(map[string]string, len(e.Metadata)+1)
+		maps.Copy(md, e.Metadata)
+		md[aios.MetaDigest] = digest
+		e.Metadata = md
 		enc, err := aios.EncodeEnvelope(e)
 		if err != nil {
 			panic(fmt.Sprintf("journal: re-encode %s: %v", e.EventID, err))

@@ -18,12 +18,22 @@ func benchEvent() aios.EventEnvelope {
 }
 
 func BenchmarkPrepare(b *testing.B) {
-	e := benchEvent()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := prepare(e); err != nil {
-			b.Fatal(err)
-		}
+	traced := benchEvent()
+	traced.SetTrace("0734187ea79f34a31fae19e9f3e9b740", "7c7a28292ddc58be")
+	actor := benchEvent()
+	actor.Metadata[aios.MetaActor] = `{"type":"system","component":"arcan-daemon"}`
+	for _, c := range []struct {
+		name string
+		e    aios.EventEnvelope
+	}{{"agent", benchEvent()}, {"traced", traced}, {"escaped", actor}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := prepare(c.e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
