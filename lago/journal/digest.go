@@ -135,7 +135,7 @@ func matchMetadata(enc []byte, md map[string]string, tailLen int) (loAt, hiAt, h
 	hiAt = -1
 	for i, k := range keys {
 		if i > 0 {
-			if enc[at] != ',' {
+			if at >= hiEnd || enc[at] != ',' {
 				return 0, 0, 0, false
 			}
 			at++
@@ -143,7 +143,7 @@ func matchMetadata(enc []byte, md map[string]string, tailLen int) (loAt, hiAt, h
 		if hiAt < 0 && k > aios.MetaDigest {
 			hiAt = at
 		}
-		if at, ok = matchJSONString(enc, at, k, &scratch); !ok || enc[at] != ':' {
+		if at, ok = matchJSONString(enc, at, k, &scratch); !ok || at >= hiEnd || enc[at] != ':' {
 			return 0, 0, 0, false
 		}
 		if at, ok = matchJSONString(enc, at+1, md[k], &scratch); !ok {

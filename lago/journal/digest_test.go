@@ -70,3 +70,33 @@ func TestSealFastPathMatchesFallback(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSealFastPath checks the fast path against the fallback for any
+// metadata: the bytes stored must be the same either way.
+func FuzzSealFastPath(f *testing.F) {
+	f.Add("agent_id", "a", "trace_id", "0734187ea79f34a31fae19e9f3e9b740", "span_id", "7c7a28292ddc58be")
+	f.Add("actor", `{"type":"system"}`, "digest", "ff", "\u2028", "<&>")
+	f.Add("", "", "zz", "\x00\x7f\xff", "é", "\\")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		e := benchEvent()
+		e.Metadata = map[string]string{k1: v1, k2: v2, k3: v3}
+		p, err := prepare(e)
+		if err != nil {
+			return // metadata aios refuses (invalid UTF-8, ...)
+		}
+		c := e
+		c.Metadata = map[string]string{}
+		for k, v := range e.Metadata {
+			if k != aios.MetaDigest {
+				c.Metadata[k] = v
+			}
+		}
+		slow := p
+		slow.fallback = &c
+		got, gd := p.seal(7, nil, nil)
+		want, wd := slow.seal(7, nil, nil)
+		if !bytes.Equal(got, want) || gd != wd {
+			t.Fatalf("fast path differs:\n got %s\nwant %s", got, want)
+		}
+	})
+}
