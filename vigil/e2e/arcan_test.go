@@ -44,8 +44,19 @@ func openStack(t testing.TB, tel *vigil.Telemetry, noSync bool) stack {
 // journal (under vigil's decorator).
 func openStackWrapped(t testing.TB, tel *vigil.Telemetry, noSync bool, wrap func(aios.Journal) aios.Journal) stack {
 	t.Helper()
-	dir := t.TempDir()
-	ws := filepath.Join(dir, "workspace")
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{NoSync: noSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return openStackOn(t, tel, j, wrap)
+}
+
+// openStackOn is openStackWrapped over an open journal, which stacks may
+// share.
+func openStackOn(t testing.TB, tel *vigil.Telemetry, j *journal.Journal, wrap func(aios.Journal) aios.Journal) stack {
+	t.Helper()
+	ws := filepath.Join(t.TempDir(), "workspace")
 	if err := os.MkdirAll(ws, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +65,6 @@ func openStackWrapped(t testing.TB, tel *vigil.Telemetry, noSync bool, wrap func
 			t.Fatal(err)
 		}
 	}
-	j, err := journal.Open(filepath.Join(dir, "journal.db"), journal.Options{NoSync: noSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
 	fsp, err := sandbox.NewFsPolicy(ws, sandbox.FsOptions{SandboxID: "workspace"})
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/lifeos/life/aios"
+	"github.com/lifeos/life/lago/journal"
 	"github.com/lifeos/life/vigil"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -103,9 +105,17 @@ func BenchmarkArcanTurnOverhead(b *testing.B) {
 			ss := setups()
 			tels := make([]*vigil.Telemetry, len(ss))
 			stacks := make([]stack, len(ss))
+			// One journal file for all: what an fsync costs differs from
+			// file to file (where its blocks sit), which would otherwise
+			// bias one configuration against another.
+			j, err := journal.Open(filepath.Join(b.TempDir(), "journal.db"), journal.Options{NoSync: durability.noSync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = j.Close() })
 			for i, s := range ss {
 				tels[i] = s.tel(b)
-				stacks[i] = openStackWrapped(b, tels[i], durability.noSync, s.wrap)
+				stacks[i] = openStackOn(b, tels[i], j, s.wrap)
 			}
 			ctx := context.Background()
 			times := make([][]time.Duration, len(ss))
