@@ -47,7 +47,18 @@ type instruments struct {
 	appendDuration metric.Float64Histogram
 	appendBatch    metric.Int64Histogram
 
-	outcomeOK, outcomeErr metric.MeasurementOption // cached: a set per record is costly
+	outcomeOK, outcomeErr measure // cached: a set per record is costly
+}
+
+// measure is one attribute set as ready-made option lists: passing a
+// single option to Record or Add allocates its variadic slice each call.
+type measure struct {
+	rec []metric.RecordOption
+	add []metric.AddOption
+}
+
+func newMeasure(o metric.MeasurementOption) measure {
+	return measure{rec: []metric.RecordOption{o}, add: []metric.AddOption{o}}
 }
 
 // newInstruments creates every instrument; one that the SDK refuses is
@@ -112,8 +123,8 @@ func newInstruments(m metric.Meter, log *slog.Logger) *instruments {
 		metric.WithExplicitBucketBoundaries(batchBuckets...)); !check(MetricAppendBatchSize, err) {
 		in.appendBatch, _ = noop.Int64Histogram(MetricAppendBatchSize)
 	}
-	in.outcomeOK = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("ok")))
-	in.outcomeErr = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("error")))
+	in.outcomeOK = newMeasure(metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("ok"))))
+	in.outcomeErr = newMeasure(metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("error"))))
 	return &in
 }
 

@@ -50,6 +50,10 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	// the span of the next event of its batch that has one.
 	var next, hexSC trace.SpanContext
 	var tid, sid string // hex of hexSC: a batch's events share a few spans
+	// The stamped map of the event after this one, and what it was made
+	// from: events of one span with the same metadata share one map (the
+	// journal only reads it), which saves a map per event.
+	var lastMD, lastSrc map[string]string
 	for i := len(out) - 1; i >= 0; i-- {
 		sc := obs[i].sc
 		if sc.IsValid() {
@@ -65,12 +69,18 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 				sid = sc.SpanID().String()
 				hexSC = sc
 			}
+			src := out[i].Metadata
+			if lastMD != nil && lastMD[aios.MetaSpanID] == sid && lastMD[aios.MetaTraceID] == tid && maps.Equal(src, lastSrc) {
+				out[i].Metadata = lastMD
+				continue
+			}
 			// A copy: the caller's metadata map is left alone.
-			md := make(map[string]string, len(out[i].Metadata)+2)
-			maps.Copy(md, out[i].Metadata)
+			md := make(map[string]string, len(src)+2)
+			maps.Copy(md, src)
 			md[aios.MetaTraceID] = tid
 			md[aios.MetaSpanID] = sid
 			out[i].Metadata = md
+			lastMD, lastSrc = md, src
 		}
 	}
 
@@ -107,8 +117,8 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	if err != nil {
 		mkv = t.inst.outcomeErr
 	}
-	t.inst.appendDuration.Record(ctx, dur.Seconds(), mkv)
-	t.inst.appendBatch.Record(ctx, int64(len(events)), mkv)
+	t.inst.appendDuration.Record(ctx, dur.Seconds(), mkv.rec...)
+	t.inst.appendBatch.Record(ctx, int64(len(events)), mkv.rec...)
 
 	// The run's spans end only once their events are durable (or failed).
 	for i := range obs {

@@ -43,7 +43,7 @@ func (p *provider) Unwrap() aios.Provider { return p.next }
 // chatSets are the metric attribute sets of a successful call, made once
 // per provider and models: computing a set sorts and allocates.
 type chatSets struct {
-	input, output, duration metric.MeasurementOption
+	input, output, duration measure
 }
 
 func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[aios.ProviderEvent, error] {
@@ -84,43 +84,46 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 		}
 
 		began := time.Now()
-		var (
+		// One struct: the loop body is a closure, and each variable it sets
+		// would be a heap allocation of its own.
+		var st struct {
 			finish    *aios.Finish
 			text      strings.Builder
 			calls     []aios.ToolCall
 			streamErr error
 			firstAt   time.Time
-		)
+		}
 		for ev, err := range p.next.Stream(ctx, req) {
 			if err != nil {
-				streamErr = err
+				st.streamErr = err
 				yield(ev, err)
 				break
 			}
-			if firstAt.IsZero() {
-				firstAt = time.Now()
+			if st.firstAt.IsZero() {
+				st.firstAt = time.Now()
 			}
 			switch ev.Kind {
 			case aios.ProviderTextDelta:
 				if t.capture {
-					text.WriteString(ev.Text)
+					st.text.WriteString(ev.Text)
 				}
 			case aios.ProviderToolCall:
 				if ev.ToolCall != nil && t.capture {
-					calls = append(calls, *ev.ToolCall)
+					st.calls = append(st.calls, *ev.ToolCall)
 				}
 			case aios.ProviderDone:
-				finish = ev.Finish
+				st.finish = ev.Finish
 			}
 			if !yield(ev, nil) {
-				streamErr = context.Canceled // the consumer stopped early
-				if finish != nil {
-					streamErr = nil
+				st.streamErr = context.Canceled // the consumer stopped early
+				if st.finish != nil {
+					st.streamErr = nil
 				}
 				break
 			}
 		}
 		dur := time.Since(began)
+		finish, text, calls, streamErr, firstAt := st.finish, &st.text, st.calls, st.streamErr, st.firstAt
 
 		// The response attributes in one call: each call may grow the
 		// span's attribute slice.
@@ -176,19 +179,19 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 		if finish != nil {
 			sets := p.sets.get(metricKey{pname, req.Model, respModel}, func() any {
 				return &chatSets{
-					input:    metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeInput)...),
-					output:   metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeOutput)...),
-					duration: metric.WithAttributes(metricAttrs()...),
+					input:    newMeasure(metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeInput)...)),
+					output:   newMeasure(metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeOutput)...)),
+					duration: newMeasure(metric.WithAttributes(metricAttrs()...)),
 				}
 			}).(*chatSets)
-			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens), sets.input)
-			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens), sets.output)
+			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens), sets.input.rec...)
+			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens), sets.output.rec...)
 			if price, ok := t.price(req.Model, finish.Model); ok {
 				cost := (float64(finish.Usage.PromptTokens)*price.InputPerMTok + float64(finish.Usage.CompletionTokens)*price.OutputPerMTok) / 1e6
-				t.inst.costEstimated.Add(ctx, cost, sets.duration)
+				t.inst.costEstimated.Add(ctx, cost, sets.duration.add...)
 			}
 			if streamErr == nil {
-				t.inst.opDuration.Record(ctx, dur.Seconds(), sets.duration)
+				t.inst.opDuration.Record(ctx, dur.Seconds(), sets.duration.rec...)
 			}
 		}
 		span.End()

@@ -39,7 +39,8 @@ type RunTracer struct {
 	t       *Telemetry
 	mu      sync.Mutex
 	streams map[aios.StreamID]*streamState
-	closed  bool // by closeAll: no span opens after Shutdown began
+	closed  bool                    // by closeAll: no span opens after Shutdown began
+	optBuf  []trace.SpanStartOption // observe's span start options, under mu
 	// inflight counts the Observe and journal Append calls under way,
 	// whose spans end after the lock is released: Shutdown waits for them
 	// so that it does not stop the SDK under spans about to end.
@@ -329,8 +330,8 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 	// start opens a span with attrs, an option made once per kind of span
 	// where it can be (see phaseAttrs), plus the event's time and link.
 	start := func(parent context.Context, name string, attrs trace.SpanStartOption) trace.Span {
-		opts := make([]trace.SpanStartOption, 1, 4)
-		opts[0] = attrs
+		// r.optBuf under r.mu: Start reads the options and keeps none.
+		opts := append(r.optBuf[:0], attrs)
 		if replay {
 			opts = append(opts, trace.WithAttributes(base...))
 		}
@@ -341,6 +342,8 @@ func (r *RunTracer) observe(ctx context.Context, env *aios.EventEnvelope, replay
 			opts = append(opts, linkOpt)
 		}
 		_, sp := r.t.tracer.Start(parent, name, opts...)
+		clear(opts)
+		r.optBuf = opts
 		o.opened = sp
 		return sp
 	}

@@ -44,7 +44,7 @@ type toolInfo struct {
 	attrs    []attribute.KeyValue // start attributes, cap == len
 	// metric options of the outcomes that carry no Go error: by tool and
 	// outcome (executions, duration), by tool and error type (failures)
-	ok, toolErr, failToolErr metric.MeasurementOption
+	ok, toolErr, failToolErr measure
 }
 
 func newToolInfo(spec aios.ToolSpec) *toolInfo {
@@ -57,8 +57,8 @@ func newToolInfo(spec aios.ToolSpec) *toolInfo {
 	if spec.Description != "" {
 		attrs = append(attrs, semconv.GenAIToolDescription(spec.Description))
 	}
-	byOutcome := func(outcome string) metric.MeasurementOption {
-		return metric.WithAttributes(semconv.GenAIToolName(name), AttrToolOutcome.String(outcome))
+	byOutcome := func(outcome string) measure {
+		return newMeasure(metric.WithAttributes(semconv.GenAIToolName(name), AttrToolOutcome.String(outcome)))
 	}
 	return &toolInfo{
 		name:        name,
@@ -66,7 +66,7 @@ func newToolInfo(spec aios.ToolSpec) *toolInfo {
 		attrs:       slices.Clip(attrs),
 		ok:          byOutcome("ok"),
 		toolErr:     byOutcome("tool_error"),
-		failToolErr: metric.WithAttributes(semconv.GenAIToolName(name), semconv.ErrorTypeKey.String("tool_error")),
+		failToolErr: newMeasure(metric.WithAttributes(semconv.GenAIToolName(name), semconv.ErrorTypeKey.String("tool_error"))),
 	}
 }
 
@@ -119,13 +119,13 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	case res.IsError:
 		span.SetStatus(codes.Error, "tool returned an error result")
 		span.SetAttributes(semconv.ErrorTypeKey.String("tool_error"), AttrToolOutcome.String("tool_error"))
-		t.inst.toolExec.Add(ctx, 1, info.toolErr)
-		t.inst.toolFail.Add(ctx, 1, info.failToolErr)
-		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.toolErr)
+		t.inst.toolExec.Add(ctx, 1, info.toolErr.add...)
+		t.inst.toolFail.Add(ctx, 1, info.failToolErr.add...)
+		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.toolErr.rec...)
 	default:
 		span.SetAttributes(AttrToolOutcome.String("ok"))
-		t.inst.toolExec.Add(ctx, 1, info.ok)
-		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.ok)
+		t.inst.toolExec.Add(ctx, 1, info.ok.add...)
+		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.ok.rec...)
 	}
 	if t.capture && span.IsRecording() {
 		span.SetAttributes(semconv.GenAIToolCallResultKey.String(string(t.redactArgs("tool_call.result", res.Output))))

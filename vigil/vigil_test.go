@@ -1068,3 +1068,58 @@ func TestShutdownDuringRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStampsEachEventOfABatch checks the stamping of a batch whose
+// events share spans and metadata (the stamped map is then shared): every
+// event gets its own span's ids and keeps its own keys, and no caller map
+// changes.
+func TestAppendStampsEachEventOfABatch(t *testing.T) {
+	h := newHarness(t, Config{})
+	ids := aios.NewULIDGenerator(nil, nil)
+	mk := func(p aios.Payload, md map[string]string) aios.EventEnvelope {
+		env := aios.NewEnvelope(ids, aios.SystemClock{}, "s", "main", p)
+		env.RunID = "r1"
+		env.Metadata = md
+		return env
+	}
+	agent := func() map[string]string { return map[string]string{aios.MetaAgentID: "a"} }
+	batch := []aios.EventEnvelope{
+		mk(&aios.UserMessage{Content: "hi"}, agent()),
+		mk(&aios.RunStarted{Provider: "mock"}, agent()),
+		mk(&aios.TextDelta{Delta: "x"}, agent()),
+		mk(&aios.TextDelta{Delta: "y"}, map[string]string{aios.MetaAgentID: "a", "call_id": "c1"}),
+		mk(&aios.TextDelta{Delta: "z"}, agent()),
+		mk(&aios.PhaseEntered{Phase: aios.PhasePerceive}, agent()),
+		mk(&aios.TextDelta{Delta: "w"}, nil),
+	}
+	if _, err := h.ports.journal.Append(context.Background(), batch...); err != nil {
+		t.Fatal(err)
+	}
+	for i, env := range batch {
+		if env.TraceID() != "" {
+			t.Fatalf("caller's event %d stamped: %v", i, env.Metadata)
+		}
+	}
+	stored := h.fj.events(aios.StreamID{Session: "s", Branch: "main"})
+	started := map[string]trace.SpanContext{}
+	for _, sp := range h.rec.Started() {
+		started[sp.Name()] = sp.SpanContext()
+	}
+	run, perceive := started["invoke_agent tester"], started["perceive"]
+	if !run.IsValid() || !perceive.IsValid() {
+		t.Fatalf("spans started: %v", started)
+	}
+	for i, want := range []struct {
+		span trace.SpanContext
+		call string
+		n    int // keys
+	}{{run, "", 3}, {run, "", 3}, {run, "", 3}, {run, "c1", 4}, {run, "", 3}, {perceive, "", 3}, {perceive, "", 2}} {
+		got := stored[i]
+		if got.TraceID() != want.span.TraceID().String() || got.SpanID() != want.span.SpanID().String() {
+			t.Errorf("event %d: trace %s/%s, want %s/%s", i, got.TraceID(), got.SpanID(), want.span.TraceID(), want.span.SpanID())
+		}
+		if got.Metadata["call_id"] != want.call || len(got.Metadata) != want.n {
+			t.Errorf("event %d: metadata %v", i, got.Metadata)
+		}
+	}
+}
