@@ -71,6 +71,7 @@ func ExampleTelemetry_WrapProvider() {
 	p := tel.WrapProvider(exampleProvider{})
 	for range p.Stream(ctx, aios.ChatRequest{Model: "mock-1", Messages: []aios.ChatMessage{{Role: aios.RoleUser, Content: "hi"}}}) {
 	}
+	_ = tel.ForceFlush(ctx) // a call's span ends on vigil's goroutine, just after the call
 	s := rec.Ended()[0]
 	fmt.Println(s.Name())
 	fmt.Println(attr(s, "gen_ai.provider.name"), attr(s, "gen_ai.usage.input_tokens"), attr(s, "gen_ai.usage.output_tokens"))
@@ -94,6 +95,7 @@ func ExampleTelemetry_WrapTool() {
 
 	tool := tel.WrapTool(echo{})
 	_, _ = tool.Call(vigil.WithToolCallID(ctx, "call_1"), json.RawMessage(`{}`))
+	_ = tel.ForceFlush(ctx) // a call's span ends on vigil's goroutine, just after the call
 	s := rec.Ended()[0]
 	fmt.Println(s.Name(), attr(s, "gen_ai.tool.call.id"), attr(s, "life.tool.outcome"))
 	// Output:
@@ -287,6 +289,7 @@ func ExampleTelemetry_WrapRegistry() {
 
 	tool, _ := tools.Tool("echo")
 	_, _ = tool.Call(ctx, json.RawMessage(`{"x":1}`))
+	_ = tel.ForceFlush(ctx)
 	fmt.Println(rec.Ended()[0].Name())
 	// Output:
 	// execute_tool echo

@@ -18,8 +18,10 @@ import (
 // that carries no trace context yet gets the trace_id and span_id of the
 // span it belongs to (its run, step or phase span, else the caller's span,
 // else the span of the next event in its batch that has one) in its
-// metadata; the caller's envelopes are not modified. A disabled
-// Telemetry returns j itself.
+// metadata; the caller's envelopes are not modified. The spans an append
+// closes end, timed at the append's return, on vigil's own goroutine just
+// after it: the caller goes on meanwhile ([Telemetry.ForceFlush] and
+// Shutdown wait for them). A disabled Telemetry returns j itself.
 func (t *Telemetry) WrapJournal(j aios.Journal) aios.Journal {
 	if !t.enabled || j == nil {
 		return j
@@ -39,6 +41,11 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	t := j.t
 	t.runs.inflight.Add(1)
 	defer t.runs.inflight.Add(-1)
+	if t.closing.Load() {
+		// Shutdown began: an append counted in inflight before this would
+		// have been waited for; this one would end its spans too late.
+		return j.next.Append(ctx, events...)
+	}
 	// Observe first, so the append span hangs under the span the batch opens.
 	obs := make([]observation, len(events))
 	out := make([]aios.EventEnvelope, len(events))
@@ -106,28 +113,38 @@ func (j *journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]u
 	seqs, err := j.next.Append(pctx, out...)
 	dur := time.Since(began)
 
-	if err != nil {
-		t.recordError(span, err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
-	} else if len(seqs) > 0 {
-		span.SetAttributes(AttrSeq.Int64(int64(seqs[len(seqs)-1])), attrSeqFirst.Int64(int64(seqs[0])))
-	}
-	span.End()
-	mkv := t.inst.outcomeOK
-	if err != nil {
-		mkv = t.inst.outcomeErr
-	}
-	t.inst.appendDuration.Record(ctx, dur.Seconds(), mkv.rec...)
-	t.inst.appendBatch.Record(ctx, int64(len(events)), mkv.rec...)
-
-	// The run's spans end only once their events are durable (or failed).
-	for i := range obs {
-		var seq uint64
-		if err == nil && i < len(seqs) {
-			seq = seqs[i]
+	// The spans end once their events are durable (or failed), on the
+	// finisher's goroutine: the caller goes on meanwhile. What the task
+	// needs is copied here; the caller owns seqs.
+	var first, last uint64
+	if err == nil && len(seqs) > 0 {
+		first, last = seqs[0], seqs[len(seqs)-1]
+		for i := range obs {
+			if i < len(seqs) {
+				obs[i].seq = seqs[i]
+			}
 		}
-		obs[i].finish(seq)
 	}
+	ended := trace.WithTimestamp(began.Add(dur))
+	n := len(events)
+	t.fin.add(func() {
+		mkv := t.inst.outcomeOK
+		if err != nil {
+			mkv = t.inst.outcomeErr
+		}
+		t.inst.appendDuration.Record(ctx, dur.Seconds(), mkv.rec...)
+		t.inst.appendBatch.Record(ctx, int64(n), mkv.rec...)
+		if err != nil {
+			t.recordError(span, err)
+			span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		} else if last > 0 {
+			span.SetAttributes(AttrSeq.Int64(int64(last)), attrSeqFirst.Int64(int64(first)))
+		}
+		span.End(ended)
+		for i := range obs {
+			obs[i].finish(ended)
+		}
+	})
 	return seqs, err
 }
 

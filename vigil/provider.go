@@ -21,7 +21,9 @@ import (
 // request's model, else the one the response names) carrying
 // the GenAI request and response attributes, and the token usage, operation
 // duration and estimated cost metrics. Message content goes on the span only
-// when capture is on. A disabled Telemetry returns p itself.
+// when capture is on. The span ends, and the metrics are recorded, on
+// vigil's goroutine just after the stream ends (see [Telemetry.WrapJournal]).
+// A disabled Telemetry returns p itself.
 func (t *Telemetry) WrapProvider(p aios.Provider) aios.Provider {
 	if !t.enabled || p == nil {
 		return p
@@ -157,45 +159,50 @@ func (p *provider) Stream(ctx context.Context, req aios.ChatRequest) iter.Seq2[a
 			t.recordError(span, streamErr)
 			out = append(out, semconv.ErrorTypeKey.String(et))
 		}
-		span.SetAttributes(out...)
 		if t.capture && span.IsRecording() && finish != nil {
 			t.captureResponse(span, text.String(), calls, finish.StopReason)
 		}
 
-		metricAttrs := func(extra ...attribute.KeyValue) []attribute.KeyValue {
-			kv := make([]attribute.KeyValue, 0, 5)
-			kv = append(kv, semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(pname))
-			if req.Model != "" {
-				kv = append(kv, semconv.GenAIRequestModel(req.Model))
-			}
-			if respModel != "" {
-				kv = append(kv, semconv.GenAIResponseModel(respModel))
-			}
-			return append(kv, extra...)
-		}
-		if streamErr != nil {
-			t.inst.opDuration.Record(ctx, dur.Seconds(), metric.WithAttributes(metricAttrs(semconv.ErrorTypeKey.String(errorType(streamErr)))...))
-		}
-		if finish != nil {
-			sets := p.sets.get(metricKey{pname, req.Model, respModel}, func() any {
-				return &chatSets{
-					input:    newMeasure(metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeInput)...)),
-					output:   newMeasure(metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeOutput)...)),
-					duration: newMeasure(metric.WithAttributes(metricAttrs()...)),
-				}
-			}).(*chatSets)
-			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens), sets.input.rec...)
-			t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens), sets.output.rec...)
-			if price, ok := t.price(req.Model, finish.Model); ok {
-				cost := (float64(finish.Usage.PromptTokens)*price.InputPerMTok + float64(finish.Usage.CompletionTokens)*price.OutputPerMTok) / 1e6
-				t.inst.costEstimated.Add(ctx, cost, sets.duration.add...)
-			}
-			if streamErr == nil {
-				t.inst.opDuration.Record(ctx, dur.Seconds(), sets.duration.rec...)
-			}
-		}
-		span.End()
+		// The metrics and the end on the finisher: the caller goes on with
+		// the response meanwhile.
 		ended = true
+		endAt := trace.WithTimestamp(began.Add(dur))
+		t.fin.add(func() {
+			span.SetAttributes(out...)
+			metricAttrs := func(extra ...attribute.KeyValue) []attribute.KeyValue {
+				kv := make([]attribute.KeyValue, 0, 5)
+				kv = append(kv, semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(pname))
+				if req.Model != "" {
+					kv = append(kv, semconv.GenAIRequestModel(req.Model))
+				}
+				if respModel != "" {
+					kv = append(kv, semconv.GenAIResponseModel(respModel))
+				}
+				return append(kv, extra...)
+			}
+			if streamErr != nil {
+				t.inst.opDuration.Record(ctx, dur.Seconds(), metric.WithAttributes(metricAttrs(semconv.ErrorTypeKey.String(errorType(streamErr)))...))
+			}
+			if finish != nil {
+				sets := p.sets.get(metricKey{pname, req.Model, respModel}, func() any {
+					return &chatSets{
+						input:    newMeasure(metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeInput)...)),
+						output:   newMeasure(metric.WithAttributes(metricAttrs(semconv.GenAITokenTypeOutput)...)),
+						duration: newMeasure(metric.WithAttributes(metricAttrs()...)),
+					}
+				}).(*chatSets)
+				t.inst.tokenUsage.Record(ctx, int64(finish.Usage.PromptTokens), sets.input.rec...)
+				t.inst.tokenUsage.Record(ctx, int64(finish.Usage.CompletionTokens), sets.output.rec...)
+				if price, ok := t.price(req.Model, finish.Model); ok {
+					cost := (float64(finish.Usage.PromptTokens)*price.InputPerMTok + float64(finish.Usage.CompletionTokens)*price.OutputPerMTok) / 1e6
+					t.inst.costEstimated.Add(ctx, cost, sets.duration.add...)
+				}
+				if streamErr == nil {
+					t.inst.opDuration.Record(ctx, dur.Seconds(), sets.duration.rec...)
+				}
+			}
+			span.End(endAt)
+		})
 	}
 }
 

@@ -89,6 +89,7 @@ type observation struct {
 	nEnds  int
 	more   []trace.Span
 	endOpt trace.SpanEndOption // the event's timestamp, or nil for now
+	seq    uint64              // the journal's seq for the event, once known
 }
 
 func (o *observation) addEnd(sp trace.Span) {
@@ -100,16 +101,21 @@ func (o *observation) addEnd(sp trace.Span) {
 	o.more = append(o.more, sp)
 }
 
-func (o *observation) finish(seq uint64) {
-	if o.opened != nil && seq > 0 {
-		o.opened.SetAttributes(AttrSeq.Int64(int64(seq)))
+// finish records the seq on the span the event opened and ends the spans
+// it closed, at the event's time, else at end (nil: now).
+func (o *observation) finish(end trace.SpanEndOption) {
+	if o.opened != nil && o.seq > 0 {
+		o.opened.SetAttributes(AttrSeq.Int64(int64(o.seq)))
 	}
 	if o.nEnds == 0 {
 		return
 	}
-	var opts []trace.SpanEndOption // one slice for all the ends
 	if o.endOpt != nil {
-		opts = []trace.SpanEndOption{o.endOpt}
+		end = o.endOpt
+	}
+	var opts []trace.SpanEndOption // one slice for all the ends
+	if end != nil {
+		opts = []trace.SpanEndOption{end}
 	}
 	for _, sp := range o.ends[:o.nEnds] {
 		sp.End(opts...)
@@ -129,7 +135,8 @@ func (r *RunTracer) Observe(ctx context.Context, env aios.EventEnvelope) trace.S
 	r.inflight.Add(1)
 	defer r.inflight.Add(-1)
 	o := r.observe(ctx, &env, false)
-	o.finish(env.Seq)
+	o.seq = env.Seq
+	o.finish(nil)
 	return o.sc
 }
 
@@ -163,7 +170,8 @@ func (r *RunTracer) Replay(ctx context.Context, events iter.Seq2[aios.EventEnvel
 			continue
 		}
 		o := rep.observe(ctx, &env, true)
-		o.finish(env.Seq)
+		o.seq = env.Seq
+		o.finish(nil)
 	}
 	return nil
 }

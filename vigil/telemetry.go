@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -111,7 +112,9 @@ type Telemetry struct {
 	tracer     trace.Tracer
 	inst       *instruments
 	runs       *RunTracer
-	tools      metricSets // *toolInfo by tool name and description
+	fin        *finisher   // span work after journal appends
+	closing    atomic.Bool // Shutdown began: appends pass through untraced
+	tools      metricSets  // *toolInfo by tool name and description
 	capture    bool
 	redact     Redactor
 	pricing    map[string]Price
@@ -255,6 +258,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, o options) *
 		skipDeltas: o.skipDeltas,
 	}
 	t.runs = newRunTracer(t)
+	t.fin = newFinisher()
 	return t
 }
 
@@ -268,9 +272,10 @@ func (t *Telemetry) Tracer() trace.Tracer { return t.tracer }
 // phase spans.
 func (t *Telemetry) Runs() *RunTracer { return t.runs }
 
-// ForceFlush exports everything recorded so far.
+// ForceFlush ends the spans that appends already made durable and exports
+// everything recorded so far.
 func (t *Telemetry) ForceFlush(ctx context.Context) error {
-	var errs []error
+	errs := []error{t.fin.wait(ctx)}
 	for _, f := range t.flush {
 		errs = append(errs, f(ctx))
 	}
@@ -287,8 +292,11 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 // return the first result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.once.Do(func() {
+		t.closing.Store(true) // before waitIdle: see journal.Append
+		_ = t.fin.wait(ctx)   // so the spans appends closed keep their seqs
 		t.runs.closeAll("shutdown", true)
 		t.runs.waitIdle(ctx)
+		_ = t.fin.wait(ctx)
 		var errs []error
 		for _, f := range t.shutdown {
 			errs = append(errs, f(ctx))

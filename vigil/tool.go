@@ -16,8 +16,9 @@ import (
 
 // WrapTool returns tool with an `execute_tool {name}` span per call and the
 // tool execution, failure and duration metrics. A call that returns an error
-// or an IsError result counts as a failure. A disabled Telemetry returns
-// tool itself.
+// or an IsError result counts as a failure. The span ends, and the metrics
+// are recorded, on vigil's goroutine just after the call returns (see
+// [Telemetry.WrapJournal]). A disabled Telemetry returns tool itself.
 func (t *Telemetry) WrapTool(tool aios.Tool) aios.Tool {
 	if !t.enabled || tool == nil {
 		return tool
@@ -94,8 +95,8 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	defer func() {
 		if !returned { // the tool panicked
 			span.SetStatus(codes.Error, "panic")
+			span.End()
 		}
-		span.End()
 	}()
 	if t.capture && span.IsRecording() {
 		span.SetAttributes(semconv.GenAIToolCallArgumentsKey.String(string(t.redactArgs("tool_call.arguments", args))))
@@ -105,31 +106,36 @@ func (w *wrappedTool) Call(ctx context.Context, args json.RawMessage) (aios.Tool
 	res, err := w.next.Call(ctx, args)
 	dur := time.Since(began)
 	returned = true
-
-	switch {
-	case err != nil:
-		et := errorType(err)
-		t.recordError(span, err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(et), AttrToolOutcome.String("error"))
-		byOutcome := metric.WithAttributes(semconv.GenAIToolName(info.name), AttrToolOutcome.String("error"))
-		t.inst.toolExec.Add(ctx, 1, byOutcome)
-		t.inst.toolFail.Add(ctx, 1, metric.WithAttributes(semconv.GenAIToolName(info.name), semconv.ErrorTypeKey.String(et)))
-		t.inst.toolDuration.Record(ctx, dur.Seconds(), byOutcome)
-		return res, err
-	case res.IsError:
-		span.SetStatus(codes.Error, "tool returned an error result")
-		span.SetAttributes(semconv.ErrorTypeKey.String("tool_error"), AttrToolOutcome.String("tool_error"))
-		t.inst.toolExec.Add(ctx, 1, info.toolErr.add...)
-		t.inst.toolFail.Add(ctx, 1, info.failToolErr.add...)
-		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.toolErr.rec...)
-	default:
-		span.SetAttributes(AttrToolOutcome.String("ok"))
-		t.inst.toolExec.Add(ctx, 1, info.ok.add...)
-		t.inst.toolDuration.Record(ctx, dur.Seconds(), info.ok.rec...)
-	}
-	if t.capture && span.IsRecording() {
+	if t.capture && span.IsRecording() && err == nil {
 		span.SetAttributes(semconv.GenAIToolCallResultKey.String(string(t.redactArgs("tool_call.result", res.Output))))
 	}
+	// The outcome, the metrics and the end on the finisher: the caller goes
+	// on with the result meanwhile.
+	ended := trace.WithTimestamp(began.Add(dur))
+	isError := res.IsError
+	t.fin.add(func() {
+		switch {
+		case err != nil:
+			et := errorType(err)
+			t.recordError(span, err)
+			span.SetAttributes(semconv.ErrorTypeKey.String(et), AttrToolOutcome.String("error"))
+			byOutcome := metric.WithAttributes(semconv.GenAIToolName(info.name), AttrToolOutcome.String("error"))
+			t.inst.toolExec.Add(ctx, 1, byOutcome)
+			t.inst.toolFail.Add(ctx, 1, metric.WithAttributes(semconv.GenAIToolName(info.name), semconv.ErrorTypeKey.String(et)))
+			t.inst.toolDuration.Record(ctx, dur.Seconds(), byOutcome)
+		case isError:
+			span.SetStatus(codes.Error, "tool returned an error result")
+			span.SetAttributes(semconv.ErrorTypeKey.String("tool_error"), AttrToolOutcome.String("tool_error"))
+			t.inst.toolExec.Add(ctx, 1, info.toolErr.add...)
+			t.inst.toolFail.Add(ctx, 1, info.failToolErr.add...)
+			t.inst.toolDuration.Record(ctx, dur.Seconds(), info.toolErr.rec...)
+		default:
+			span.SetAttributes(AttrToolOutcome.String("ok"))
+			t.inst.toolExec.Add(ctx, 1, info.ok.add...)
+			t.inst.toolDuration.Record(ctx, dur.Seconds(), info.ok.rec...)
+		}
+		span.End(ended)
+	})
 	return res, err
 }
 

@@ -25,8 +25,8 @@ import (
 
 type harness struct {
 	tel    *Telemetry
-	rec    *tracetest.SpanRecorder
-	reader *sdkmetric.ManualReader
+	rec    flushedRecorder
+	reader flushedReader
 	fj     *fakeJournal
 	ports  turnPorts
 }
@@ -41,13 +41,41 @@ func newHarness(t *testing.T, cfg Config, opts ...Option) *harness {
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	fj := newFakeJournal()
-	return &harness{tel: tel, rec: rec, reader: reader, fj: fj, ports: turnPorts{
+	return &harness{tel: tel, rec: flushedRecorder{rec, tel}, reader: flushedReader{reader, tel}, fj: fj, ports: turnPorts{
 		journal:  tel.WrapJournal(fj),
 		provider: tel.WrapProvider(&scriptedProvider{}),
 		tools:    tel.WrapRegistry(oneToolRegistry{echoTool{}}),
 		bind:     tel.Bind,
 		ids:      aios.NewULIDGenerator(nil, nil),
 	}}
+}
+
+// flushedRecorder is a span recorder whose Ended first waits for the spans
+// journal appends closed: the finisher ends them after the append returns.
+type flushedRecorder struct {
+	*tracetest.SpanRecorder
+	tel *Telemetry
+}
+
+// flushedReader is a manual metric reader whose Collect first waits for
+// the measurements the finisher records after a call returns.
+type flushedReader struct {
+	*sdkmetric.ManualReader
+	tel *Telemetry
+}
+
+func (r flushedReader) Collect(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	if err := r.tel.fin.wait(ctx); err != nil {
+		return err
+	}
+	return r.ManualReader.Collect(ctx, rm)
+}
+
+func (r flushedRecorder) Ended() []sdktrace.ReadOnlySpan {
+	if err := r.tel.fin.wait(context.Background()); err != nil {
+		panic(err)
+	}
+	return r.SpanRecorder.Ended()
 }
 
 func spanAttr(s sdktrace.ReadOnlySpan, k string) (attribute.Value, bool) {
@@ -142,7 +170,7 @@ func equalAny(got, want any) bool {
 	return got == want
 }
 
-func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+func collect(t *testing.T, r flushedReader) map[string]metricdata.Metrics {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
@@ -861,8 +889,14 @@ func TestRedactorCoversErrors(t *testing.T) {
 		h.tel.Runs().Observe(ctx, aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s2", "main", &aios.RunStarted{}))
 		h.tel.Runs().Observe(ctx, aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s2", "main", &aios.ErrorRaised{Message: secret}))
 		h.tel.Runs().Observe(ctx, aios.NewEnvelope(aios.NewULIDGenerator(nil, nil), aios.SystemClock{}, "s2", "main", &aios.RunFinished{Reason: "completed"}))
-		if run := findSpans(h.rec.Ended(), "invoke_agent tester")[0]; run.Status().Description != "prompt [x] too long" {
-			t.Errorf("run status %v", run.Status())
+		var failed sdktrace.ReadOnlySpan // the run of the failed turn, not s2's
+		for _, run := range findSpans(h.rec.Ended(), "invoke_agent tester") {
+			if v, _ := spanAttr(run, string(AttrSessionID)); v.AsString() == stream.Session {
+				failed = run
+			}
+		}
+		if failed == nil || failed.Status().Description != "prompt [x] too long" {
+			t.Errorf("run of the failed turn: %v", failed)
 		}
 		// chat status and exception, run and its step and phase, error_raised
 		if n := leaks(t, h.rec.Ended()); n < 6 {

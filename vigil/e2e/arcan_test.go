@@ -351,6 +351,9 @@ func TestArcanCancelledRun(t *testing.T) {
 	if err == nil || res.Status != runtime.StatusCancelled {
 		t.Fatalf("run %q, %v: want cancelled", res.Status, err)
 	}
+	if err := tel.ForceFlush(context.Background()); err != nil { // spans end after the appends return
+		t.Fatal(err)
+	}
 	spans := rec.Ended()
 	if started := len(rec.Started()); started != len(spans) {
 		t.Errorf("%d spans started, %d ended", started, len(spans))

@@ -98,9 +98,14 @@ func TestTelemetryJournalAndHTTP(t *testing.T) {
 	})
 
 	var names []string
-	for _, s := range spans.Ended() {
-		names = append(names, s.Name())
-	}
+	// vigil ends an append's span just after the append returns.
+	waitUntil(t, "a lago append span", func() bool {
+		names = names[:0]
+		for _, s := range spans.Ended() {
+			names = append(names, s.Name())
+		}
+		return slices.Contains(names, "lago append")
+	})
 	for _, want := range []string{"lago append", "GET /v1/gating/{session}"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no %q span in %q", want, names)
