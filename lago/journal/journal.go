@@ -380,51 +380,36 @@ func checkStream(s aios.StreamID) error {
 // Events are validated first; one invalid event fails the call and nothing
 // is stored.
 func (j *Journal) Append(ctx context.Context, events ...aios.EventEnvelope) ([]uint64, error) {
-	return j.AppendStart(ctx, events...)()
-}
-
-// AppendStart is Append in two halves: it validates and encodes events and
-// queues them for commit, and the function it returns waits for the commit
-// and returns what Append would. The caller can work in between, while the
-// journal writes and syncs (vigil ends the spans of earlier appends then).
-// Once queued, the append commits or fails as a whole, whether or not the
-// wait is called.
-func (j *Journal) AppendStart(ctx context.Context, events ...aios.EventEnvelope) (wait func() ([]uint64, error)) {
-	failed := func(err error) func() ([]uint64, error) {
-		return func() ([]uint64, error) { return nil, err }
-	}
 	if len(events) == 0 {
-		return failed(nil)
+		return nil, nil
 	}
 	req := &appendReq{events: make([]prepared, len(events)), done: make(chan struct{})}
 	for i := range events {
 		p, err := prepare(events[i])
 		if err != nil {
-			return failed(fmt.Errorf("journal: event %d (%s): %w", i, events[i].EventID, err))
+			return nil, fmt.Errorf("journal: event %d (%s): %w", i, events[i].EventID, err)
 		}
 		req.events[i] = p
 	}
 	if j.opts.ReadOnly {
-		return failed(ErrReadOnly)
+		return nil, ErrReadOnly
 	}
 	j.closeMu.RLock()
 	if j.isClosed {
 		j.closeMu.RUnlock()
-		return failed(ErrClosed)
+		return nil, ErrClosed
 	}
 	select {
 	case j.reqs <- req:
 	case <-ctx.Done():
 		j.closeMu.RUnlock()
-		return failed(ctx.Err())
+		return nil, ctx.Err()
 	}
 	j.closeMu.RUnlock()
 	// Once queued the append will be committed or fail as a whole; waiting
 	// for it even after ctx ends keeps the caller's view honest.
-	return func() ([]uint64, error) {
-		<-req.done
-		return req.seqs, req.err
-	}
+	<-req.done
+	return req.seqs, req.err
 }
 
 // committer is the single writer. It takes every queued append into one

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -830,35 +829,4 @@ func deleteEvent(tx *bolt.Tx, k []byte, seq uint64) error {
 		return err
 	}
 	return tx.Bucket(bktIndex).Delete(evKey(tamperStream, seq))
-}
-
-// TestAppendStart checks the two halves of an append: the events are
-// committed whether or not the wait is called, the wait returns the seqs
-// Append would, and errors found before queueing come out of the wait.
-func TestAppendStart(t *testing.T) {
-	j := openTemp(t)
-	ctx := context.Background()
-	st := aios.StreamID{Session: "s", Branch: "main"}
-	wait := j.AppendStart(ctx, mkEvent("e1", "s", "main", "a"), mkEvent("e2", "s", "main", "b"))
-	_ = j.AppendStart(ctx, mkEvent("e3", "s", "main", "c")) // never waited for
-	seqs, err := wait()
-	if err != nil || !slices.Equal(seqs, []uint64{1, 2}) {
-		t.Fatalf("wait: %v %v", seqs, err)
-	}
-	if seqs, err := j.Append(ctx, mkEvent("e4", "s", "main", "d")); err != nil || !slices.Equal(seqs, []uint64{4}) {
-		t.Fatalf("append after an unwaited start: %v %v", seqs, err)
-	}
-	if n := len(collect(t, j, aios.ReadQuery{Stream: st})); n != 4 {
-		t.Fatalf("%d events stored, want 4", n)
-	}
-	bad := mkEvent("", "s", "main", "no id")
-	if _, err := j.AppendStart(ctx, bad)(); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("invalid event: %v", err)
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	j.Close()
-	if _, err := j.AppendStart(cancelled, mkEvent("e5", "s", "main", "e"))(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("closed journal: %v", err)
-	}
 }
