@@ -272,8 +272,19 @@ func (t *Telemetry) Tracer() trace.Tracer { return t.tracer }
 // phase spans.
 func (t *Telemetry) Runs() *RunTracer { return t.runs }
 
-// ForceFlush ends the spans that appends already made durable and exports
-// everything recorded so far.
+// Settle waits, up to ctx, until vigil has finished what the calls that
+// already returned left it to do on its own goroutine (their spans' ends and
+// metrics, see [Telemetry.WrapJournal]). It exports nothing: a synchronous
+// span processor, such as an in-memory recorder, then holds those spans.
+func (t *Telemetry) Settle(ctx context.Context) error {
+	if err := t.fin.wait(ctx); err != nil {
+		return fmt.Errorf("vigil: settle: %w", err)
+	}
+	return nil
+}
+
+// ForceFlush settles (see [Telemetry.Settle]) and exports everything
+// recorded so far.
 func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	errs := []error{t.fin.wait(ctx)}
 	for _, f := range t.flush {
