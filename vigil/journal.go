@@ -19,9 +19,10 @@ import (
 // span it belongs to (its run, step or phase span, else the caller's span,
 // else the span of the next event in its batch that has one) in its
 // metadata; the caller's envelopes are not modified. The spans an append
-// closes end, timed at the append's return, on vigil's own goroutine just
-// after it: the caller goes on meanwhile ([Telemetry.ForceFlush] and
-// Shutdown wait for them). A disabled Telemetry returns j itself.
+// or a read closes end, timed at the call's return, on vigil's own
+// goroutine just after it: the caller goes on meanwhile
+// ([Telemetry.Settle], ForceFlush and Shutdown wait for them). A disabled
+// Telemetry returns j itself.
 func (t *Telemetry) WrapJournal(j aios.Journal) aios.Journal {
 	if !t.enabled || j == nil {
 		return j
@@ -159,13 +160,28 @@ func (j *journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 		if q.Until > 0 {
 			kv = append(kv, attrSeqUntil.Int64(int64(q.Until)))
 		}
-		pctx, span := t.tracer.Start(pctx, "lago replay", trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(kv...))
-		defer span.End()
+		// SpanKindInternal is the default kind.
+		pctx, span := t.tracer.Start(pctx, "lago replay", trace.WithAttributes(kv...))
 		n := 0
 		var last uint64
+		var readErr error
+		defer func() { // also when the consumer's loop body panics
+			ended := trace.WithTimestamp(time.Now())
+			t.fin.add(func() {
+				if readErr != nil {
+					t.recordError(span, readErr)
+				}
+				if n > 0 {
+					span.SetAttributes(AttrEventCount.Int(n), AttrSeq.Int64(int64(last)))
+				} else {
+					span.SetAttributes(AttrEventCount.Int(n))
+				}
+				span.End(ended)
+			})
+		}()
 		for env, err := range j.next.Read(pctx, q) {
 			if err != nil {
-				t.recordError(span, err)
+				readErr = err
 				yield(env, err)
 				break
 			}
@@ -174,10 +190,6 @@ func (j *journal) Read(ctx context.Context, q aios.ReadQuery) iter.Seq2[aios.Eve
 			if !yield(env, nil) {
 				break
 			}
-		}
-		span.SetAttributes(AttrEventCount.Int(n))
-		if n > 0 {
-			span.SetAttributes(AttrSeq.Int64(int64(last)))
 		}
 	}
 }
