@@ -5,16 +5,17 @@ import (
 	"sync"
 )
 
-// finisher runs the span work that follows a journal append (the seqs the
-// journal gave, the ends of the spans the events closed) on a goroutine of
-// its own, so that the appender goes on as soon as its events are durable:
-// ending a span (snapshot, attribute dedup, the processors) is most of what
-// tracing costs a turn. Tasks run one at a time in the order they were
-// queued. The goroutine runs while there are tasks and exits when there are
-// none, so an idle Telemetry holds no goroutine.
+// finisher runs the work that follows a journal append or read, a
+// provider stream or a tool call (the seqs and outcomes, the ends of the
+// spans, the metrics) on a goroutine of its own, so that the caller goes on
+// at once: ending a span (snapshot, attribute dedup, the processors) and
+// recording a metric are most of what tracing costs a turn. Timestamps are
+// taken by the caller. Tasks run one at a time in the order they were
+// queued. The goroutine runs while there are tasks and exits when there
+// are none, so an idle Telemetry holds no goroutine.
 //
 // The SDK's own batch processor does the same for export; this one starts
-// its goroutine once per burst of appends, not once per span.
+// its goroutine once per burst of calls, not once per span.
 type finisher struct {
 	mu      sync.Mutex
 	room    sync.Cond // signalled when the queue is drained
@@ -24,8 +25,8 @@ type finisher struct {
 	idle    chan struct{} // closed when the running goroutine exits
 }
 
-// maxQueued bounds the queue: an appender waits for room beyond it, so a
-// slow span processor slows appends down instead of growing memory.
+// maxQueued bounds the queue: a caller waits for room beyond it, so a slow
+// span processor slows calls down instead of growing memory.
 const maxQueued = 4096
 
 func newFinisher() *finisher {

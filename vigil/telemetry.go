@@ -112,7 +112,7 @@ type Telemetry struct {
 	tracer     trace.Tracer
 	inst       *instruments
 	runs       *RunTracer
-	fin        *finisher   // span work after journal appends
+	fin        *finisher   // what follows a call, off the caller's path
 	closing    atomic.Bool // Shutdown began: appends pass through untraced
 	tools      metricSets  // *toolInfo by tool name and description
 	capture    bool
