@@ -299,3 +299,18 @@ type registry struct{ tool aios.Tool }
 
 func (r registry) Tool(name string) (aios.Tool, bool) { return r.tool, name == r.tool.Spec().Name }
 func (r registry) Specs() []aios.ToolSpec             { return []aios.ToolSpec{r.tool.Spec()} }
+
+// Settle is how a test reads a synchronous span recorder: a call's span
+// ends on vigil's goroutine just after the call returns.
+func ExampleTelemetry_Settle() {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tel, _ := vigil.New(ctx, vigil.Config{}, vigil.WithSpanProcessor(rec))
+	defer tel.Shutdown(ctx)
+
+	_, _ = tel.WrapTool(echo{}).Call(ctx, json.RawMessage(`{}`))
+	_ = tel.Settle(ctx)
+	fmt.Println(len(rec.Ended()), rec.Ended()[0].Name())
+	// Output:
+	// 1 execute_tool echo
+}
