@@ -50,30 +50,30 @@ func newHarness(t *testing.T, cfg Config, opts ...Option) *harness {
 	}}
 }
 
-// flushedRecorder is a span recorder whose Ended first waits for the spans
-// journal appends closed: the finisher ends them after the append returns.
+// flushedRecorder is a span recorder whose Ended first settles: vigil ends
+// a call's spans on its own goroutine after the call returns.
 type flushedRecorder struct {
 	*tracetest.SpanRecorder
 	tel *Telemetry
 }
 
-// flushedReader is a manual metric reader whose Collect first waits for
-// the measurements the finisher records after a call returns.
+// flushedReader is a manual metric reader whose Collect first settles, as
+// flushedRecorder's Ended does.
 type flushedReader struct {
 	*sdkmetric.ManualReader
 	tel *Telemetry
 }
 
 func (r flushedReader) Collect(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	if err := r.tel.fin.wait(ctx); err != nil {
+	if err := r.tel.Settle(ctx); err != nil {
 		return err
 	}
 	return r.ManualReader.Collect(ctx, rm)
 }
 
 func (r flushedRecorder) Ended() []sdktrace.ReadOnlySpan {
-	if err := r.tel.fin.wait(context.Background()); err != nil {
-		panic(err)
+	if err := r.tel.Settle(context.Background()); err != nil {
+		panic(err) // Background never ends
 	}
 	return r.SpanRecorder.Ended()
 }
